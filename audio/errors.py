@@ -1,0 +1,66 @@
+"""Audio exception types shared by speech-to-text and text-to-speech.
+
+Every failure the user can cause (bad upload, silence, too long, service busy)
+is an ``AudioError`` carrying a ``user_message`` that the bot can show as is,
+so callers never have to translate low-level errors (ffmpeg, models, network).
+"""
+
+from __future__ import annotations
+
+
+class AudioError(Exception):
+    """Base for audio failures; ``user_message`` is safe to show to a user."""
+
+    default_user_message = "Sorry, something went wrong while processing that audio."
+
+    def __init__(self, message: str | None = None, *, user_message: str | None = None):
+        self.user_message = user_message or self.default_user_message
+        super().__init__(message or self.user_message)
+
+
+class AudioTooLarge(AudioError):
+    """The audio file is bigger than the configured byte limit."""
+
+    default_user_message = "That audio file is too big for me to transcribe."
+
+
+class AudioTooLong(AudioError):
+    """The audio lasts longer than the configured duration limit."""
+
+    default_user_message = "That recording is too long for me to transcribe."
+
+
+class AudioDecodeError(AudioError):
+    """The data is empty, corrupt, or not audio at all."""
+
+    default_user_message = "I couldn't read that file as audio. Is it a real audio or video recording?"
+
+
+class DecodeTimeout(AudioDecodeError):
+    """Decoding took longer than allowed (ffmpeg was stopped)."""
+
+    default_user_message = "That file took too long to decode, so I gave up on it."
+
+
+class NoSpeech(AudioError):
+    """The audio decoded fine but holds no audible speech."""
+
+    default_user_message = "I couldn't hear any speech in that recording."
+
+
+class EngineUnavailable(AudioError):
+    """A speech engine can't run here (no network, model missing, wrong language)."""
+
+    default_user_message = "Speech recognition isn't available right now."
+
+
+class TranscriptionFailed(AudioError):
+    """Every configured speech engine failed."""
+
+    default_user_message = "Sorry, I couldn't transcribe that recording right now. Please try again later."
+
+
+class Busy(AudioError):
+    """Too many audio jobs are waiting; the caller should try again later."""
+
+    default_user_message = "I'm busy with other recordings right now, please try again in a minute."
