@@ -1,0 +1,158 @@
+"""Decode uploaded audio/video bytes to 16 kHz mono PCM with ffmpeg.
+
+Uploads are untrusted: the file name and declared content type can be wrong,
+the data can be corrupt, huge, endless or not audio at all. ffmpeg detects the
+format from the content itself; we bound size, duration and wall time, and map
+every failure to an ``AudioError`` subclass with a message a user can act on.
+Blocking (runs ffmpeg); call it from a worker thread, not the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from audio.errors import AudioDecodeError, AudioTooLarge, AudioTooLong, DecodeTimeout, NoSpeech
+
+__all__ = [
+    "SAMPLE_RATE",
+    "DecodedAudio",
+    "decode_audio",
+    "looks_like_audio",
+    "AUDIO_EXTENSIONS",
+]
+
+SAMPLE_RATE = 16_000
+SILENCE_DBFS = -55.0  # quieter than this overall is treated as "no speech"
+
+AUDIO_EXTENSIONS = frozenset({
+    "ogg", "oga", "opus", "mp3", "wav", "wave", "flac", "m4a", "aac", "webm", "mp4",
+    "m4v", "mov", "mkv", "mka", "wma", "aiff", "aif", "amr", "3gp", "caf", "weba",
+})
+
+
+def looks_like_audio(filename: str | None, content_type: str | None) -> bool:
+    """Whether an attachment should take the audio path (cheap pre-download check).
+
+    Discord voice messages arrive as ``audio/ogg``; other uploads may only have
+    a telling extension. This is a hint only: ``decode_audio`` judges content.
+    """
+    if content_type:
+        major = content_type.split(";", 1)[0].strip().lower().split("/", 1)[0]
+        if major in ("audio", "video"):
+            return True
+    if filename and "." in filename:
+        return filename.rsplit(".", 1)[1].strip().lower() in AUDIO_EXTENSIONS
+    return False
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """16 kHz mono signed 16-bit little-endian PCM."""
+
+    pcm: bytes
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / (2 * self.sample_rate)
+
+    def samples(self) -> np.ndarray:
+        """Samples as float32 in [-1, 1] (what Whisper consumes)."""
+        return np.frombuffer(self.pcm, dtype="<i2").astype(np.float32) / 32768.0
+
+    def rms_dbfs(self) -> float:
+        """Overall loudness in dB relative to full scale (-inf for digital silence)."""
+        if not self.pcm:
+            return -math.inf
+        x = np.frombuffer(self.pcm, dtype="<i2").astype(np.float64)
+        rms = math.sqrt(float(np.mean(x * x)))
+        return 20 * math.log10(rms / 32768.0) if rms > 0 else -math.inf
+
+
+def _ffmpeg() -> str:
+    path = shutil.which("ffmpeg")
+    if not path:
+        raise AudioDecodeError(
+            "ffmpeg is not installed", user_message="Audio decoding isn't available on this bot right now."
+        )
+    return path
+
+
+def decode_audio(
+    data: bytes,
+    *,
+    max_bytes: int = 25_000_000,
+    max_seconds: float = 600.0,
+    timeout: float = 60.0,
+    reject_silence: bool = True,
+) -> DecodedAudio:
+    """Decode any ffmpeg-readable container to 16 kHz mono PCM, judged by content.
+
+    Raises AudioTooLarge, AudioTooLong, DecodeTimeout, AudioDecodeError (empty,
+    corrupt, no sound track) or NoSpeech (silent, when ``reject_silence``).
+    """
+    if not data:
+        raise AudioDecodeError("empty input", user_message="That file is empty.")
+    if len(data) > max_bytes:
+        raise AudioTooLarge(
+            f"{len(data)} bytes > {max_bytes}",
+            user_message=f"That file is too big: the limit is {max_bytes / 1_000_000:g} MB.",
+        )
+    # A real file, not a pipe: MP4/M4A often keep their index at the end and
+    # need seeking, which ffmpeg cannot do on stdin.
+    fd, path = tempfile.mkstemp(prefix="audio-in-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        pcm = _run_ffmpeg(path, max_seconds=max_seconds, timeout=timeout)
+    finally:
+        os.unlink(path)
+
+    audio = DecodedAudio(pcm)
+    if audio.seconds > max_seconds:
+        raise AudioTooLong(
+            f"longer than {max_seconds} s",
+            user_message=f"That recording is too long: the limit is {_fmt_duration(max_seconds)}.",
+        )
+    if audio.seconds < 0.05:
+        raise AudioDecodeError("no audio samples decoded", user_message="That file has no audio in it.")
+    if reject_silence and audio.rms_dbfs() < SILENCE_DBFS:
+        raise NoSpeech(f"silent audio ({audio.rms_dbfs():.1f} dBFS)")
+    return audio
+
+
+def _run_ffmpeg(path: str, *, max_seconds: float, timeout: float) -> bytes:
+    # Decode a little past the limit so "too long" is measured on real samples,
+    # not on container metadata (which can lie), while bounding output size.
+    limit = f"{max_seconds + 1:.3f}"
+    cmd = [
+        _ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error",
+        "-i", path, "-map", "0:a:0", "-vn", "-sn", "-dn",
+        "-t", limit, "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1",
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:  # run() has already killed ffmpeg
+        raise DecodeTimeout(f"ffmpeg exceeded {timeout} s") from exc
+    if proc.returncode != 0:
+        detail = proc.stderr.decode("utf-8", "replace").strip()[-500:]
+        if "matches no streams" in detail:
+            raise AudioDecodeError(
+                f"no audio stream: {detail}", user_message="That file has no sound track I can transcribe."
+            )
+        raise AudioDecodeError(f"ffmpeg failed ({proc.returncode}): {detail}")
+    return proc.stdout
+
+
+def _fmt_duration(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute" + ("s" if minutes != 1 else "")
+    return f"{seconds:g} seconds"
