@@ -1,0 +1,134 @@
+"""Entry point: `python bot.py` runs the bot with settings from the environment / `.env`."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import shutil
+import signal
+import sys
+
+import discord
+from discord.ext import commands
+
+from commands.errors import handle_command_error
+from config import ConfigError, Settings, load_settings
+from storage.database import Database
+
+log = logging.getLogger("bot")
+
+
+class ChatBot(commands.Bot):
+    """The bot: settings, storage and services, shared by every command."""
+
+    def __init__(self, settings: Settings):
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_messages = True
+        intents.dm_messages = True
+        intents.message_content = True
+        intents.voice_states = True
+        super().__init__(
+            command_prefix=settings.command_prefix,
+            intents=intents,
+            case_insensitive=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=commands.DefaultHelpCommand(no_category="Commands", verify_checks=False,
+                                                  show_parameter_descriptions=False),
+            description="A bot that talks, listens and learns.",
+        )
+        self.settings = settings
+        self.db = Database(settings.database_path)
+
+    async def setup_hook(self) -> None:
+        self.settings.files_dir.mkdir(parents=True, exist_ok=True)
+        await self.db.open()
+        await self.load_extension("commands")
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info("Ready: logged in as %s (id %s) in %d guild(s)", self.user, self.user.id, len(self.guilds))
+
+    async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:  # type: ignore[override]
+        await handle_command_error(ctx, error)
+
+    async def close(self) -> None:
+        log.info("Shutting down")
+        try:
+            await super().close()  # disconnects voice clients too
+        finally:
+            await self.db.close()
+
+
+def setup_logging(settings: Settings) -> None:
+    """discord.py's console logging plus a rotating file under DATA_DIR/logs."""
+    level = getattr(logging, settings.log_level.upper())
+    discord.utils.setup_logging(level=level, root=True)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        settings.logs_dir / "bot.log", maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("[{asctime}] [{levelname:<8}] {name}: {message}",
+                                           "%Y-%m-%d %H:%M:%S", style="{"))
+    logging.getLogger().addHandler(handler)
+
+
+def check_environment() -> None:
+    """Warn early about missing system pieces instead of failing on first use."""
+    if shutil.which("ffmpeg") is None:
+        log.warning("ffmpeg is not installed: audio messages and voice playback will not work "
+                    "(Debian/Ubuntu: apt-get install ffmpeg)")
+    if not discord.opus.is_loaded():
+        try:
+            discord.opus._load_default()
+        except Exception:  # noqa: BLE001 - any failure means no opus
+            pass
+    if not discord.opus.is_loaded():
+        log.warning("libopus was not found: the bot cannot speak in voice channels "
+                    "(Debian/Ubuntu: apt-get install libopus0)")
+    try:
+        import davey  # noqa: F401
+    except ImportError:
+        log.warning("The davey package is missing: voice needs discord.py[voice]>=2.7.1 (pip install -r requirements.txt)")
+
+
+async def run(settings: Settings) -> int:
+    bot = ChatBot(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with bot:
+        runner = asyncio.create_task(bot.start(settings.discord_token))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if runner.done() and runner.exception() is not None:
+            exc = runner.exception()
+            if isinstance(exc, discord.LoginFailure):
+                log.error("Discord rejected the token (DISCORD_TOKEN): reset it in the Developer Portal.")
+                return 1
+            if isinstance(exc, discord.PrivilegedIntentsRequired):
+                log.error("Turn on the MESSAGE CONTENT intent for the bot in the Developer Portal (Bot page).")
+                return 1
+            raise exc
+        await bot.close()
+        runner.cancel()
+    return 0
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings)
+    check_environment()
+    try:
+        return asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The bot's one error handler: every failure becomes a short, friendly reply.
+
+Helpers raise exceptions carrying a `user_message` (bad dataset, path outside the
+sandbox, corrupt audio, busy queue...); those are shown as they are.  Anything
+unexpected is logged with its traceback and answered with an apology, never a
+traceback in chat.
+"""
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from .checks import NotAdmin
+from .replies import send_reply
+
+log = logging.getLogger("commands.errors")
+
+
+def user_message_of(error: BaseException) -> str | None:
+    """The friendly text an exception carries, if it is one of ours."""
+    message = getattr(error, "user_message", None)
+    return message if isinstance(message, str) and message else None
+
+
+def usage(ctx: commands.Context) -> str:
+    command = ctx.command
+    assert command is not None
+    invocation = f"{ctx.clean_prefix}{command.qualified_name} {command.signature}".strip()
+    line = f"Usage: `{invocation}`"
+    if command.help:
+        line += "\n" + command.help.split("\n\n")[0]
+    return line
+
+
+def describe(ctx: commands.Context, error: commands.CommandError) -> str | None:
+    """The reply for `error`, or None when it should be ignored."""
+    name = f"`{ctx.clean_prefix}{ctx.command.qualified_name}`" if ctx.command else "That command"
+    if isinstance(error, commands.CommandNotFound):
+        return None
+    if isinstance(error, commands.CommandInvokeError):
+        original = error.original
+        if (text := user_message_of(original)) is not None:
+            return text
+        return None  # unexpected: handled by the caller (logged + apology)
+    if (text := user_message_of(error)) is not None:
+        return text
+    if isinstance(error, NotAdmin):
+        return (f"Sorry, {name} is for admins only: server members with the Manage Server "
+                "permission, or the bot's owners.")
+    if isinstance(error, commands.NoPrivateMessage):
+        return f"{name} only works in a server, not in direct messages."
+    if isinstance(error, commands.CommandOnCooldown):
+        return f"{name} is cooling down: try again in {error.retry_after:.1f} s."
+    if isinstance(error, commands.MaxConcurrencyReached):
+        return f"{name} is already running; please wait for it to finish."
+    if isinstance(error, commands.UserInputError):
+        detail = ""
+        if isinstance(error, commands.BadArgument):
+            detail = f"{error}\n"
+        return detail + usage(ctx)
+    if isinstance(error, commands.CheckFailure):
+        return f"You can't use {name} here."
+    return None
+
+
+async def handle_command_error(ctx: commands.Context, error: commands.CommandError) -> None:
+    text = describe(ctx, error)
+    if text is None:
+        if isinstance(error, commands.CommandNotFound):
+            return
+        original = getattr(error, "original", error)
+        log.error("Command %r failed for message %s", ctx.message.content[:100], ctx.message.id,
+                  exc_info=(type(original), original, original.__traceback__))
+        name = ctx.command.qualified_name if ctx.command else "that"
+        text = f"Sorry, something went wrong while running `{ctx.clean_prefix}{name}`. It has been logged."
+    try:
+        await send_reply(ctx.message, text)
+    except discord.HTTPException:
+        log.exception("Could not send the error reply for message %s", ctx.message.id)

@@ -1,0 +1,80 @@
+"""Sending text to Discord within its 2,000-character limit.
+
+Long text is split on line boundaries; a code block cut in two is closed at the
+end of one message and reopened (same language) at the start of the next.
+"""
+from __future__ import annotations
+
+import discord
+
+LIMIT = 2000
+FENCE = "```"
+
+
+def _hard_wrap(line: str, width: int) -> list[str]:
+    """Cut a line longer than `width`, preferring spaces."""
+    pieces = []
+    while len(line) > width:
+        cut = line.rfind(" ", 0, width)
+        if cut <= width // 2:
+            cut = width
+        pieces.append(line[:cut])
+        line = line[cut:].lstrip(" ")
+    pieces.append(line)
+    return pieces
+
+
+def split_message(text: str, limit: int = LIMIT) -> list[str]:
+    """Split `text` into chunks of at most `limit` characters, keeping code blocks closed."""
+    if len(text) <= limit:
+        return [text] if text else []
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    fence: str | None = None  # the opening line of the code block we are inside
+    reserve = len(FENCE) + 1  # room to close a fence at a cut
+
+    def flush() -> None:
+        nonlocal current, size
+        body = "\n".join(current)
+        if fence is not None:
+            body += "\n" + FENCE
+        if body.strip():
+            chunks.append(body)
+        current = [fence] if fence is not None else []
+        size = len(fence) if fence is not None else 0
+
+    for raw_line in text.split("\n"):
+        opener_room = (len(fence) + 1) if fence else 0
+        for line in _hard_wrap(raw_line, limit - reserve - opener_room - 1):
+            added = len(line) + (1 if current else 0)
+            if size + added > limit - reserve:
+                flush()
+                added = len(line) + (1 if current else 0)
+            current.append(line)
+            size += added
+            if line.strip().startswith(FENCE):
+                fence = None if fence is not None else line.strip()
+    if current:
+        body = "\n".join(current)
+        if body.strip() and body.strip() != (fence or ""):
+            chunks.append(body)
+    return chunks
+
+
+async def send_reply(message: discord.Message, text: str, *, files: list[discord.File] | None = None,
+                     embed: discord.Embed | None = None) -> list[discord.Message]:
+    """Reply to `message` (a reply reference on the first part); files go with the last part."""
+    parts = split_message(text) or [""]
+    sent = []
+    reference = message.to_reference(fail_if_not_exists=False)
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        sent.append(await message.channel.send(
+            part or None,
+            reference=reference if index == 0 else None,
+            files=files if last and files else discord.utils.MISSING,
+            embed=embed if last and embed else None,
+            mention_author=False,
+        ))
+    return sent

@@ -1,0 +1,183 @@
+"""Settings: read once from the environment and `.env`, validated, then frozen.
+
+Every knob of the bot lives here, so a self-hoster reads one file (and
+`.env.example`) to know what can be changed.  Nothing else reads `os.environ`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+ROOT = Path(__file__).resolve().parent
+
+TOKEN_HELP = (
+    "DISCORD_TOKEN is not set.\n"
+    "Create a bot at https://discord.com/developers/applications -> your application -> Bot -> "
+    "Reset Token, and turn on the MESSAGE CONTENT intent on the same page.\n"
+    "Then put DISCORD_TOKEN=... in a .env file next to bot.py (see .env.example) "
+    "or export it in the environment."
+)
+
+CHAT_MODES = ("everywhere", "mention", "channels")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: str = field(repr=False)
+    data_dir: Path = ROOT / "data"
+    owner_ids: frozenset[int] = frozenset()
+    command_prefix: str = "!"
+    instructions_file: Path = ROOT / "instructions.md"
+    log_level: str = "INFO"
+
+    # Limits
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    max_audio_seconds: float = 600.0
+    decode_timeout: float = 60.0
+    max_dataset_bytes: int = 10 * 1024 * 1024
+    max_dataset_rows: int = 200_000
+    max_path_length: int = 255
+    train_queue_size: int = 4
+    stt_workers: int = 1
+    stt_queue_size: int = 4
+    playback_queue_size: int = 10
+    cooldown_seconds: float = 10.0
+
+    # Model
+    confidence_threshold: float = 0.3
+    chat_mode: str = "everywhere"
+    chat_channels: frozenset[int] = frozenset()
+    keep_model_versions: int = 3
+
+    # Speech to text
+    stt_engines: tuple[str, ...] = ("whisper", "google")
+    stt_language: str = "en"
+    whisper_model: str = "tiny.en"
+    google_timeout: float = 15.0
+
+    # Text to speech
+    tts_engines: tuple[str, ...] = ("piper", "gtts", "espeak")
+    tts_language: str = "en"
+    piper_voice: str = ""
+    tts_max_chars: int = 400
+    tts_cache_bytes: int = 50 * 1024 * 1024
+    gtts_timeout: float = 10.0
+    voice_idle_seconds: float = 300.0
+    speak_replies: bool = True
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "bot.sqlite3"
+
+
+# setting name -> environment variable (the upper-cased name)
+def _env_name(name: str) -> str:
+    return name.upper()
+
+
+def _parse_ids(raw: str, name: str) -> frozenset[int]:
+    ids = set()
+    for part in raw.replace(" ", "").split(","):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise ConfigError(f"{name} must be comma-separated numeric ids, got {part!r}")
+        ids.add(int(part))
+    return frozenset(ids)
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(p.strip().lower() for p in raw.split(",") if p.strip())
+
+
+def _parse_bool(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _convert(name: str, default: object, raw: str) -> object:
+    env = _env_name(name)
+    if isinstance(default, bool):
+        return _parse_bool(raw, env)
+    if isinstance(default, frozenset):
+        return _parse_ids(raw, env)
+    if isinstance(default, tuple):
+        return _parse_list(raw)
+    if isinstance(default, Path):
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else (Path.cwd() / path)
+    try:
+        if isinstance(default, int):
+            value = int(raw)
+        elif isinstance(default, float):
+            value = float(raw)
+        else:
+            return raw
+    except ValueError:
+        raise ConfigError(f"{env} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{env} must not be negative, got {raw!r}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Build Settings from `.env` (if present) overlaid by the real environment."""
+    values: dict[str, str] = {}
+    env_file = env_file if env_file is not None else Path.cwd() / ".env"
+    if env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    token = values.get("DISCORD_TOKEN", "").strip()
+    if not token:
+        raise ConfigError(TOKEN_HELP)
+
+    kwargs: dict[str, object] = {"discord_token": token}
+    for f in fields(Settings):
+        if f.name == "discord_token":
+            continue
+        raw = values.get(_env_name(f.name))
+        if raw is None or raw.strip() == "":
+            continue
+        kwargs[f.name] = _convert(f.name, f.default, raw.strip())
+
+    settings = Settings(**kwargs)  # type: ignore[arg-type]
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if not s.command_prefix or any(c.isspace() for c in s.command_prefix):
+        raise ConfigError("COMMAND_PREFIX must be non-empty and contain no spaces")
+    if s.chat_mode not in CHAT_MODES:
+        raise ConfigError(f"CHAT_MODE must be one of {', '.join(CHAT_MODES)}, got {s.chat_mode!r}")
+    if not 0.0 <= s.confidence_threshold <= 1.0:
+        raise ConfigError("CONFIDENCE_THRESHOLD must be between 0 and 1")
+    if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    known_stt = {"whisper", "google", "sphinx"}
+    known_tts = {"piper", "gtts", "espeak"}
+    for name, engines, known in (("STT_ENGINES", s.stt_engines, known_stt), ("TTS_ENGINES", s.tts_engines, known_tts)):
+        unknown = [e for e in engines if e not in known]
+        if unknown or not engines:
+            raise ConfigError(f"{name} must list engines from {', '.join(sorted(known))}, got {','.join(engines)!r}")

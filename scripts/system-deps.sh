@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages the bot needs, when missing.
+# As root it runs apt-get; otherwise it says exactly what to install and fails.
+set -euo pipefail
+
+packages=(ffmpeg libopus0 espeak-ng openssl)
+python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "Missing system packages: ${missing[*]}. This is not a Debian/Ubuntu system: install ffmpeg," \
+       "libopus and espeak-ng with your package manager." >&2
+  exit 1
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing system packages: ${missing[*]}." >&2
+  echo "Install them with: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "Installing system packages: ${missing[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,498 @@
+"""A local Discord-compatible server: gateway websocket, REST and CDN on 127.0.0.1.
+
+An unmodified discord.py bot connects to it (see `shim/sitecustomize.py`), and tests
+act as users through `FakeDiscord`'s methods: send messages (with attachments,
+replies, voice messages), then await what the bot sends or edits.  Protocol facts:
+../shared/docs/discord-offline-testing.md.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Iterable
+
+from aiohttp import WSMsgType, web
+
+from .state import (
+    DM_CHANNEL, FLAG_VOICE_MESSAGE, INTENT_MESSAGE_CONTENT, MANAGE_GUILD, MEMBER_PERMISSIONS,
+    TEXT_CHANNEL, VOICE_CHANNEL, Attachment, Channel, Guild, Message, Role, User, iso_now, snowflake,
+)
+
+log = logging.getLogger("fakediscord")
+
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_DIRECT_MESSAGES = 1 << 12
+MAX_CONTENT = 2000
+DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
+
+MessagePredicate = Callable[[Message], bool]
+VoiceHandler = Callable[["GatewaySession", dict], Awaitable[None]]
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    # discord.py needs exactly "application/json" (json_response adds a charset).
+    return web.Response(status=status, body=json.dumps(data).encode(), content_type="application/json")
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    return _json({"code": code, "message": message}, status=status)
+
+
+@dataclass
+class BotEvent:
+    kind: str  # "create" | "edit" | "delete"
+    message: Message
+
+
+class GatewaySession:
+    """One connected gateway client (the bot)."""
+
+    def __init__(self, ws: web.WebSocketResponse):
+        self.ws = ws
+        self.seq = 0
+        self.intents = 0
+        self.identified = False
+        self.user: User | None = None
+
+    async def dispatch(self, event: str, data: dict) -> None:
+        self.seq += 1
+        if not self.ws.closed:
+            await self.ws.send_str(json.dumps({"op": 0, "t": event, "s": self.seq, "d": data}))
+
+    async def send_op(self, op: int, data: object) -> None:
+        if not self.ws.closed:
+            await self.ws.send_str(json.dumps({"op": op, "d": data}))
+
+
+class FakeDiscord:
+    """The server plus a small world: one guild, two text channels, a voice channel,
+    an admin (alice), a plain member (bob) and the guild owner."""
+
+    def __init__(self, token: str = "fake-bot-token") -> None:
+        self.token = token
+        self.users: dict[int, User] = {}
+        self.guilds: dict[int, Guild] = {}
+        self.channels: dict[int, Channel] = {}
+        self.messages: dict[int, Message] = {}
+        self.attachments: dict[int, Attachment] = {}
+        self.sessions: list[GatewaySession] = []
+        self.events: list[BotEvent] = []
+        self.requests: list[tuple[str, str, int]] = []
+        self.unhandled: list[tuple[str, str]] = []
+        self.typing: list[int] = []  # channel ids, one per typing indicator
+        self.voice_handler: VoiceHandler | None = None
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+        self.bot = self.add_user("TestBot", bot=True)
+        self.application_id = snowflake()
+        self.owner = self.add_user("owner")
+        self.alice = self.add_user("alice")
+        self.bob = self.add_user("bob")
+        self.guild = self.add_guild("Test Guild", owner=self.owner, admins=[self.alice], members=[self.bob])
+        self.general = self.text_channel(self.guild, "general")
+        self.voice = next(c for c in self.guild.channels.values() if c.type == VOICE_CHANNEL)
+
+    # -- the world ---------------------------------------------------------------------------
+    def add_user(self, name: str, bot: bool = False) -> User:
+        user = User(snowflake(), name, bot)
+        self.users[user.id] = user
+        return user
+
+    def add_guild(self, name: str, owner: User, admins: Iterable[User] = (), members: Iterable[User] = ()) -> Guild:
+        guild = Guild(snowflake(), name, owner.id)
+        guild.roles[guild.id] = Role(guild.id, "@everyone", MEMBER_PERMISSIONS)
+        admin_role = Role(snowflake(), "Admin", MEMBER_PERMISSIONS | MANAGE_GUILD, position=1)
+        bot_role = Role(snowflake(), "Bot", MEMBER_PERMISSIONS, position=2)
+        guild.roles[admin_role.id] = admin_role
+        guild.roles[bot_role.id] = bot_role
+        guild.members[self.bot.id] = [bot_role.id]
+        guild.members[owner.id] = []
+        for user in admins:
+            guild.members[user.id] = [admin_role.id]
+        for user in members:
+            guild.members[user.id] = []
+        for cname, ctype in (("general", TEXT_CHANNEL), ("other", TEXT_CHANNEL), ("Voice", VOICE_CHANNEL),
+                             ("Voice 2", VOICE_CHANNEL)):
+            channel = Channel(snowflake(), cname, ctype, guild_id=guild.id)
+            guild.channels[channel.id] = channel
+            self.channels[channel.id] = channel
+        self.guilds[guild.id] = guild
+        return guild
+
+    def text_channel(self, guild: Guild, name: str) -> Channel:
+        return next(c for c in guild.channels.values() if c.name == name and c.type == TEXT_CHANNEL)
+
+    def voice_channels(self, guild: Guild) -> list[Channel]:
+        return [c for c in guild.channels.values() if c.type == VOICE_CHANNEL]
+
+    def dm_channel(self, user: User) -> Channel:
+        for channel in self.channels.values():
+            if channel.type == DM_CHANNEL and channel.recipient is user:
+                return channel
+        channel = Channel(snowflake(), "", DM_CHANNEL, recipient=user)
+        self.channels[channel.id] = channel
+        return channel
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=200 * 1024 * 1024)
+        app.router.add_get("/", self._gateway)
+        app.router.add_get("/api/v10/users/@me", self._me)
+        app.router.add_get("/api/v10/oauth2/applications/@me", self._application)
+        app.router.add_get("/api/v10/gateway", self._gateway_url)
+        app.router.add_post("/api/v10/channels/{channel}/messages", self._create_message)
+        app.router.add_patch("/api/v10/channels/{channel}/messages/{message}", self._edit_message)
+        app.router.add_get("/api/v10/channels/{channel}/messages/{message}", self._get_message)
+        app.router.add_delete("/api/v10/channels/{channel}/messages/{message}", self._delete_message)
+        app.router.add_post("/api/v10/channels/{channel}/typing", self._typing)
+        app.router.add_get("/api/v10/channels/{channel}", self._get_channel)
+        app.router.add_post("/api/v10/users/@me/channels", self._create_dm)
+        app.router.add_get("/attachments/{channel}/{attachment}/{filename}", self._cdn)
+        app.router.add_route("*", "/{tail:.*}", self._unhandled)
+        app.middlewares.append(self._record)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        for session in self.sessions:
+            await session.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler):
+        if request.path.startswith("/api/") and request.headers.get("Authorization") != f"Bot {self.token}":
+            response = _error(401, 0, "401: Unauthorized")
+        else:
+            response = await handler(request)
+        self.requests.append((request.method, request.path, response.status))
+        return response
+
+    async def _unhandled(self, request: web.Request) -> web.Response:
+        log.warning("fake discord: unhandled %s %s", request.method, request.path)
+        self.unhandled.append((request.method, request.path))
+        return _error(404, 0, "404: Not Found (not implemented by the fake)")
+
+    async def _me(self, request: web.Request) -> web.Response:
+        return _json(self.bot.payload())
+
+    async def _gateway_url(self, request: web.Request) -> web.Response:
+        return _json({"url": self.url.replace("http", "ws", 1)})
+
+    async def _typing(self, request: web.Request) -> web.Response:
+        self.typing.append(int(request.match_info["channel"]))
+        await self.notify()
+        return web.Response(status=204)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        return _json({"id": str(self.application_id), "name": self.bot.username, "icon": None,
+                      "description": "", "bot_public": True, "bot_require_code_grant": False,
+                      "owner": self.owner.payload(), "verify_key": "0" * 64, "flags": 0, "team": None,
+                      "summary": ""})
+
+    # -- gateway -----------------------------------------------------------------------------
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        session = GatewaySession(ws)
+        self.sessions.append(session)
+        await session.send_op(10, {"heartbeat_interval": 41250})
+        async for frame in ws:
+            if frame.type != WSMsgType.TEXT:
+                continue
+            payload = json.loads(frame.data)
+            op, data = payload.get("op"), payload.get("d")
+            if op == 1:
+                await session.send_op(11, None)
+            elif op == 2:
+                await self._identify(session, data)
+            elif op == 4 and self.voice_handler is not None:
+                await self.voice_handler(session, data)
+        self.sessions.remove(session)
+        async with self._changed:
+            self._changed.notify_all()
+        return ws
+
+    async def _identify(self, session: GatewaySession, data: dict) -> None:
+        if data.get("token") != self.token:
+            await session.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        session.intents = int(data.get("intents", 0))
+        session.identified = True
+        session.user = self.bot
+        await session.dispatch("READY", {
+            "v": 10, "user": self.bot.payload(), "session_id": f"session-{snowflake()}",
+            "resume_gateway_url": self.url.replace("http", "ws"),
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in self.guilds.values()],
+            "application": {"id": str(self.application_id), "flags": 0},
+            "private_channels": [], "relationships": [], "presences": [], "geo_ordered_rtc_regions": [],
+        })
+        for guild in self.guilds.values():
+            await session.dispatch("GUILD_CREATE", guild.payload(self.users))
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def broadcast(self, event: str, data: dict) -> None:
+        for session in list(self.sessions):
+            if session.identified:
+                await session.dispatch(event, data)
+
+    # -- message payloads --------------------------------------------------------------------
+    def message_payload(self, msg: Message, *, for_intents: int | None = None, nested: bool = False) -> dict:
+        data: dict = {
+            "id": str(msg.id), "channel_id": str(msg.channel.id), "author": msg.author.payload(),
+            "content": msg.content, "timestamp": msg.timestamp,
+            "edited_timestamp": iso_now() if msg.edited else None, "tts": False,
+            "mention_everyone": False, "mentions": [u.payload() for u in msg.mentions], "mention_roles": [],
+            "attachments": [a.payload() for a in msg.attachments], "embeds": msg.embeds, "pinned": False,
+            "type": 19 if msg.reference_id else 0, "flags": msg.flags, "components": [],
+        }
+        guild_id = msg.channel.guild_id
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+            guild = self.guilds[guild_id]
+            if msg.author.id in guild.members:
+                member = guild.member_payload(msg.author)
+                member.pop("user")
+                data["member"] = member
+        if msg.reference_id:
+            ref = self.messages.get(msg.reference_id)
+            data["message_reference"] = {"message_id": str(msg.reference_id), "channel_id": str(msg.channel.id),
+                                         "guild_id": str(guild_id) if guild_id else None, "type": 0}
+            if not nested:
+                data["referenced_message"] = (self.message_payload(ref, nested=True)
+                                              if ref is not None and not ref.deleted else None)
+        if for_intents is not None and not msg.author.bot:
+            mentioned = any(u.id == self.bot.id for u in msg.mentions)
+            if not (for_intents & INTENT_MESSAGE_CONTENT) and guild_id is not None and not mentioned:
+                data.update(content="", attachments=[], embeds=[], components=[])
+        return data
+
+    async def _deliver(self, event: str, msg: Message) -> None:
+        needed = INTENT_GUILD_MESSAGES if msg.channel.guild_id else INTENT_DIRECT_MESSAGES
+        for session in list(self.sessions):
+            if session.identified and session.intents & needed:
+                await session.dispatch(event, self.message_payload(msg, for_intents=session.intents))
+
+    # -- acting as a user ----------------------------------------------------------------------
+    async def send(self, author: User, content: str = "", *, channel: Channel | None = None,
+                   attachments: Iterable[tuple[str, bytes, str | None]] = (), reply_to: Message | None = None,
+                   voice_message: bool = False, duration: float | None = None) -> Message:
+        """Post a message as `author` (default channel: #general) and deliver it to the bot."""
+        channel = channel or self.general
+        msg = Message(snowflake(), channel, author, content, reference_id=reply_to.id if reply_to else None)
+        msg.mentions = self._mentions(content)
+        for filename, data, content_type in attachments:
+            msg.attachments.append(self._store_attachment(channel, filename, data, content_type,
+                                                          duration if voice_message else None))
+        if voice_message:
+            msg.flags |= FLAG_VOICE_MESSAGE
+        self.messages[msg.id] = msg
+        await self._deliver("MESSAGE_CREATE", msg)
+        return msg
+
+    async def dm(self, author: User, content: str = "", **kwargs) -> Message:
+        return await self.send(author, content, channel=self.dm_channel(author), **kwargs)
+
+    def _mentions(self, content: str) -> list[User]:
+        ids = {int(m) for m in re.findall(r"<@!?(\d+)>", content)}
+        return [self.users[i] for i in ids if i in self.users]
+
+    def _store_attachment(self, channel: Channel, filename: str, data: bytes, content_type: str | None,
+                          duration: float | None = None) -> Attachment:
+        att_id = snowflake()
+        url = f"{self.url}/attachments/{channel.id}/{att_id}/{filename}"
+        attachment = Attachment(att_id, filename, data, content_type, url, duration)
+        self.attachments[att_id] = attachment
+        return attachment
+
+    # -- waiting for the bot -----------------------------------------------------------------
+    async def wait_for_event(self, predicate: Callable[[BotEvent], bool], timeout: float = 10.0,
+                             start: int = 0) -> BotEvent:
+        """The first bot event (from index `start`) matching `predicate`; no polling."""
+        async def find() -> BotEvent:
+            async with self._changed:
+                index = start
+                while True:
+                    while index < len(self.events):
+                        event = self.events[index]
+                        index += 1
+                        if predicate(event):
+                            return event
+                    await self._changed.wait()
+        try:
+            return await asyncio.wait_for(find(), timeout)
+        except asyncio.TimeoutError:
+            seen = "\n".join(f"  {e.kind}: {e.message.text[:200]!r}" for e in self.events[-10:])
+            raise AssertionError(f"the bot sent nothing matching within {timeout}s; last bot events:\n{seen}") from None
+
+    async def wait_for_message(self, predicate: MessagePredicate = lambda m: True, timeout: float = 10.0,
+                               start: int = 0) -> Message:
+        event = await self.wait_for_event(lambda e: e.kind == "create" and predicate(e.message), timeout, start)
+        return event.message
+
+    async def reply_to(self, msg: Message, predicate: MessagePredicate = lambda m: True,
+                       timeout: float = 10.0) -> Message:
+        """The bot's reply to `msg`: a message referencing it, or in its DM / channel right after it."""
+        return await self.wait_for_message(
+            lambda m: m.channel.id == msg.channel.id and m.id > msg.id and predicate(m), timeout)
+
+    async def wait_for_edit(self, message: Message, predicate: MessagePredicate, timeout: float = 30.0) -> Message:
+        if predicate(message):
+            return message
+        event = await self.wait_for_event(
+            lambda e: e.kind == "edit" and e.message.id == message.id and predicate(e.message), timeout)
+        return event.message
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until `condition()` holds; re-checked whenever the fake's state changes."""
+        async def check() -> None:
+            async with self._changed:
+                await self._changed.wait_for(condition)
+        await asyncio.wait_for(check(), timeout)
+
+    async def notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def bot_messages(self, channel: Channel | None = None) -> list[Message]:
+        return [m for m in self.messages.values()
+                if m.author.id == self.bot.id and not m.deleted and (channel is None or m.channel.id == channel.id)]
+
+    def attachment_data(self, attachment: Attachment) -> bytes:
+        return self.attachments[attachment.id].data
+
+    async def _record_event(self, kind: str, msg: Message) -> None:
+        async with self._changed:
+            self.events.append(BotEvent(kind, msg))
+            self._changed.notify_all()
+
+    # -- REST: messages ------------------------------------------------------------------------
+    async def _read_body(self, request: web.Request) -> tuple[dict, list[tuple[str, bytes, str | None]]]:
+        """JSON body, or multipart `payload_json` + `files[n]` as discord.py sends uploads."""
+        if not request.content_type.startswith("multipart/"):
+            return await request.json(), []
+        payload: dict = {}
+        files = []
+        reader = await request.multipart()
+        async for part in reader:
+            if part.name == "payload_json":
+                payload = json.loads(await part.text())
+            elif part.name and part.name.startswith("files["):
+                files.append((part.filename or "file", bytes(await part.read()),
+                              part.headers.get("Content-Type")))
+        return payload, files
+
+    def _check_message(self, channel: Channel, payload: dict, files: list) -> web.Response | None:
+        content = payload.get("content") or ""
+        if len(content) > MAX_CONTENT:
+            return _error(400, 50035, f"Invalid Form Body: content must be {MAX_CONTENT} or fewer in length.")
+        for embed in payload.get("embeds") or []:
+            if len(embed.get("description") or "") > 4096:
+                return _error(400, 50035, "Invalid Form Body: embed description too long.")
+        limit = DEFAULT_FILESIZE_LIMIT
+        if channel.guild_id is not None:
+            limit = {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}.get(self.guilds[channel.guild_id].premium_tier, limit)
+        if sum(len(f[1]) for f in files) > limit:
+            return _error(413, 40005, "Request entity too large")
+        return None
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        channel = self.channels.get(int(request.match_info["channel"]))
+        if channel is None:
+            return _error(404, 10003, "Unknown Channel")
+        payload, files = await self._read_body(request)
+        if problem := self._check_message(channel, payload, files):
+            return problem
+        if not (payload.get("content") or payload.get("embeds") or files):
+            return _error(400, 50006, "Cannot send an empty message")
+        ref = (payload.get("message_reference") or {}).get("message_id")
+        msg = Message(snowflake(), channel, self.bot, payload.get("content") or "",
+                      embeds=payload.get("embeds") or [], reference_id=int(ref) if ref else None)
+        msg.attachments = [self._store_attachment(channel, name, data, ctype) for name, data, ctype in files]
+        self.messages[msg.id] = msg
+        await self._record_event("create", msg)
+        await self._deliver("MESSAGE_CREATE", msg)
+        return _json(self.message_payload(msg))
+
+    def _find_message(self, request: web.Request) -> Message | None:
+        msg = self.messages.get(int(request.match_info["message"]))
+        if msg is None or msg.deleted or msg.channel.id != int(request.match_info["channel"]):
+            return None
+        return msg
+
+    async def _edit_message(self, request: web.Request) -> web.Response:
+        msg = self._find_message(request)
+        if msg is None:
+            return _error(404, 10008, "Unknown Message")
+        if msg.author.id != self.bot.id:
+            return _error(403, 50005, "Cannot edit a message authored by another user")
+        payload, files = await self._read_body(request)
+        if problem := self._check_message(msg.channel, payload, files):
+            return problem
+        msg.edits.append(msg.text)
+        if "content" in payload:
+            msg.content = payload["content"] or ""
+        if "embeds" in payload:
+            msg.embeds = payload["embeds"] or []
+        if files:
+            msg.attachments += [self._store_attachment(msg.channel, n, d, c) for n, d, c in files]
+        msg.edited = True
+        await self._record_event("edit", msg)
+        await self._deliver("MESSAGE_UPDATE", msg)
+        return _json(self.message_payload(msg))
+
+    async def _get_message(self, request: web.Request) -> web.Response:
+        msg = self._find_message(request)
+        if msg is None:
+            return _error(404, 10008, "Unknown Message")
+        return _json(self.message_payload(msg))
+
+    async def _delete_message(self, request: web.Request) -> web.Response:
+        msg = self._find_message(request)
+        if msg is None:
+            return _error(404, 10008, "Unknown Message")
+        msg.deleted = True
+        await self._record_event("delete", msg)
+        return web.Response(status=204)
+
+    async def _get_channel(self, request: web.Request) -> web.Response:
+        channel = self.channels.get(int(request.match_info["channel"]))
+        return _json(channel.payload()) if channel else _error(404, 10003, "Unknown Channel")
+
+    async def _create_dm(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        user = self.users.get(int(body["recipient_id"]))
+        if user is None:
+            return _error(404, 10013, "Unknown User")
+        return _json(self.dm_channel(user).payload())
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        attachment = self.attachments.get(int(request.match_info["attachment"]))
+        if attachment is None:
+            return web.Response(status=404, text="not found")
+        return web.Response(body=attachment.data, content_type=attachment.content_type or "application/octet-stream")
+
+    # -- voice states (the voice server fills in the rest) ---------------------------------------
+    async def set_voice_state(self, guild: Guild, user: User, channel: Channel | None,
+                              session_id: str = "") -> None:
+        """Move a user into a voice channel (or out with None) and tell the bot."""
+        if channel is None:
+            guild.voice_states.pop(user.id, None)
+        else:
+            guild.voice_states[user.id] = channel.id
+        await self.broadcast("VOICE_STATE_UPDATE",
+                             guild.voice_state_payload(user, channel.id if channel else None, session_id))
+        await self.notify()
