@@ -12,6 +12,7 @@ import discord
 from discord.ext import commands
 
 from commands.errors import handle_command_error
+from commands.voice import VoiceManager
 from config import ConfigError, Settings, load_settings
 from storage.database import Database
 
@@ -39,6 +40,7 @@ class ChatBot(commands.Bot):
         )
         self.settings = settings
         self.db = Database(settings.database_path)
+        self.voice = VoiceManager(self)
 
     async def setup_hook(self) -> None:
         self.settings.files_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +57,8 @@ class ChatBot(commands.Bot):
     async def close(self) -> None:
         log.info("Shutting down")
         try:
-            await super().close()  # disconnects voice clients too
+            await self.voice.close()
+            await super().close()  # disconnects any remaining voice clients too
         finally:
             await self.db.close()
 

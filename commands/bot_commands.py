@@ -220,11 +220,11 @@ class BotCommands(commands.Cog, name="Commands"):
     @commands.command()
     @commands.guild_only()
     async def join(self, ctx: commands.Context) -> None:
-        """Join your voice channel."""
-        await self._not_yet(ctx)
+        """Join your voice channel (or move to it)."""
+        await self.bot.voice.join(ctx)
 
     @commands.command()
     @commands.guild_only()
     async def leave(self, ctx: commands.Context) -> None:
         """Leave the voice channel."""
-        await self._not_yet(ctx)
+        await self.bot.voice.leave(ctx)
