@@ -1,0 +1,179 @@
+"""The async text-to-speech service the bot uses: clean, split, cache, synthesise off the loop.
+
+Synthesis and ffmpeg block for up to a second, so they run in worker threads;
+a cache hit is only a dictionary look-up plus a WAV header read, done inline so
+a cached reply starts playing in a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+import wave
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from audio.speech_text import NameLookup, clean_text, split_sentences
+from audio.tts import PiperEngine, build_engines, speak
+from audio.tts_cache import CachedPhrase, PhraseCache, phrase_key
+
+log = logging.getLogger("audio.tts")
+
+_WARM_UP_TEXT = "Hello."
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One playable WAV (16-bit mono PCM) for ``text``; hand ``path`` to ffmpeg."""
+
+    path: Path
+    seconds: float
+    sample_rate: int
+    engine: str
+    cached: bool
+    text: str
+
+
+class SpeechSynthesizer:
+    """Speaks cleaned text with the first working engine, caching every phrase on disk."""
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path | str,
+        engines: Sequence[str] = ("piper", "gtts", "espeak"),
+        language: str = "en",
+        piper_voice: Path | str | None = None,
+        cache_max_bytes: int = 50_000_000,
+        max_chars: int = 400,
+        gtts_timeout: float = 10,
+    ):
+        self.language = language
+        self.max_chars = max_chars
+        self._engines = build_engines(engines, piper_voice=piper_voice, gtts_timeout=gtts_timeout)
+        self._cache = PhraseCache(cache_dir, cache_max_bytes)
+        # Part of the cache key: changing engines or voice must not replay old audio.
+        self._voice_id = ",".join(
+            f"piper:{e.model_path.name}" if isinstance(e, PiperEngine) else e.name
+            for e in self._engines
+        )
+
+    @property
+    def cache(self) -> PhraseCache:
+        return self._cache
+
+    def clean(self, raw: str, names: NameLookup = None) -> str:
+        """Words to speak for a Discord message; ``""`` means nothing to say."""
+        return clean_text(raw, names, self.max_chars)
+
+    def sentences(self, raw: str, names: NameLookup = None) -> list[str]:
+        """The cleaned message split into the sentences ``speak_clips`` will voice."""
+        return split_sentences(self.clean(raw, names))
+
+    def cached_clip(self, text: str) -> Clip | None:
+        """The clip for already-cleaned ``text`` if it is cached (fast, no synthesis)."""
+        key = self._key(text)
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        try:
+            return _clip(entry, text, cached=True)
+        except (OSError, EOFError, wave.Error) as exc:  # evicted meanwhile, or damaged on disk
+            log.warning("tts cache entry %s unusable (%s); synthesising again", entry.path.name, exc)
+            self._cache.discard(key)
+            return None
+
+    def synthesize_blocking(self, text: str) -> Clip:
+        """Plain blocking version of ``synthesize``, for worker threads and scripts."""
+        text = text.strip()
+        if not text:
+            raise ValueError("nothing to say")
+        hit = self.cached_clip(text)
+        if hit is not None:
+            return hit
+        started = time.perf_counter()
+        speech = speak(self._engines, text, self.language)
+        entry = self._cache.put(self._key(text), speech.wav, speech.engine)
+        clip = _clip(entry, text, cached=False)
+        log.debug("tts %s made %.1f s of audio in %.2f s", clip.engine, clip.seconds,
+                  time.perf_counter() - started)
+        return clip
+
+    async def synthesize(self, text: str) -> Clip:
+        """One clip for the whole (already cleaned) ``text``.
+
+        Raises ``ValueError`` for blank text and ``audio.tts.SpeechFailed``
+        (an ``AudioError``) when no engine could speak it.
+        """
+        text = text.strip()
+        if not text:
+            raise ValueError("nothing to say")
+        hit = self.cached_clip(text)
+        if hit is not None:
+            return hit
+        return await asyncio.to_thread(self.synthesize_blocking, text)
+
+    async def speak_clips(self, raw_text: str, names: NameLookup = None) -> AsyncIterator[Clip]:
+        """Clean ``raw_text`` and yield one clip per sentence, in order.
+
+        While the caller plays a clip, the next sentence is already being made
+        (one sentence ahead, never more). Yields nothing when there is nothing
+        to say. Closing the generator early abandons the look-ahead.
+        """
+        sentences = self.sentences(raw_text, names)
+        if not sentences:
+            return
+        pending = asyncio.ensure_future(self.synthesize(sentences[0]))
+        try:
+            for sentence in sentences[1:]:
+                clip = await pending
+                pending = asyncio.ensure_future(self.synthesize(sentence))
+                yield clip
+            yield await pending
+        finally:
+            if not pending.done():
+                pending.cancel()  # the worker thread still finishes and fills the cache
+            elif not pending.cancelled():
+                pending.exception()  # consumed, so asyncio does not warn about it
+
+    def warm_up(self) -> concurrent.futures.Future[None]:
+        """Load the piper voice (and run it once) in a background thread; returns at once.
+
+        The returned future completes when the voice is ready, or at once when
+        piper is not configured or does not speak the language.
+        """
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        pipers = [e for e in self._engines if isinstance(e, PiperEngine) and e.supports(self.language)]
+        if not pipers:
+            done.set_result(None)
+            return done
+
+        def run() -> None:
+            started = time.perf_counter()
+            try:
+                pipers[0].load()
+                pipers[0].synthesize(_WARM_UP_TEXT, self.language)  # first inference is slower
+            except Exception as exc:  # reported through the future and the log
+                log.warning("tts warm-up failed: %s", exc)
+                done.set_exception(exc)
+                return
+            log.info("tts warm-up done in %.2f s", time.perf_counter() - started)
+            done.set_result(None)
+
+        threading.Thread(target=run, name="tts-warm-up", daemon=True).start()
+        return done
+
+    def _key(self, text: str) -> str:
+        return phrase_key(text, self.language, self._voice_id)
+
+
+def _clip(entry: CachedPhrase, text: str, cached: bool) -> Clip:
+    with wave.open(str(entry.path), "rb") as reader:
+        rate = reader.getframerate()
+        seconds = reader.getnframes() / float(rate)
+    return Clip(path=entry.path, seconds=seconds, sample_rate=rate, engine=entry.engine,
+                cached=cached, text=text)
