@@ -214,10 +214,18 @@ class GoogleEngine(SpeechEngine):
 
     name = "google"
 
-    def __init__(self, *, timeout: float = 15.0, chunk_seconds: float = 50.0, key: str | None = None):
+    def __init__(
+        self,
+        *,
+        timeout: float = 15.0,
+        chunk_seconds: float = 50.0,
+        key: str | None = None,
+        endpoint: str | None = None,
+    ):
         self.timeout = timeout
         self.chunk_seconds = chunk_seconds
         self.key = key
+        self.endpoint = endpoint  # None: SpeechRecognition's default Google endpoint
 
     def supports(self, language: str) -> bool:
         return bool(language.strip())
@@ -231,11 +239,12 @@ class GoogleEngine(SpeechEngine):
 
         recognizer = sr.Recognizer()
         recognizer.operation_timeout = self.timeout
+        extra = {"endpoint": self.endpoint} if self.endpoint else {}
         parts: list[str] = []
         for chunk in split_on_silence(audio, self.chunk_seconds):
             data = sr.AudioData(chunk.pcm, chunk.sample_rate, 2)
             try:
-                text = recognizer.recognize_google(data, key=self.key, language=self._language_tag(language))
+                text = recognizer.recognize_google(data, key=self.key, language=self._language_tag(language), **extra)
             except sr.UnknownValueError:
                 continue  # nothing intelligible in this chunk
             except sr.RequestError as exc:

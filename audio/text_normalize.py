@@ -38,6 +38,45 @@ _ABBREVIATIONS = {
     "etc": "etcetera", "ok": "okay", "capt": "captain", "gen": "general",
     "lt": "lieutenant", "sgt": "sergeant", "rev": "reverend", "gov": "governor",
 }
+_OUR_ROOTS = (
+    "colo", "favo", "hono", "neighbo", "behavio", "labo", "humo", "flavo", "harbo",
+    "rumo", "savo", "vapo", "armo", "endeavo", "odo", "splendo", "vigo",
+)
+_TRE_ROOTS = ("cent", "met", "theat", "lit", "fib", "calib", "somb", "kilomet", "centimet", "millimet")
+_ISE_ROOTS = (
+    "organ", "real", "recogn", "apolog", "critic", "emphas", "memor", "priorit", "summar",
+    "custom", "optim", "final", "minim", "maxim", "author", "special", "normal", "standard",
+    "visual", "util", "categor", "character", "symbol", "sympath", "modern", "personal",
+)
+_LL_ROOTS = ("travel", "cancel", "label", "model", "level", "fuel", "signal", "channel", "total")
+
+
+def _british_to_american() -> dict[str, str]:
+    """British spellings Whisper may pick (or a reference may use) -> American."""
+    table = {
+        "grey": "gray", "greys": "grays", "programme": "program", "programmes": "programs",
+        "defence": "defense", "offence": "offense", "licence": "license", "catalogue": "catalog",
+        "analogue": "analog", "analyse": "analyze", "analysed": "analyzed", "analysing": "analyzing",
+        "paralyse": "paralyze", "paralysed": "paralyzed", "mum": "mom", "mums": "moms",
+        "cheque": "check", "cheques": "checks", "jewellery": "jewelry", "tyre": "tire", "tyres": "tires",
+        "aluminium": "aluminum", "pyjamas": "pajamas", "plough": "plow", "sceptical": "skeptical",
+    }
+    for root in _OUR_ROOTS:
+        for suffix in ("", "s", "ed", "ing", "ite", "ites", "able", "ful", "er", "ers"):
+            table[root + "ur" + suffix] = root + "r" + suffix
+    for root in _TRE_ROOTS:
+        for suffix in ("", "s", "d"):
+            table[root + "re" + suffix] = root + "er" + suffix
+    for root in _ISE_ROOTS:
+        for suffix in ("e", "es", "ed", "ing", "ation", "ations"):
+            table[root + "is" + suffix] = root + "iz" + suffix
+    for root in _LL_ROOTS:
+        for suffix in ("ed", "ing", "er", "ers"):
+            table[root + "l" + suffix] = root + suffix
+    return table
+
+
+_SPELLING = _british_to_american()
 _FILLERS = {"um", "umm", "uh", "uhh", "hmm", "mm", "mhm", "er", "erm", "ah"}
 _SYMBOLS = {"%": " percent ", "&": " and ", "+": " plus ", "@": " at ", "=": " equals "}
 
@@ -113,9 +152,12 @@ def _small_number(tokens: list[str], i: int) -> tuple[int | None, int]:
 
 
 def _parse_year(tokens: list[str], i: int) -> tuple[int | None, int]:
-    """Year style: a 10..99 part then a 10..99 part (or "oh" + digit), e.g. 1961, 2024, 1905."""
+    """Year style: a 13..20 part then a 10..99 part (or "oh" + digit), e.g. 1961, 2024, 1905.
+
+    10..12 are left out: "ten thirty", "twelve fifteen" are far more often clock times.
+    """
     first, j = _small_number(tokens, i)
-    if first is None or first < 10 or j >= len(tokens):
+    if first is None or not 13 <= first <= 20 or j >= len(tokens):
         return None, i
     if tokens[j] == "oh" and j + 1 < len(tokens) and 0 < _UNIT_VALUE.get(tokens[j + 1], 0) < 10:
         return first * 100 + _UNIT_VALUE[tokens[j + 1]], j + 2
@@ -186,7 +228,11 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("’", "'").replace("‘", "'")
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,000 -> 1000
-    text = re.sub(r"(?<=\d):(?=\d\d\b)", "", text)  # 10:30 -> 1030 (said "ten thirty")
+    text = re.sub(r"\b([ap])\.m\b\.?", r"\1m", text)  # p.m. -> pm
+    # Clock times: "10:30", "at 3.30", "7.45 pm" -> "10 30" (said "ten thirty").
+    text = re.sub(r"\b(\d{1,2}):(\d\d)\b", r"\1 \2", text)
+    text = re.sub(r"\bat (\d{1,2})\.(\d\d)\b", r"at \1 \2", text)
+    text = re.sub(r"\b(\d{1,2})\.(\d\d)(?=\s*(?:[ap]\.?m\b|o'?clock))", r"\1 \2", text)
     text = re.sub(r"(\d)\.(\d+)", lambda m: m.group(1) + " point " + " ".join(m.group(2)), text)
     text = re.sub(r"\$\s*(\d+)", lambda m: m.group(1) + (" dollar " if m.group(1) == "1" else " dollars "), text)
     text = re.sub(r"\b(\d+)(?:st|nd|rd|th)\b", _spell_ordinal, text)
@@ -195,7 +241,7 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"(?<=\w)'(?=\w)", "", text)  # don't -> dont
     text = re.sub(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)", " ", text)  # 10km -> 10 km
     tokens = re.findall(r"[^\W_]+", text)
-    tokens = [_ABBREVIATIONS.get(t, t) for t in tokens if t not in _FILLERS]
+    tokens = [_SPELLING.get(t, t) for t in (_ABBREVIATIONS.get(t, t) for t in tokens if t not in _FILLERS)]
     tokens = [str(int(t)) if t.isdigit() and t.isascii() else t for t in tokens]
     return " ".join(words_to_numbers(tokens))
 
