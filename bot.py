@@ -11,6 +11,7 @@ import sys
 import discord
 from discord.ext import commands
 
+from audio.transcription import TranscriptionService
 from commands.errors import handle_command_error
 from commands.voice import VoiceManager
 from config import ConfigError, Settings, load_settings
@@ -41,6 +42,12 @@ class ChatBot(commands.Bot):
         self.settings = settings
         self.db = Database(settings.database_path)
         self.voice = VoiceManager(self)
+        # Models load lazily on first use, so the bot connects at once and stays small.
+        self.stt = TranscriptionService(
+            engines=settings.stt_engines, language=settings.stt_language, whisper_model=settings.whisper_model,
+            max_bytes=settings.max_attachment_bytes, max_seconds=settings.max_audio_seconds,
+            decode_timeout=settings.decode_timeout, google_timeout=settings.google_timeout,
+            workers=settings.stt_workers, queue_size=settings.stt_queue_size)
 
     async def setup_hook(self) -> None:
         self.settings.files_dir.mkdir(parents=True, exist_ok=True)
@@ -58,6 +65,7 @@ class ChatBot(commands.Bot):
         log.info("Shutting down")
         try:
             await self.voice.close()
+            await self.stt.close()
             await super().close()  # disconnects any remaining voice clients too
         finally:
             await self.db.close()

@@ -9,5 +9,7 @@ if TYPE_CHECKING:
 
 async def setup(bot: ChatBot) -> None:
     from .bot_commands import BotCommands
+    from .chat import Chat
 
     await bot.add_cog(BotCommands(bot))
+    await bot.add_cog(Chat(bot))

@@ -1,0 +1,133 @@
+"""Messages that are not commands: answered by the model, audio transcribed first.
+
+Only adapts Discord: the prediction is `model/`'s, the transcription `audio/`'s.
+Every answer is recorded (so `!correct` can find what it answered) and, when
+the author is in a voice channel, spoken there too.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from audio.decode import looks_like_audio
+
+from .checks import scope_of
+from .errors import user_message_of
+from .replies import send_reply
+
+if TYPE_CHECKING:
+    from bot import ChatBot
+
+log = logging.getLogger("commands.chat")
+
+NOT_SURE = "I'm not sure what you mean. An admin can teach me with `{prefix}train`, or you can `{prefix}correct` me."
+
+
+def _quote(text: str) -> str:
+    return "\n".join(f"> {line}" for line in text.splitlines() or [""])
+
+
+class Chat(commands.Cog):
+    def __init__(self, bot: ChatBot):
+        self.bot = bot
+        self.settings = bot.settings
+
+    # -- routing ------------------------------------------------------------------------------
+    def _addressed(self, message: discord.Message) -> bool:
+        """Whether CHAT_MODE lets the bot answer this message here."""
+        if message.guild is None:
+            return True
+        mode = self.settings.chat_mode
+        if mode == "mention":
+            return self.bot.user is not None and self.bot.user in message.mentions
+        if mode == "channels":
+            return message.channel.id in self.settings.chat_channels
+        return True
+
+    def _is_command_attempt(self, message: discord.Message) -> bool:
+        prefix = self.settings.command_prefix
+        rest = message.content[len(prefix):] if message.content.startswith(prefix) else ""
+        return bool(rest) and (rest[0].isalnum() or rest[0] == "_")
+
+    def _text_of(self, message: discord.Message) -> str:
+        text = message.content
+        if self.bot.user is not None:
+            for mention in (f"<@{self.bot.user.id}>", f"<@!{self.bot.user.id}>"):
+                text = text.replace(mention, " ")
+        return " ".join(text.split())
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or self._is_command_attempt(message) or not self._addressed(message):
+            return
+        audio = [a for a in message.attachments if looks_like_audio(a.filename, a.content_type)]
+        try:
+            if audio:
+                await self._answer_audio(message, audio)
+            elif text := self._text_of(message):
+                await self._answer_text(message, text)
+        except Exception as exc:  # noqa: BLE001 - one bad message must never stop the bot
+            friendly = user_message_of(exc)
+            if friendly is None:
+                log.exception("Failed to answer message %s", message.id)
+                friendly = "Sorry, something went wrong while answering that. It has been logged."
+            await self._safe_reply(message, friendly)
+
+    async def _safe_reply(self, message: discord.Message, text: str) -> None:
+        try:
+            await send_reply(message, text)
+        except discord.HTTPException:
+            log.exception("Could not reply to message %s", message.id)
+
+    # -- answers ------------------------------------------------------------------------------
+    async def _model_answer(self, message: discord.Message, text: str) -> str | None:
+        """The model's answer to `text`, or None when this scope has no model."""
+        model = getattr(self.bot, "model", None)
+        if model is None:
+            return None
+        prediction = await model.predict(scope_of(message), text)
+        if prediction is None:
+            return None
+        if prediction.confidence < self.settings.confidence_threshold:
+            return NOT_SURE.format(prefix=self.settings.command_prefix)
+        return prediction.reply
+
+    async def _answer_text(self, message: discord.Message, text: str) -> None:
+        answer = await self._model_answer(message, text)
+        if answer is None:
+            return
+        await self._deliver(message, text, answer, spoken=answer)
+
+    async def _answer_audio(self, message: discord.Message, attachments: list[discord.Attachment]) -> None:
+        for attachment in attachments:
+            if attachment.size > self.settings.max_attachment_bytes:
+                limit_mb = self.settings.max_attachment_bytes / 2**20
+                await self._safe_reply(message, f"`{attachment.filename}` is too big to transcribe "
+                                                f"(the limit is {limit_mb:.0f} MB).")
+                continue
+            try:
+                async with message.channel.typing():
+                    data = await attachment.read()
+                    transcript = await self.bot.stt.transcribe(data)
+            except Exception as exc:  # noqa: BLE001
+                friendly = user_message_of(exc)
+                if friendly is None:
+                    raise
+                await self._safe_reply(message, f"`{attachment.filename}`: {friendly}")
+                continue
+            answer = await self._model_answer(message, transcript.text)
+            text = f"🎙️ {message.author.display_name} said:\n{_quote(transcript.text)}"
+            if answer is not None:
+                text += f"\n{answer}"
+            await self._deliver(message, transcript.text, text, spoken=answer)
+
+    async def _deliver(self, message: discord.Message, user_text: str, reply_text: str,
+                       spoken: str | None) -> None:
+        sent = await send_reply(message, reply_text)
+        await self.bot.db.record_bot_reply(scope_of(message), message.channel.id, sent[0].id, message.id,
+                                           message.author.id, user_text, spoken or reply_text)
+        if spoken and self.settings.speak_replies:
+            await self.bot.voice.speak_reply(message, spoken)
