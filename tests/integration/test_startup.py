@@ -40,3 +40,13 @@ async def test_sigterm_shuts_down_cleanly(fake, tmp_path):
     assert await process.stop() == 0
     assert any("Shutting down" in line for line in process.lines)
     assert not any("Traceback" in line for line in process.lines), process.log_tail()
+
+
+async def test_missing_ffmpeg_is_warned_about_at_start(fake, tmp_path):
+    process = BotProcess(fake, tmp_path, env={"PATH": str(tmp_path / "empty-bin")})
+    await process.start()
+    try:
+        line = await process.wait_for_log("ffmpeg is not installed")
+        assert "apt-get install ffmpeg" in line
+    finally:
+        assert await process.stop() == 0
