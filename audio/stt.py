@@ -180,8 +180,9 @@ class WhisperEngine(SpeechEngine):
 def split_on_silence(audio: DecodedAudio, max_seconds: float = 50.0, search_seconds: float = 15.0) -> list[DecodedAudio]:
     """Split audio into chunks of at most ``max_seconds``, cutting at quiet moments.
 
-    Each cut goes at the quietest 30 ms frame within the last ``search_seconds``
-    of the allowed span, so words are rarely cut in half.
+    Each cut goes in the middle of the longest run of the quietest 30 ms frames
+    within the last ``search_seconds`` of the allowed span, so words are rarely
+    cut in half.
     """
     rate = audio.sample_rate
     samples = np.frombuffer(audio.pcm, dtype="<i2")
@@ -197,12 +198,26 @@ def split_on_silence(audio: DecodedAudio, max_seconds: float = 50.0, search_seco
         n_frames = (hi - lo) // frame
         window = samples[lo : lo + n_frames * frame].astype(np.float64).reshape(n_frames, frame)
         energy = np.mean(window * window, axis=1)
-        quietest = int(np.flatnonzero(energy <= energy.min() * 1.0001 + 1e-9)[-1])
-        cut = lo + quietest * frame + frame // 2
+        run_start, run_len = _longest_run(energy <= energy.min() * 4 + 1.0)
+        cut = lo + (run_start * frame) + (run_len * frame) // 2  # middle of the longest pause
         chunks.append(DecodedAudio(samples[start:cut].tobytes(), rate))
         start = cut
     chunks.append(DecodedAudio(samples[start:].tobytes(), rate))
     return chunks
+
+
+def _longest_run(mask: np.ndarray) -> tuple[int, int]:
+    """(start, length) of the longest run of True in ``mask`` (latest wins ties)."""
+    best = (0, 0)
+    start = None
+    for i, quiet in enumerate(list(mask) + [False]):
+        if quiet and start is None:
+            start = i
+        elif not quiet and start is not None:
+            if i - start >= best[1]:
+                best = (start, i - start)
+            start = None
+    return best
 
 
 class GoogleEngine(SpeechEngine):

@@ -122,6 +122,14 @@ def words_to_numbers(tokens: list[str]) -> list[str]:
     ("nineteen sixty one" -> "1961", "nineteen oh five" -> "1905") and keeps
     digit sequences apart ("one two three" -> "1 2 3"). Ordinal words stay words.
     """
+    spelled: list[str] = []
+    for k, tok in enumerate(tokens):  # "7 million" -> "seven million", parsed below
+        nxt = tokens[k + 1] if k + 1 < len(tokens) else ""
+        if tok.isdigit() and int(tok) < 1000 and (nxt == "hundred" or nxt in _SCALE_VALUE):
+            spelled.extend(_cardinal_words(int(tok)))
+        else:
+            spelled.append(tok)
+    tokens = spelled
     out: list[str] = []
     i = 0
     while i < len(tokens):
