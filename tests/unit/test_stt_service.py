@@ -1,0 +1,154 @@
+"""TranscriptionService end to end: real ffmpeg, real faster-whisper, real offline Google."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import subprocess
+
+import pytest
+
+from audio.errors import AudioDecodeError, AudioError, AudioTooLarge, AudioTooLong, NoSpeech, TranscriptionFailed
+from audio.stt import load_whisper_model
+from audio.text_normalize import wer
+from audio.transcription import Busy, Transcript, TranscriptionService
+from tests.unit.test_stt_decode import encode, espeak, wav_seconds
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("ffmpeg") and shutil.which("espeak-ng")), reason="needs ffmpeg and espeak-ng"
+)
+
+SENTENCE = "Hello everyone, welcome to the server. Please read the rules first."
+
+
+@pytest.fixture(scope="module")
+def voice(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("service")
+    wav = espeak(SENTENCE, d / "hello.wav")
+    return {
+        "ogg": encode(wav, "ogg", d).read_bytes(),
+        "mp4": encode(wav, "mp4", d).read_bytes(),
+        "seconds": wav_seconds(wav),
+        "dir": d,
+    }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def model_loaded_once():
+    load_whisper_model("tiny.en")  # shared by every service in the process
+
+
+def make(**kw) -> TranscriptionService:
+    kw.setdefault("engines", ("whisper",))
+    return TranscriptionService(**kw)
+
+
+async def test_voice_message_is_transcribed(voice):
+    svc = make(engines=("whisper", "google"))
+    try:
+        t = await svc.transcribe(voice["ogg"])
+    finally:
+        await svc.close()
+    assert isinstance(t, Transcript)
+    assert t.engine == "whisper"
+    assert wer(SENTENCE, t.text) <= 0.3, t.text
+    assert t.audio_seconds == pytest.approx(voice["seconds"], abs=0.1)
+    assert 0 < t.elapsed < 30
+
+
+async def test_offline_google_first_falls_back_to_whisper(voice, caplog):
+    caplog.set_level(logging.WARNING, logger="audio.stt")
+    async with TranscriptionService(engines=("google", "whisper"), google_timeout=5) as svc:
+        t = await svc.transcribe(voice["mp4"])
+    assert t.engine == "whisper" and wer(SENTENCE, t.text) <= 0.3
+    assert any(
+        r.name == "audio.stt" and "google failed" in r.getMessage() and "falling back to whisper" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def test_transcription_does_not_block_the_event_loop(voice):
+    async with make() as svc:
+        task = asyncio.ensure_future(svc.transcribe(voice["ogg"]))
+        ticks = 0
+        while not task.done():
+            await asyncio.sleep(0)  # only yields to the loop; counts how often it gets control
+            ticks += 1
+        await task
+    assert ticks > 100
+
+
+async def test_busy_when_workers_and_queue_are_full(voice):
+    async with make(workers=1, queue_size=1) as svc:
+        results = await asyncio.gather(*(svc.transcribe(voice["ogg"]) for _ in range(3)), return_exceptions=True)
+        busy = [r for r in results if isinstance(r, Busy)]
+        done = [r for r in results if isinstance(r, Transcript)]
+        assert len(busy) == 1 and len(done) == 2, results
+        assert isinstance(busy[0], AudioError) and "busy" in busy[0].user_message.lower()
+        assert "try again" in busy[0].user_message.lower()
+        assert svc.pending == 0
+        # capacity comes back once the jobs are done
+        assert (await svc.transcribe(voice["ogg"])).engine == "whisper"
+
+
+async def test_queue_size_bounds_waiting_jobs(voice):
+    async with make(workers=1, queue_size=2) as svc:
+        jobs = [asyncio.ensure_future(svc.transcribe(voice["ogg"])) for _ in range(3)]
+        await asyncio.sleep(0)  # a single yield (not a wait): the three tasks start and take their slots
+        assert svc.pending == 3
+        with pytest.raises(Busy):
+            await svc.transcribe(voice["ogg"])
+        results = await asyncio.gather(*jobs)
+        assert all(r.engine == "whisper" for r in results)
+
+
+async def test_silence_is_reported_as_no_speech(tmp_path):
+    ogg = tmp_path / "silence.ogg"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono",
+                    "-t", "4", "-c:a", "libopus", str(ogg)], check=True)
+    async with make() as svc:
+        with pytest.raises(NoSpeech) as e:
+            await svc.transcribe(ogg.read_bytes())
+    assert e.value.user_message == "I couldn't hear any speech in that recording."
+
+
+async def test_noise_without_speech_is_no_speech(tmp_path):
+    # loud enough to pass the silence check, so the engine itself must find no speech
+    ogg = tmp_path / "noise.ogg"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "anoisesrc=d=4:c=pink:a=0.05:seed=7",
+                    "-ar", "48000", "-c:a", "libopus", str(ogg)], check=True)
+    async with make() as svc:
+        with pytest.raises(NoSpeech) as e:
+            await svc.transcribe(ogg.read_bytes())
+    assert "couldn't hear any speech" in e.value.user_message
+
+
+async def test_bad_inputs_raise_audio_errors_not_crashes(voice):
+    async with make(max_bytes=len(voice["ogg"]) - 1) as svc:
+        with pytest.raises(AudioTooLarge):
+            await svc.transcribe(voice["ogg"])
+        assert svc.pending == 0
+    async with make(max_seconds=2) as svc:
+        with pytest.raises(AudioTooLong):
+            await svc.transcribe(voice["ogg"])
+        with pytest.raises(AudioDecodeError):
+            await svc.transcribe(b"")
+        with pytest.raises(AudioDecodeError):
+            await svc.transcribe(b"definitely not audio\n" * 100)
+        assert svc.pending == 0
+
+
+async def test_unsupported_language_gives_a_clear_error(voice):
+    async with make(engines=("whisper",), language="de") as svc:
+        with pytest.raises(TranscriptionFailed) as e:
+            await svc.transcribe(voice["ogg"])
+    assert "de" in e.value.user_message
+
+
+async def test_warm_up_and_close():
+    svc = make()
+    assert 0 <= svc.warm_up() < 30
+    await svc.close()
+    with pytest.raises(AudioError):
+        await svc.transcribe(b"anything")
