@@ -9,6 +9,7 @@ HTTP): run it in a worker thread.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -62,13 +63,14 @@ class SpeechEngine(ABC):
 
 # --------------------------------------------------------------------------- whisper
 
-WHISPER_LANGUAGES: frozenset[str]
-try:
-    from faster_whisper.tokenizer import _LANGUAGE_CODES as _WL
-
-    WHISPER_LANGUAGES = frozenset(_WL)
-except Exception:  # pragma: no cover - faster-whisper not installed
-    WHISPER_LANGUAGES = frozenset({"en"})
+@functools.lru_cache(maxsize=1)
+def whisper_languages() -> frozenset[str]:
+    """Language codes multilingual Whisper models know (imported lazily: it's slow)."""
+    try:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+    except ImportError:  # pragma: no cover - faster-whisper not installed
+        return frozenset({"en"})
+    return frozenset(_LANGUAGE_CODES)
 
 _model_cache: dict[str, object] = {}
 _model_failures: dict[str, tuple[float, str]] = {}
@@ -160,7 +162,7 @@ class WhisperEngine(SpeechEngine):
         lang = base_language(language)
         if self._english_only():
             return lang == "en"
-        return lang in WHISPER_LANGUAGES
+        return lang in whisper_languages()
 
     def _model(self):
         return load_whisper_model(self.model, cpu_threads=self.cpu_threads, num_workers=self.num_workers)
