@@ -24,6 +24,7 @@ __all__ = [
     "SAMPLE_RATE",
     "DecodedAudio",
     "decode_audio",
+    "check_upload",
     "looks_like_audio",
     "AUDIO_EXTENSIONS",
 ]
@@ -85,6 +86,17 @@ def _ffmpeg() -> str:
     return path
 
 
+def check_upload(data: bytes, max_bytes: int) -> None:
+    """Reject empty or oversized uploads before spending any work on them."""
+    if not data:
+        raise AudioDecodeError("empty input", user_message="That file is empty.")
+    if len(data) > max_bytes:
+        raise AudioTooLarge(
+            f"{len(data)} bytes > {max_bytes}",
+            user_message=f"That file is too big: the limit is {max_bytes / 1_000_000:g} MB.",
+        )
+
+
 def decode_audio(
     data: bytes,
     *,
@@ -98,13 +110,7 @@ def decode_audio(
     Raises AudioTooLarge, AudioTooLong, DecodeTimeout, AudioDecodeError (empty,
     corrupt, no sound track) or NoSpeech (silent, when ``reject_silence``).
     """
-    if not data:
-        raise AudioDecodeError("empty input", user_message="That file is empty.")
-    if len(data) > max_bytes:
-        raise AudioTooLarge(
-            f"{len(data)} bytes > {max_bytes}",
-            user_message=f"That file is too big: the limit is {max_bytes / 1_000_000:g} MB.",
-        )
+    check_upload(data, max_bytes)
     # A real file, not a pipe: MP4/M4A often keep their index at the end and
     # need seeking, which ffmpeg cannot do on stdin.
     fd, path = tempfile.mkstemp(prefix="audio-in-")

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Iterable
 
-from audio.decode import decode_audio
+from audio.decode import check_upload, decode_audio
 from audio.errors import AudioError, Busy
 from audio.stt import SpeechEngine, build_engines, transcribe_with_fallback
 
 __all__ = ["TranscriptionService", "Transcript", "Busy"]
+
+log = logging.getLogger("audio.stt")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,11 @@ class TranscriptionService:
         self.engines: list[SpeechEngine] = build_engines(
             engines, whisper_model=whisper_model, google_timeout=google_timeout
         )
+        if not any(engine.supports(language) for engine in self.engines):
+            log.warning(
+                "no configured speech engine (%s) supports language %r; transcription will fail",
+                ", ".join(e.name for e in self.engines), language,
+            )
         self._capacity = workers + queue_size
         self._pending = 0
         self._lock = threading.Lock()
@@ -83,11 +91,19 @@ class TranscriptionService:
     def transcribe_sync(self, data: bytes) -> Transcript:
         """Decode and transcribe in the calling thread (what each worker runs)."""
         started = time.perf_counter()
-        audio = decode_audio(
-            data, max_bytes=self.max_bytes, max_seconds=self.max_seconds, timeout=self.decode_timeout
-        )
-        text, engine = transcribe_with_fallback(self.engines, audio, self.language)
-        return Transcript(text, engine, audio.seconds, time.perf_counter() - started)
+        try:
+            audio = decode_audio(
+                data, max_bytes=self.max_bytes, max_seconds=self.max_seconds, timeout=self.decode_timeout
+            )
+            text, engine = transcribe_with_fallback(self.engines, audio, self.language)
+        except AudioError:
+            raise
+        except Exception as exc:  # a bug or the machine (disk full...): still a clean AudioError
+            log.exception("unexpected transcription failure")
+            raise AudioError(f"unexpected failure: {type(exc).__name__}: {exc}") from exc
+        elapsed = time.perf_counter() - started
+        log.info("transcribed %.1f s of audio with %s in %.2f s", audio.seconds, engine, elapsed)
+        return Transcript(text, engine, audio.seconds, elapsed)
 
     # ------------------------------------------------------------------ async
 
@@ -108,8 +124,7 @@ class TranscriptionService:
         """
         if self._closed:
             raise AudioError("service closed", user_message="Transcription is shutting down, please try again later.")
-        if len(data) > self.max_bytes:  # cheap check before taking a queue slot
-            return self.transcribe_sync(data)  # raises AudioTooLarge without decoding
+        check_upload(data, self.max_bytes)  # empty / too big: no need to take a slot
         with self._lock:
             if self._pending >= self._capacity:
                 raise Busy(f"{self._pending} transcription jobs pending (limit {self._capacity})")
