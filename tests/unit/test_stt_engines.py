@@ -12,7 +12,6 @@ import shutil
 import socket
 import threading
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
