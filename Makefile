@@ -27,6 +27,7 @@ bench: setup
 	$(PY) bench/core.py
 	$(PY) bench/model.py
 	$(PY) bench/stt.py
+	$(PY) bench/listening.py
 	$(PY) bench/voice.py
 
 clean:
