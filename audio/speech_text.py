@@ -177,17 +177,43 @@ def _whole_sentences(text: str) -> list[str]:
     return pieces
 
 
-def _split_long(sentence: str) -> list[str]:
-    if len(sentence) <= _LONG_SENTENCE:
+def chunk_text(text: str, max_chars: int) -> list[str]:
+    """Split text into pieces of at most ``max_chars``: at sentences, then clauses, then words.
+
+    Piper's memory grows with the length of one input (~20 MB per second of
+    audio), so it is fed short pieces; a single word longer than the limit is
+    left whole.
+    """
+    if max_chars <= 0:
+        raise ValueError("max_chars must be positive")
+    pieces: list[str] = []
+    for sentence in _whole_sentences(text):
+        pieces.extend(_split_long(sentence, max_chars))
+    return [p for p in pieces if p and not _NO_WORDS.match(p)]
+
+
+def _split_long(sentence: str, limit: int = _LONG_SENTENCE) -> list[str]:
+    if len(sentence) <= limit:
         return [sentence]
+    clauses = re.split(r"(?<=[,;:])\s+", sentence)
+    if len(clauses) == 1:
+        return _pack(sentence.split(), limit)
+    parts: list[str] = []
+    for clause in _pack(clauses, limit):
+        parts.extend(_pack(clause.split(), limit) if len(clause) > limit else [clause])
+    return parts
+
+
+def _pack(items: list[str], limit: int) -> list[str]:
+    """Join items with spaces greedily into strings of at most ``limit`` characters."""
     parts: list[str] = []
     current = ""
-    for clause in re.split(r"(?<=[,;:])\s+", sentence):
-        if current and len(current) + 1 + len(clause) > _LONG_SENTENCE:
+    for item in items:
+        if current and len(current) + 1 + len(item) > limit:
             parts.append(current)
-            current = clause
+            current = item
         else:
-            current = f"{current} {clause}" if current else clause
+            current = f"{current} {item}" if current else item
     if current:
         parts.append(current)
     return parts

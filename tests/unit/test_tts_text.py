@@ -2,7 +2,7 @@
 
 import pytest
 
-from audio.speech_text import MORE, cap_text, clean_text, resolve_mentions, split_sentences
+from audio.speech_text import MORE, cap_text, chunk_text, clean_text, resolve_mentions, split_sentences
 
 
 @pytest.mark.parametrize(
@@ -131,3 +131,21 @@ def test_split_sentences_breaks_very_long_sentences_at_commas():
 def test_split_sentences_of_nothing():
     assert split_sentences("") == []
     assert split_sentences("  ... !! ") == []
+
+
+def test_chunk_text_prefers_sentences_then_clauses_then_words():
+    text = ("Short one. This clause is first, and this clause is second; "
+            "then a very long run of words without any punctuation that goes on and on for a while. End.")
+    chunks = chunk_text(text, 40)
+    assert chunks[0] == "Short one."
+    assert chunks[1] == "This clause is first,"
+    assert chunks[2] == "and this clause is second;"
+    assert chunks[-1] == "End."
+    assert all(len(c) <= 40 for c in chunks)
+    assert " ".join(chunks) == text
+
+
+def test_chunk_text_keeps_an_overlong_word_whole():
+    assert chunk_text("a" * 50 + " b c", 10) == ["a" * 50, "b c"]
+    with pytest.raises(ValueError):
+        chunk_text("x", 0)
