@@ -21,12 +21,15 @@ import math
 import subprocess
 import threading
 import wave
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import discord
 from discord.ext import commands
+
+from audio.errors import AudioError
 
 from .replies import send_reply
 
@@ -200,6 +203,11 @@ class _Speech:
     text: str
     names: Callable[[str], str | None]
     channel_id: int
+    first_clip: asyncio.Task | None = None  # its first sentence, made while the reply before plays
+
+    def cancel(self) -> None:
+        if self.first_clip is not None:
+            self.first_clip.cancel()
 
 
 @dataclass
@@ -207,7 +215,8 @@ class _GuildVoice:
     """Per-guild state: a lock for connecting/leaving, the playback queue and its worker."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    queue: asyncio.Queue[_Speech] = field(default_factory=asyncio.Queue)
+    pending: deque[_Speech] = field(default_factory=deque)  # replies waiting, oldest first
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     worker: asyncio.Task | None = None
 
 
@@ -243,9 +252,10 @@ class VoiceManager:
             if (problem := join_problem(channel)) is not None:
                 raise VoiceError(problem)
             await self._connect(channel)
-        verb = "Moved to" if moved else "Joined"
-        await send_reply(ctx.message, f"{verb} {_bold(channel.name)}. I'll read my answers aloud here; "
-                                      f"`{ctx.clean_prefix}leave` to make me go.")
+        text = f"{'Moved to' if moved else 'Joined'} {_bold(channel.name)}."
+        if self.settings.speak_replies:
+            text += f" I'll read my answers aloud here; `{ctx.clean_prefix}leave` to make me go."
+        await send_reply(ctx.message, text)
 
     async def leave(self, ctx: commands.Context) -> None:
         """`!leave`: disconnect from the guild's voice channel."""
@@ -307,11 +317,12 @@ class VoiceManager:
 
     def _enqueue(self, guild: discord.Guild, speech: _Speech) -> None:
         state = self._state(guild.id)
-        if state.queue.qsize() >= self.settings.playback_queue_size:
+        if len(state.pending) >= self.settings.playback_queue_size:
             log.warning("Playback queue of guild %s is full (%d replies waiting); not speaking this reply",
-                        guild.id, state.queue.qsize())
+                        guild.id, len(state.pending))
             return
-        state.queue.put_nowait(speech)
+        state.pending.append(speech)
+        state.wakeup.set()
 
     def _name_lookup(self, message: discord.Message) -> Callable[[str], str | None]:
         """Names for mention ids in a reply: people, roles and channels of the message's guild."""
@@ -406,7 +417,8 @@ class VoiceManager:
             log.warning("Could not join %s: %s", channel, exc)
             raise VoiceError(f"I couldn't join {_bold(channel.name)}; please try again.") from None
         self._start_worker(guild)
-        self._spawn(self._warm_up())
+        if self.settings.speak_replies:
+            self._spawn(self._warm_up())
         return client
 
     async def _drop_stale(self, guild: discord.Guild) -> None:
@@ -438,8 +450,8 @@ class VoiceManager:
         state = self._guilds.get(guild_id)
         if state is None:
             return
-        while not state.queue.empty():
-            state.queue.get_nowait()
+        while state.pending:
+            state.pending.popleft().cancel()
         worker, state.worker = state.worker, None
         if worker is not None and worker is not asyncio.current_task():
             worker.cancel()
@@ -460,23 +472,29 @@ class VoiceManager:
         state = self._state(guild_id)
         idle = self.settings.voice_idle_seconds or None  # 0 means stay until asked to leave
         while True:
-            try:
-                speech = await asyncio.wait_for(state.queue.get(), idle)
-            except asyncio.TimeoutError:
-                guild = self.bot.get_guild(guild_id)
-                if guild is not None:
-                    self._spawn(self._leave_idle(guild))
-                return
+            if not state.pending:
+                state.wakeup.clear()
+                try:
+                    await asyncio.wait_for(state.wakeup.wait(), idle)
+                except asyncio.TimeoutError:
+                    guild = self.bot.get_guild(guild_id)
+                    if guild is not None:
+                        self._spawn(self._leave_idle(guild))
+                    return
+                continue
+            speech = state.pending.popleft()
             guild = self.bot.get_guild(guild_id)
             if guild is None:
                 return
             try:
-                await self._speak(guild, speech)
+                await self._speak(guild, speech, state)
             except asyncio.CancelledError:
                 raise
+            except AudioError as exc:  # every TTS engine failed: already logged per engine
+                log.warning("Could not speak a reply in guild %s: %s", guild_id, exc)
             except Exception:
                 log.exception("Could not speak a reply in guild %s", guild_id)
-            if state.queue.empty():
+            if not state.pending:
                 await asyncio.to_thread(release_freed_memory)
 
     async def _leave_idle(self, guild: discord.Guild) -> None:
@@ -486,9 +504,12 @@ class VoiceManager:
                 return  # speaking again (a reply arrived meanwhile)
             await self._disconnect(guild, f"idle for {self.settings.voice_idle_seconds:g} s")
 
-    async def _speak(self, guild: discord.Guild, speech: _Speech) -> None:
-        """Synthesise `speech` sentence by sentence into one stream and wait until it is played."""
+    async def _speak(self, guild: discord.Guild, speech: _Speech, state: _GuildVoice) -> None:
+        """Synthesise `speech` sentence by sentence into one stream and wait until it is played;
+        meanwhile make the first sentence of the next reply, so replies follow without a pause."""
         synth = await self.synthesizer()
+        if speech.first_clip is not None:
+            await asyncio.wait([speech.first_clip])  # its audio is in the cache now (or it failed)
         loop = asyncio.get_running_loop()
         stream: SpeechStream | None = None
         played: asyncio.Future[Exception | None] = loop.create_future()
@@ -523,6 +544,9 @@ class VoiceManager:
             await clips.aclose()
             if stream is not None:
                 stream.finish()
+        if state.pending and state.pending[0].first_clip is None:
+            upcoming = state.pending[0]
+            upcoming.first_clip = asyncio.create_task(self._first_clip(synth, upcoming))
         if stream is not None:
             error = await played  # the next reply must not start before this one ends
             if error is not None:
@@ -532,6 +556,17 @@ class VoiceManager:
                          stream.padding_frames * 20)
         if failure is not None:
             raise failure
+
+    @staticmethod
+    async def _first_clip(synth: SpeechSynthesizer, speech: _Speech) -> None:
+        """Synthesise (into the cache) the first sentence of a queued reply; failures are
+        left for when it is spoken."""
+        sentences = synth.sentences(speech.text, speech.names)
+        if sentences:
+            try:
+                await synth.synthesize(sentences[0])
+            except Exception as exc:  # noqa: BLE001 - retried and reported when it is its turn
+                log.debug("Could not prepare the next reply: %s", exc)
 
     # -- Discord events ---------------------------------------------------------------------------
     async def on_voice_state_update(self, member: discord.Member, before: discord.VoiceState,
