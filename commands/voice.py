@@ -282,6 +282,8 @@ class VoiceManager:
             await self._speak_reply(message, text)
         except asyncio.CancelledError:
             raise
+        except VoiceError as exc:  # could not join: the text reply is enough
+            log.warning("Not speaking the reply to message %s: %s", message.id, exc.user_message)
         except Exception:
             log.exception("Could not speak the reply to message %s", message.id)
 
