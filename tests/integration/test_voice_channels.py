@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import pytest_asyncio
 
+from tests.fakediscord.state import CONNECT
 from tests.fakediscord.voice import CLOSE_CALL_TERMINATED, CLOSE_KICKED, MODE, fake_discord_with_voice
 
 BOT_ENV = {"VOICE_IDLE_SECONDS": "120"}
@@ -105,6 +106,23 @@ async def test_bot_dragged_into_an_empty_channel_leaves(fake, voice):
     await voice.wait_connected(fake.guild, fake.voice)
     await voice.move_bot(fake.guild, fake.voice_channels(fake.guild)[1])
     await voice.wait_disconnected(fake.guild)
+
+
+async def test_join_without_connect_permission_says_so(fake, voice):
+    guild = fake.guild
+    saved = {role_id: role.permissions for role_id, role in guild.roles.items()}
+    try:
+        for role in guild.roles.values():
+            role.permissions &= ~CONNECT
+            await fake.broadcast("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": role.payload()})
+        await fake.set_voice_state(guild, fake.bob, fake.voice)
+        assert "permission to connect to **Voice**" in await command(fake, fake.bob, "!join")
+        assert voice.bot_channel(guild) is None
+    finally:
+        for role_id, permissions in saved.items():
+            guild.roles[role_id].permissions = permissions
+            await fake.broadcast("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id),
+                                                       "role": guild.roles[role_id].payload()})
 
 
 async def test_shutdown_leaves_voice(fake, bot, voice):
