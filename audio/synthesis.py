@@ -17,13 +17,15 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audio.speech_text import NameLookup, clean_text, split_sentences
+from audio.speech_text import NameLookup, chunk_text, clean_text, split_sentences
 from audio.tts import PiperEngine, build_engines, speak
 from audio.tts_cache import CachedPhrase, PhraseCache, phrase_key
 
 log = logging.getLogger("audio.tts")
 
 _WARM_UP_TEXT = "Hello."
+FIRST_CLIP_CHARS = 80
+"""Longest first clip: piper makes ~80 characters in ~0.5 s here, keeping the first voice packet under 1 s."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,15 @@ class SpeechSynthesizer:
         return clean_text(raw, names, self.max_chars)
 
     def sentences(self, raw: str, names: NameLookup = None) -> list[str]:
-        """The cleaned message split into the sentences ``speak_clips`` will voice."""
-        return split_sentences(self.clean(raw, names))
+        """The cleaned message split into the pieces ``speak_clips`` voices, one clip each.
+
+        A long first sentence is cut at a clause (or word) so the first clip is
+        made in about half a second; later ones are made while earlier ones play.
+        """
+        sentences = split_sentences(self.clean(raw, names))
+        if sentences and len(sentences[0]) > FIRST_CLIP_CHARS:
+            sentences[:1] = chunk_text(sentences[0], FIRST_CLIP_CHARS)
+        return sentences
 
     def cached_clip(self, text: str) -> Clip | None:
         """The clip for already-cleaned ``text`` if it is cached (fast, no synthesis)."""

@@ -10,7 +10,7 @@ import pytest
 
 from audio import tts
 from audio.errors import AudioError
-from audio.synthesis import Clip, SpeechSynthesizer
+from audio.synthesis import FIRST_CLIP_CHARS, Clip, SpeechSynthesizer
 from audio.tts import EspeakEngine, SpeechFailed
 
 
@@ -108,6 +108,18 @@ async def test_speak_clips_cleans_and_yields_sentences_in_order(synth):
     assert len({c.path for c in clips}) == len(clips)
     again = [c async for c in synth.speak_clips(raw, names={"42": "alice"})]
     assert [c.path for c in again] == [c.path for c in clips] and all(c.cached for c in again)
+
+
+async def test_long_first_sentence_is_cut_so_the_first_clip_comes_quickly(tmp_path):
+    synth = SpeechSynthesizer(engines=("espeak",), cache_dir=tmp_path / "c")
+    first = ("Well, this opening sentence is rather long, because it keeps adding clauses, one after another, "
+             "before it ends.")
+    second = "The second sentence can be long too, since it is made while the first one plays, so nobody waits."
+    pieces = synth.sentences(f"{first} {second}")
+    assert pieces[-1] == second
+    assert " ".join(pieces[:-1]) == first and len(pieces) > 2
+    assert all(len(p) <= FIRST_CLIP_CHARS for p in pieces[:-1])
+    assert [c.text async for c in synth.speak_clips(f"{first} {second}")] == pieces
 
 
 async def test_speak_clips_synthesises_exactly_one_sentence_ahead(tmp_path, monkeypatch):
