@@ -1,0 +1,199 @@
+"""Datasets on disk: per-scope CSVs plus hand-placed shared files.
+
+Layout: ``<data_dir>/datasets/<scope>/<name>.csv`` for uploads and
+``<data_dir>/datasets/<anything>.<ext>`` for files an admin drops in, usable
+by every scope under their (sanitised) stem. A scope's own file wins.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+from .atomic import atomic_write_text
+from .errors import DatasetError
+from .names import check_scope, name_from_filename, sanitize_name
+from .parsing import parse_dataset
+from .types import DatasetInfo, Example
+from .validation import label_counts, quality_warnings
+
+SHARED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".txt")
+
+
+def examples_to_csv(examples: list[Example]) -> str:
+    """Normalised storage format: text,label[,response] with a header."""
+    with_response = any(e.response for e in examples)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["text", "label", "response"] if with_response else ["text", "label"])
+    for e in examples:
+        row = [e.text, e.label or ""]
+        if with_response:
+            row.append(e.response or "")
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+class DatasetStore:
+    """Blocking dataset operations; call them from a worker thread."""
+
+    def __init__(self, data_dir: Path, *, max_bytes: int = 10_000_000, max_rows: int = 200_000) -> None:
+        self.root = Path(data_dir) / "datasets"
+        self.max_bytes = max_bytes
+        self.max_rows = max_rows
+        self._locks: dict[Path, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+        self._info_cache: dict[Path, tuple[int, int, DatasetInfo]] = {}
+
+    # -------------------------------------------------------------- paths --
+    def _lock(self, path: Path) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks[path]
+
+    def local_path(self, scope: str, name: str) -> Path:
+        return self.root / check_scope(scope) / f"{sanitize_name(name)}.csv"
+
+    def _shared_files(self) -> dict[str, Path]:
+        """Shared datasets by sanitised stem (first one wins on clashes)."""
+        found: dict[str, Path] = {}
+        if not self.root.is_dir():
+            return found
+        for path in sorted(self.root.iterdir()):
+            if path.is_file() and path.suffix.lower() in SHARED_EXTENSIONS and not path.name.startswith("."):
+                try:
+                    found.setdefault(sanitize_name(path.stem), path)
+                except DatasetError:
+                    continue
+        return found
+
+    def resolve(self, scope: str, name: str) -> tuple[Path, bool] | None:
+        """Where dataset ``name`` lives for ``scope``; local beats shared."""
+        local = self.local_path(scope, name)
+        if local.is_file():
+            return local, False
+        shared = self._shared_files().get(sanitize_name(name))
+        return (shared, True) if shared else None
+
+    # --------------------------------------------------------------- read --
+    def _parse_file(self, path: Path) -> list[Example]:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DatasetError("I couldn't read that dataset file.", detail=str(exc)) from None
+        return parse_dataset(data, path.name, max_bytes=self.max_bytes, max_rows=self.max_rows).examples
+
+    def exists(self, scope: str, name: str) -> bool:
+        try:
+            return self.resolve(scope, name) is not None
+        except DatasetError:
+            return False
+
+    def load(self, scope: str, name: str) -> list[Example]:
+        """All examples of a dataset, or DatasetError if there's no such dataset."""
+        found = self.resolve(scope, name)
+        if found is None:
+            raise DatasetError(
+                f"There's no dataset called `{sanitize_name(name)}`. Upload one first, or list them to check the name."
+            )
+        return self._parse_file(found[0])
+
+    def info(self, scope: str, name: str) -> DatasetInfo:
+        found = self.resolve(scope, name)
+        if found is None:
+            raise DatasetError(f"There's no dataset called `{sanitize_name(name)}`.")
+        return self._cached_info(found[0], sanitize_name(name), found[1])
+
+    def _cached_info(self, path: Path, name: str, shared: bool) -> DatasetInfo:
+        st = path.stat()
+        hit = self._info_cache.get(path)
+        if hit and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
+            return hit[2]
+        examples = self._parse_file(path)
+        info = _summarise(name, examples, shared)
+        self._info_cache[path] = (st.st_mtime_ns, st.st_size, info)
+        return info
+
+    def list(self, scope: str) -> list[DatasetInfo]:
+        """Datasets visible to ``scope``; unreadable shared files are skipped."""
+        infos: dict[str, DatasetInfo] = {}
+        local_dir = self.root / check_scope(scope)
+        if local_dir.is_dir():
+            for path in sorted(local_dir.glob("*.csv")):
+                try:
+                    infos[path.stem] = self._cached_info(path, path.stem, False)
+                except DatasetError:
+                    continue
+        for name, path in self._shared_files().items():
+            if name not in infos:
+                try:
+                    infos[name] = self._cached_info(path, name, True)
+                except DatasetError:
+                    continue
+        return [infos[k] for k in sorted(infos)]
+
+    # -------------------------------------------------------------- write --
+    def save(
+        self,
+        scope: str,
+        filename: str | None,
+        data: bytes | str,
+        default_label: str | None = None,
+        name: str | None = None,
+    ) -> DatasetInfo:
+        """Parse and validate an upload, then store it normalised as CSV."""
+        dataset = sanitize_name(name) if name else name_from_filename(filename)
+        parsed = parse_dataset(
+            data, filename, default_label, max_bytes=self.max_bytes, max_rows=self.max_rows
+        )
+        path = self.local_path(scope, dataset)
+        with self._lock(path):
+            atomic_write_text(path, examples_to_csv(parsed.examples))
+        info = _summarise(dataset, parsed.examples, False)
+        info.warnings = parsed.warnings + info.warnings
+        return info
+
+    def add_example(self, scope: str, name: str, label: str, text: str) -> DatasetInfo:
+        """Append one example, copying a shared dataset into the scope first."""
+        label, text = (label or "").strip(), (text or "").strip()
+        if not text:
+            raise DatasetError("The example text is empty. Write the message you want me to learn.")
+        if not label:
+            raise DatasetError("Please say which label this example has.")
+        dataset = sanitize_name(name)
+        path = self.local_path(scope, dataset)
+        with self._lock(path):
+            found = self.resolve(scope, dataset)
+            examples = self._parse_file(found[0]) if found else []
+            if len(examples) + 1 > self.max_rows:
+                raise DatasetError(f"`{dataset}` already has {self.max_rows:,} rows, which is my limit.")
+            examples.append(Example(text, label))
+            content = examples_to_csv(examples)
+            if len(content.encode("utf-8")) > self.max_bytes:
+                raise DatasetError(f"`{dataset}` would grow past the {self.max_bytes:,}-byte limit.")
+            atomic_write_text(path, content)
+        return _summarise(dataset, examples, False)
+
+    def delete(self, scope: str, name: str) -> bool:
+        """Remove a scope's own copy (shared files are never deleted)."""
+        path = self.local_path(scope, name)
+        with self._lock(path):
+            try:
+                path.unlink()
+                return True
+            except FileNotFoundError:
+                return False
+
+
+def _summarise(name: str, examples: list[Example], shared: bool) -> DatasetInfo:
+    counts = label_counts(examples)
+    return DatasetInfo(
+        name=name,
+        rows=len(examples),
+        classes=len(counts),
+        warnings=quality_warnings(examples),
+        shared=shared,
+        labels=sorted(counts),
+    )

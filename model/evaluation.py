@@ -1,0 +1,137 @@
+"""``!test``: score a model on user data and format the result for chat."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from .learner import TextClassifier
+from .plotting import MAX_PLOT_CLASSES, confusion_png
+from .types import EvalReport, Example
+
+MAX_TABLE_ROWS = 15
+MAX_TEXT_CHARS = 1800
+PREVIEW_ROWS = 5
+BATCH = 2000
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _predict(model: TextClassifier, texts: list[str]) -> tuple[list[str], np.ndarray]:
+    labels: list[str] = []
+    confidences = []
+    for start in range(0, len(texts), BATCH):
+        proba = model.predict_proba(texts[start : start + BATCH])
+        best = proba.argmax(axis=1)
+        labels.extend(str(model.classes_[i]) for i in best)
+        confidences.append(proba[np.arange(len(best)), best])
+    return labels, np.concatenate(confidences) if confidences else np.zeros(0)
+
+
+def _csv_bytes(header: list[str], rows: list[list[object]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _fit_text(lines: list[str]) -> str:
+    """Join lines, dropping from the end so the report fits in one message."""
+    out: list[str] = []
+    total = 0
+    for line in lines:
+        if total + len(line) + 1 > MAX_TEXT_CHARS:
+            out.append("…")
+            break
+        out.append(line)
+        total += len(line) + 1
+    return "\n".join(out)
+
+
+def evaluate_examples(model: TextClassifier, examples: list[Example], labelled: bool) -> EvalReport:
+    """Metrics, table, PNG and CSV for labelled data; predictions otherwise."""
+    texts = [e.text for e in examples]
+    predicted, confidence = _predict(model, texts)
+    if not labelled:
+        return _unlabelled_report(texts, predicted, confidence)
+    expected = [str(e.label) for e in examples]
+    return _labelled_report(model, texts, expected, predicted, confidence)
+
+
+def _unlabelled_report(texts: list[str], predicted: list[str], confidence: np.ndarray) -> EvalReport:
+    counts = Counter(predicted)
+    lines = [f"Predicted {len(texts)} message(s) (no labels given, so no accuracy):"]
+    for text, label, conf in list(zip(texts, predicted, confidence))[:PREVIEW_ROWS]:
+        lines.append(f"  {_clip(label, 20)} ({conf:.2f})  {_clip(text, 60)}")
+    if len(texts) > PREVIEW_ROWS:
+        lines.append(f"  … and {len(texts) - PREVIEW_ROWS} more in the attached CSV.")
+    lines.append("Labels: " + ", ".join(f"{_clip(k, 20)} {v}" for k, v in counts.most_common(8)))
+    rows = [[t, p, f"{c:.4f}"] for t, p, c in zip(texts, predicted, confidence)]
+    return EvalReport(
+        text=_fit_text(lines),
+        csv=_csv_bytes(["text", "predicted", "confidence"], rows),
+        labelled=False,
+        rows=len(texts),
+    )
+
+
+def _labelled_report(
+    model: TextClassifier, texts: list[str], expected: list[str], predicted: list[str], confidence: np.ndarray
+) -> EvalReport:
+    accuracy = float(accuracy_score(expected, predicted))
+    macro_f1 = float(f1_score(expected, predicted, average="macro", zero_division=0))
+    classes = sorted(set(expected))
+    prec, rec, f1, support = precision_recall_fscore_support(
+        expected, predicted, labels=classes, zero_division=0
+    )
+    lines = [
+        f"accuracy {accuracy:.3f}   macro-F1 {macro_f1:.3f}   ({len(texts)} examples, {len(classes)} labels)",
+    ]
+    unknown = sorted(set(classes) - {str(c) for c in model.classes_})
+    if unknown:
+        lines.append(
+            f"{len(unknown)} label(s) the model never saw, so always wrong: " + ", ".join(_clip(u, 20) for u in unknown[:5])
+        )
+    width = min(20, max(5, *(len(c) for c in classes)))
+    lines.append(f"{'label':<{width}}  prec   rec    f1     n")
+    order = range(len(classes)) if len(classes) <= MAX_TABLE_ROWS else np.argsort(f1, kind="stable")[:MAX_TABLE_ROWS]
+    for i in order:
+        lines.append(f"{_clip(classes[i], width):<{width}}  {prec[i]:.2f}   {rec[i]:.2f}   {f1[i]:.2f}  {support[i]:>4}")
+    if len(classes) > MAX_TABLE_ROWS:
+        lines.append(f"(showing the {MAX_TABLE_ROWS} weakest of {len(classes)} labels; all rows are in the CSV)")
+
+    pairs = Counter((e, p) for e, p in zip(expected, predicted) if e != p)
+    if pairs:
+        lines.append("Most confused (expected → predicted):")
+        for (e, p), n in pairs.most_common(5):
+            lines.append(f"  {_clip(e, 20)} → {_clip(p, 20)}: {n}")
+
+    plot_labels = sorted(set(expected) | set(predicted))
+    title = "Confusion matrix"
+    if len(plot_labels) > MAX_PLOT_CLASSES:
+        top = [c for c, _ in Counter(expected).most_common(MAX_PLOT_CLASSES)]
+        plot_labels = sorted(top)
+        title = f"Confusion matrix: {MAX_PLOT_CLASSES} most frequent of {len(classes)} labels"
+    matrix = confusion_matrix(expected, predicted, labels=plot_labels)
+    png = confusion_png(matrix, plot_labels, title)
+
+    misclassified = [(t, e, p) for t, e, p in zip(texts, expected, predicted) if e != p]
+    rows = [[t, e, p, f"{c:.4f}", int(e == p)] for t, e, p, c in zip(texts, expected, predicted, confidence)]
+    return EvalReport(
+        text=_fit_text(lines),
+        png=png,
+        csv=_csv_bytes(["text", "expected", "predicted", "confidence", "correct"], rows),
+        misclassified=misclassified,
+        accuracy=accuracy,
+        macro_f1=macro_f1,
+        labelled=True,
+        rows=len(texts),
+    )

@@ -1,0 +1,242 @@
+"""Training job manager: one job per scope, a bounded queue, worker processes.
+
+Jobs run ``python -m model.train_worker`` via asyncio subprocesses so the
+event loop never blocks; progress goes to an async callback in a fixed
+order: queued -> training -> finished | failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import Busy
+from .names import check_scope
+from .types import Example, JobStatus
+
+log = logging.getLogger(__name__)
+StatusCallback = Callable[[JobStatus], Awaitable[None]]
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(eq=False)
+class JobHandle:
+    """A submitted job; await ``done`` for its final JobStatus."""
+
+    id: str
+    scope: str
+    dataset: str
+    rows: int
+    done: asyncio.Task | None = None
+    state: str = "queued"
+    last_status: JobStatus | None = None
+    _process: asyncio.subprocess.Process | None = field(default=None, repr=False)
+
+
+def finished_message(result: dict[str, Any]) -> str:
+    """Human summary of a worker's 'finished' event."""
+    acc, f1 = result.get("accuracy", 0.0), result.get("macro_f1", 0.0)
+    secs, n = result.get("seconds", 0.0), result.get("eval_rows", 0)
+    if result.get("eval_method") == "held-out":
+        where = f"on {n} held-out rows"
+    else:
+        where = f"on the {n} training rows (too few examples per label for a held-out check)"
+    return f"Training finished: accuracy {acc:.2f}, macro-F1 {f1:.2f} {where} ({secs:.1f} s)"
+
+
+class JobManager:
+    """Owns worker processes; all methods must be called on the event loop."""
+
+    def __init__(
+        self,
+        models_dir: Path,
+        *,
+        queue_size: int = 4,
+        keep_versions: int = 3,
+        max_parallel: int = 1,
+        timeout: float = 900.0,
+        python: str = sys.executable,
+    ) -> None:
+        self.models_dir = Path(models_dir)
+        self.queue_size = queue_size
+        self.keep_versions = keep_versions
+        self.timeout = timeout
+        self.python = python
+        self.max_parallel = max_parallel
+        self._slots = asyncio.Semaphore(max_parallel)
+        self._active: dict[str, JobHandle] = {}
+        self._closed = False
+
+    # ------------------------------------------------------------ queries --
+    def active_job(self, scope: str) -> JobHandle | None:
+        return self._active.get(check_scope(scope))
+
+    def waiting(self) -> int:
+        """Jobs that can't start yet because every training slot is taken."""
+        return max(0, len(self._active) - self.max_parallel)
+
+    def check_can_submit(self, scope: str) -> None:
+        """Raise Busy if a job for ``scope`` exists or the queue is full."""
+        if self._closed:
+            raise Busy("The bot is shutting down; please try again in a minute.")
+        current = self._active.get(check_scope(scope))
+        if current is not None:
+            raise Busy(
+                f"A training job (`{current.id}`) is already {current.state} here. "
+                "Please wait for it to finish before starting another."
+            )
+        if len(self._active) + 1 - self.max_parallel > self.queue_size:
+            raise Busy(f"The training queue is full ({self.queue_size} waiting). Please try again in a few minutes.")
+
+    # ------------------------------------------------------------- submit --
+    def submit(
+        self,
+        scope: str,
+        dataset: str,
+        examples: list[Example],
+        on_status: StatusCallback | None = None,
+    ) -> JobHandle:
+        """Queue a job and return immediately; raises Busy if it can't queue."""
+        scope = check_scope(scope)
+        self.check_can_submit(scope)
+        job_id = secrets.token_hex(3)
+        while any(j.id == job_id for j in self._active.values()):
+            job_id = secrets.token_hex(3)
+        job = JobHandle(id=job_id, scope=scope, dataset=dataset, rows=len(examples))
+        ahead = len(self._active)
+        self._active[scope] = job
+        payload = json.dumps(
+            {"dataset": dataset, "examples": [[e.text, e.label, e.response] for e in examples]}
+        ).encode("utf-8")
+        job.done = asyncio.create_task(self._run(job, payload, on_status, ahead), name=f"train-{job_id}")
+        return job
+
+    # ---------------------------------------------------------------- run --
+    async def _emit(self, job: JobHandle, callback: StatusCallback | None, status: JobStatus) -> None:
+        job.last_status = status
+        if callback is None:
+            return
+        try:
+            await callback(status)
+        except Exception:  # a failing chat message must not kill the job
+            log.exception("status callback failed for job %s", job.id)
+
+    async def _run(self, job: JobHandle, payload: bytes, on_status: StatusCallback | None, ahead: int) -> JobStatus:
+        where = f" ({ahead} job(s) ahead)" if ahead > 0 else ""
+        await self._emit(job, on_status, JobStatus(job.id, "queued", f"Training job `{job.id}` queued{where}."))
+        try:
+            async with self._slots:
+                job.state = "training"
+                ok, info = await self._run_worker(job, payload, on_status)
+        except asyncio.CancelledError:
+            self._forget(job)
+            raise
+        except Exception as exc:
+            log.exception("training job %s crashed", job.id)
+            ok, info = False, {"message": f"Internal error ({type(exc).__name__})."}
+        self._forget(job)
+        if ok:
+            status = JobStatus(
+                job.id, "finished", finished_message(info), finished=True,
+                accuracy=info.get("accuracy"), macro_f1=info.get("macro_f1"), seconds=info.get("seconds"),
+            )
+        else:
+            status = JobStatus(job.id, "failed", f"Training failed: {info.get('message', 'unknown error')}", finished=True)
+        job.state = status.state
+        await self._emit(job, on_status, status)
+        return status
+
+    def _forget(self, job: JobHandle) -> None:
+        if self._active.get(job.scope) is job:
+            del self._active[job.scope]
+
+    async def _run_worker(
+        self, job: JobHandle, payload: bytes, on_status: StatusCallback | None
+    ) -> tuple[bool, dict[str, Any]]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")]))
+        proc = await asyncio.create_subprocess_exec(
+            self.python, "-m", "model.train_worker",
+            "--models-dir", str(self.models_dir), "--scope", job.scope,
+            "--job-id", job.id, "--keep", str(self.keep_versions),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=str(_PACKAGE_ROOT), env=env, limit=1 << 20,
+        )
+        job._process = proc
+        stderr_task = asyncio.create_task(proc.stderr.read())
+        result: dict[str, Any] | None = None
+        failure: str | None = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                try:
+                    proc.stdin.write(payload)
+                    await proc.stdin.drain()
+                    proc.stdin.close()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the worker died early; its exit code tells us why
+                while line := await proc.stdout.readline():
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        continue
+                    kind = event.get("event") if isinstance(event, dict) else None
+                    if kind == "training":
+                        await self._emit(job, on_status, JobStatus(
+                            job.id, "training",
+                            f"Job `{job.id}`: training {event.get('rows')} rows, {event.get('classes')} classes…",
+                        ))
+                    elif kind == "finished":
+                        result = event
+                    elif kind == "failed":
+                        failure = str(event.get("message"))
+                rc = await proc.wait()
+                err = await stderr_task
+        except TimeoutError:
+            await _kill(proc)
+            return False, {"message": f"it took longer than {self.timeout / 60:.0f} minutes and was stopped."}
+        except BaseException:
+            await _kill(proc)
+            raise
+        finally:
+            if not stderr_task.done():
+                stderr_task.cancel()
+            job._process = None
+        if rc == 0 and result is not None and Path(str(result.get("path", ""))).is_file():
+            return True, result
+        if err:
+            log.warning("training worker %s stderr: %s", job.id, err[-2000:].decode("utf-8", "replace"))
+        if failure:
+            return False, {"message": failure}
+        if rc is not None and rc < 0:
+            return False, {"message": "the training process was killed."}
+        return False, {"message": f"the training process exited unexpectedly (code {rc})."}
+
+    # -------------------------------------------------------------- close --
+    async def close(self) -> None:
+        """Kill running workers and cancel queued jobs."""
+        self._closed = True
+        jobs = list(self._active.values())
+        for job in jobs:
+            if job._process is not None:
+                await _kill(job._process)
+        tasks = [j.done for j in jobs if j.done is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    await proc.wait()

@@ -1,0 +1,143 @@
+"""Async facade used by the Discord commands.
+
+Every blocking step (file I/O, parsing, unpickling, prediction, plotting) is
+a plain function elsewhere in the package; here they run via
+``asyncio.to_thread`` and training runs in a separate worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .datastore import DatasetStore
+from .errors import Busy, DatasetError, IncompatibleModelError, ModelError, NoModelError
+from .jobs import JobHandle, JobManager, StatusCallback
+from .modelstore import latest_version, list_versions, read_meta
+from .names import check_scope, sanitize_name
+from .predictor import ModelCache
+from .types import DatasetInfo, EvalReport, Example, JobStatus, Prediction
+from .validation import require_trainable
+
+__all__ = [
+    "Busy", "DatasetError", "DatasetInfo", "EvalReport", "IncompatibleModelError", "JobHandle",
+    "JobStatus", "ModelError", "ModelService", "NoModelError", "Prediction",
+]
+
+
+class ModelService:
+    """Datasets, training jobs, prediction and evaluation for every scope."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        max_dataset_bytes: int = 10_000_000,
+        max_dataset_rows: int = 200_000,
+        train_queue_size: int = 4,
+        keep_versions: int = 3,
+        *,
+        max_parallel_trainings: int = 1,
+        train_timeout: float = 900.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.models_dir = self.data_dir / "models"
+        self.store = DatasetStore(self.data_dir, max_bytes=max_dataset_bytes, max_rows=max_dataset_rows)
+        self.cache = ModelCache(self.models_dir)
+        self.jobs = JobManager(
+            self.models_dir,
+            queue_size=train_queue_size,
+            keep_versions=keep_versions,
+            max_parallel=max_parallel_trainings,
+            timeout=train_timeout,
+        )
+
+    # ----------------------------------------------------------- datasets --
+    async def save_dataset(
+        self,
+        scope: str,
+        filename: str | None,
+        data: bytes | str,
+        default_label: str | None = None,
+        name: str | None = None,
+    ) -> DatasetInfo:
+        return await asyncio.to_thread(self.store.save, scope, filename, data, default_label, name)
+
+    async def add_example(self, scope: str, dataset_name: str, label: str, text: str) -> DatasetInfo:
+        return await asyncio.to_thread(self.store.add_example, scope, dataset_name, label, text)
+
+    async def list_datasets(self, scope: str) -> list[DatasetInfo]:
+        return await asyncio.to_thread(self.store.list, scope)
+
+    async def dataset_exists(self, scope: str, name: str) -> bool:
+        return await asyncio.to_thread(self.store.exists, scope, name)
+
+    async def load_dataset(self, scope: str, name: str) -> list[Example]:
+        return await asyncio.to_thread(self.store.load, scope, name)
+
+    async def delete_dataset(self, scope: str, name: str) -> bool:
+        return await asyncio.to_thread(self.store.delete, scope, name)
+
+    # ----------------------------------------------------------- training --
+    async def train(
+        self,
+        scope: str,
+        dataset_name: str,
+        extra_examples: Iterable[tuple[str, str]] = (),
+        on_status: StatusCallback | None = None,
+    ) -> JobHandle:
+        """Queue training and return at once; progress goes to ``on_status``."""
+        scope = check_scope(scope)
+        self.jobs.check_can_submit(scope)  # fail fast before reading files
+        name = sanitize_name(dataset_name)
+        extras = [Example(str(t).strip(), str(lab).strip()) for t, lab in extra_examples]
+        extras = [e for e in extras if e.text and e.label]
+        examples = await asyncio.to_thread(self.store.load, scope, name)
+        examples = examples + extras
+        require_trainable(examples)
+        return self.jobs.submit(scope, name, examples, on_status)
+
+    def active_job(self, scope: str) -> JobHandle | None:
+        return self.jobs.active_job(scope)
+
+    # ---------------------------------------------------------- inference --
+    async def predict(self, scope: str, text: str) -> Prediction | None:
+        """Best label for ``text``; None when the scope has no model yet."""
+        return await asyncio.to_thread(self.cache.predict, check_scope(scope), text)
+
+    async def model_info(self, scope: str) -> dict[str, Any] | None:
+        """Metadata of the current model (dataset, metrics, versions...)."""
+
+        def read() -> dict[str, Any] | None:
+            path = latest_version(self.models_dir, scope)
+            if path is None:
+                return None
+            meta = read_meta(path)
+            meta["versions"] = len(list_versions(self.models_dir, scope))
+            return meta
+
+        return await asyncio.to_thread(read)
+
+    async def evaluate(self, scope: str, data: bytes | str, filename: str | None = None) -> EvalReport:
+        """Accuracy report for labelled data, predictions for unlabelled data."""
+        scope = check_scope(scope)
+
+        def run() -> EvalReport:
+            from .evaluation import evaluate_examples
+            from .parsing import parse_dataset
+
+            loaded = self.cache.get(scope)
+            if loaded is None:
+                raise NoModelError("There's no trained model here yet. Upload a dataset and run `!train` first.")
+            parsed = parse_dataset(
+                data, filename, None,
+                max_bytes=self.store.max_bytes, max_rows=self.store.max_rows, allow_unlabelled=True,
+            )
+            return evaluate_examples(loaded.model, parsed.examples, parsed.labelled)
+
+        return await asyncio.to_thread(run)
+
+    async def close(self) -> None:
+        """Stop running training processes; safe to call twice."""
+        await self.jobs.close()

@@ -1,0 +1,85 @@
+"""Training entry point run in its own process: ``python -m model.train_worker``.
+
+A separate process keeps the bot's event loop responsive (training holds
+the GIL for seconds) and lets the bot kill a stuck job. Protocol: one JSON
+object on stdin ({"dataset", "examples": [[text, label, response], ...]}),
+JSON lines on stdout ({"event": "training" | "finished" | "failed", ...}).
+The model is written atomically, so a killed worker never leaves a partial
+or replaced model behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+from .modelstore import remove_stale_temp_files, write_model
+from .training import train_model
+from .types import Example
+
+EXIT_OK, EXIT_CRASH, EXIT_USER_ERROR = 0, 1, 2
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def run(models_dir: Path, scope: str, job_id: str, keep: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """Train on ``payload`` and save the model; returns the saved metadata."""
+    examples = [Example(str(r[0]), str(r[1]), (str(r[2]) if len(r) > 2 and r[2] else None)) for r in payload["examples"]]
+    remove_stale_temp_files(models_dir, scope)
+    result = train_model(examples, progress=lambda msg: emit("progress", message=msg))
+    meta = {
+        "job_id": job_id,
+        "dataset": payload.get("dataset"),
+        "rows": result.rows,
+        "classes": result.classes,
+        "labels": sorted(str(c) for c in result.model.classes_),
+        "accuracy": result.accuracy,
+        "macro_f1": result.macro_f1,
+        "eval_rows": result.eval_rows,
+        "eval_method": result.eval_method,
+        "learner": result.learner,
+        "duplicates_removed": result.duplicates_removed,
+        "responses": result.responses,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    emit("progress", message="saving")
+    started = time.perf_counter()
+    path = write_model(models_dir, scope, result.model, {**meta, "seconds": result.seconds}, keep=keep)
+    meta["seconds"] = result.seconds + (time.perf_counter() - started)
+    meta["path"] = str(path)
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models-dir", required=True, type=Path)
+    parser.add_argument("--scope", required=True)
+    parser.add_argument("--job-id", required=True)
+    parser.add_argument("--keep", type=int, default=3)
+    args = parser.parse_args(argv)
+    try:
+        payload = json.load(sys.stdin)
+        labels = {r[1] for r in payload["examples"]}
+        emit("training", rows=len(payload["examples"]), classes=len(labels))
+        meta = run(args.models_dir, args.scope, args.job_id, args.keep, payload)
+    except ModelError as exc:
+        emit("failed", message=exc.user_message)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # report, don't hide: the parent logs stderr too
+        emit("failed", message=f"Training crashed unexpectedly ({type(exc).__name__}).")
+        print(repr(exc), file=sys.stderr)
+        return EXIT_CRASH
+    emit("finished", **{k: v for k, v in meta.items() if k not in ("responses", "labels")})
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

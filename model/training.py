@@ -1,0 +1,141 @@
+"""Fit a TextClassifier and measure it honestly on held-out rows.
+
+Plain blocking functions: the worker process calls them, and so does the
+benchmark, so there's exactly one training code path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+from .learner import (
+    DEFAULT_TEMPERATURE_SCALE,
+    refit_all,
+    TextClassifier,
+    build_vectorizer,
+    choose_learner,
+    class_scores,
+    fit_estimator,
+    fit_temperature,
+    strip_for_pickle,
+)
+from .types import Example
+from .validation import require_trainable, responses_by_label, text_key
+
+TEST_FRACTION = 0.2
+
+
+@dataclass(slots=True)
+class TrainResult:
+    """A fitted model plus the numbers we tell the user about it."""
+
+    model: TextClassifier
+    accuracy: float
+    macro_f1: float
+    eval_rows: int
+    eval_method: str  # "held-out" or "training"
+    rows: int
+    classes: int
+    seconds: float
+    learner: str
+    responses: dict[str, str] = field(default_factory=dict)
+    duplicates_removed: int = 0
+
+
+def dedupe(examples: list[Example]) -> list[Example]:
+    """Drop repeated (text, label) pairs so they can't straddle the split."""
+    seen: set[tuple[str, str | None]] = set()
+    out = []
+    for e in examples:
+        key = (text_key(e.text), e.label)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
+
+
+def holdout_split(labels: list[str], fraction: float = TEST_FRACTION, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class split: ~fraction of each class with >=2 rows goes to test.
+
+    Classes with a single example stay in training (they can't be both
+    learned and tested), so the split works for any dataset.
+    """
+    rng = np.random.default_rng(seed)
+    y = np.asarray(labels, dtype=object)
+    train, test = [], []
+    for cls in sorted(set(labels)):
+        idx = np.flatnonzero(y == cls)
+        rng.shuffle(idx)
+        n_test = 0 if len(idx) < 2 else min(len(idx) - 1, max(1, round(len(idx) * fraction)))
+        test.extend(idx[:n_test])
+        train.extend(idx[n_test:])
+    return np.sort(np.asarray(train, dtype=int)), np.sort(np.asarray(test, dtype=int))
+
+
+def train_model(
+    examples: list[Example],
+    progress: Callable[[str], None] | None = None,
+    seed: int = 0,
+) -> TrainResult:
+    """Held-out evaluation, then the final fit on every row."""
+    start = time.perf_counter()
+    require_trainable(examples)
+    unique = dedupe(examples)
+    texts = [e.text for e in unique]
+    labels = [str(e.label) for e in unique]
+    classes = sorted(set(labels))
+    if progress:
+        progress(f"training {len(unique)} rows, {len(classes)} classes")
+
+    # Vocabulary/IDF see all texts (no labels), so one transform serves both fits.
+    vectorizer = build_vectorizer(len(texts))
+    X = vectorizer.fit_transform(texts).tocsr()
+    y = np.asarray(labels, dtype=object)
+    train_idx, test_idx = holdout_split(labels, seed=seed)
+    learner = choose_learner(X[train_idx].nnz, len(classes))
+
+    scale = DEFAULT_TEMPERATURE_SCALE
+    if len(test_idx) and len(set(y[train_idx])) >= 2:
+        if progress:
+            progress("held-out fit")
+        held = fit_estimator(learner, X[train_idx], y[train_idx])
+        scores = class_scores(held, X[test_idx])
+        pred = np.asarray(held.classes_)[scores.argmax(axis=1)]
+        truth = y[test_idx]
+        accuracy = float(accuracy_score(truth, pred))
+        macro_f1 = float(f1_score(truth, pred, average="macro", zero_division=0))
+        known = {c: i for i, c in enumerate(held.classes_)}
+        mask = np.array([t in known for t in truth])
+        if mask.any():
+            scale = fit_temperature(scores[mask], np.array([known[t] for t in truth[mask]]))
+        eval_rows, method = len(test_idx), "held-out"
+        if progress:
+            progress("final fit")
+        final = refit_all(learner, held, X, y)
+    else:
+        final = fit_estimator(learner, X, y)
+        pred = np.asarray(final.classes_)[class_scores(final, X).argmax(axis=1)]
+        accuracy = float(accuracy_score(y, pred))
+        macro_f1 = float(f1_score(y, pred, average="macro", zero_division=0))
+        eval_rows, method = len(y), "training"
+
+    strip_for_pickle(vectorizer)
+    model = TextClassifier(vectorizer, final, learner, scale)
+    return TrainResult(
+        model=model,
+        accuracy=accuracy,
+        macro_f1=macro_f1,
+        eval_rows=eval_rows,
+        eval_method=method,
+        rows=len(unique),
+        classes=len(classes),
+        seconds=time.perf_counter() - start,
+        learner=learner,
+        responses=responses_by_label(examples),
+        duplicates_removed=len(examples) - len(unique),
+    )
