@@ -18,7 +18,7 @@ from .errors import DatasetError
 from .names import check_scope, name_from_filename, sanitize_name
 from .parsing import parse_dataset
 from .types import DatasetInfo, Example
-from .validation import label_counts, quality_warnings
+from .validation import label_counts, quality_warnings, require_trainable
 
 SHARED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".txt")
 
@@ -142,16 +142,38 @@ class DatasetStore:
         data: bytes | str,
         default_label: str | None = None,
         name: str | None = None,
+        merge: bool | None = None,
     ) -> DatasetInfo:
-        """Parse and validate an upload, then store it normalised as CSV."""
+        """Parse and validate an upload, then store it normalised as CSV.
+
+        An upload must hold at least two classes (it exists to be trained
+        on). A plain-text upload labelled by the caller is one class by
+        nature, so by default it is *merged* into the dataset of the same
+        name (pass ``name`` to pick it), which is how ``!train positive`` and
+        ``!train negative`` files build one dataset. Nothing is written if
+        the result would still have a single class.
+        """
         dataset = sanitize_name(name) if name else name_from_filename(filename)
         parsed = parse_dataset(
             data, filename, default_label, max_bytes=self.max_bytes, max_rows=self.max_rows
         )
+        if merge is None:
+            merge = bool((default_label or "").strip())
         path = self.local_path(scope, dataset)
         with self._lock(path):
-            atomic_write_text(path, examples_to_csv(parsed.examples))
-        info = _summarise(dataset, parsed.examples, False)
+            examples = parsed.examples
+            if merge:
+                found = self.resolve(scope, dataset)
+                if found is not None:
+                    examples = self._parse_file(found[0]) + examples
+                if len(examples) > self.max_rows:
+                    raise DatasetError(f"Together with `{dataset}` that makes more than {self.max_rows:,} rows, my limit.")
+            require_trainable(examples)
+            content = examples_to_csv(examples)
+            if merge and len(content.encode("utf-8")) > self.max_bytes:
+                raise DatasetError(f"Together with `{dataset}` that would pass the {self.max_bytes:,}-byte limit.")
+            atomic_write_text(path, content)
+        info = _summarise(dataset, examples, False)
         info.warnings = parsed.warnings + info.warnings
         return info
 

@@ -131,7 +131,7 @@ class JobManager:
 
     async def _run(self, job: JobHandle, payload: bytes, on_status: StatusCallback | None, ahead: int) -> JobStatus:
         where = f" ({ahead} job(s) ahead)" if ahead > 0 else ""
-        await self._emit(job, on_status, JobStatus(job.id, "queued", f"Training job `{job.id}` queued{where}."))
+        await self._emit(job, on_status, JobStatus(job.id, "queued", f"queued{where}."))
         try:
             async with self._slots:
                 job.state = "training"
@@ -191,7 +191,7 @@ class JobManager:
                     if kind == "training":
                         await self._emit(job, on_status, JobStatus(
                             job.id, "training",
-                            f"Job `{job.id}`: training {event.get('rows')} rows, {event.get('classes')} classes…",
+                            f"training {event.get('rows')} rows, {event.get('classes')} classes…",
                         ))
                     elif kind == "finished":
                         result = event

@@ -29,7 +29,7 @@ def quality_warnings(examples: list[Example]) -> list[str]:
         warnings.append(f"{conflicts} text(s) appear with conflicting labels.")
     counts = Counter(e.label for e in examples if e.label is not None)
     if len(counts) == 1:
-        warnings.append("Only one label so far; add examples of at least one more label before training.")
+        warnings.append("Only one class so far; add examples of at least one more class before training.")
     return warnings
 
 
@@ -46,8 +46,8 @@ def require_trainable(examples: list[Example]) -> None:
     if len(counts) < 2:
         only = next(iter(counts), "none")
         raise DatasetError(
-            f"I need at least two different labels to train, but this dataset only has `{only}`. "
-            "Add examples of another label first."
+            f"I need at least two classes (labels) to train, but this data only has `{only}`. "
+            "Add examples of another class, e.g. a CSV with text,label columns."
         )
 
 

@@ -41,12 +41,29 @@ def test_save_keeps_responses(store):
     assert (e.text, e.label, e.response) == ("opening hours?", "hours", "9 to 5")
 
 
-def test_single_class_is_saved_with_a_warning(store):
-    info = store.save("1", "pos.txt", b"great\nlovely\n", default_label="positive")
-    assert info.classes == 1 and any("one label" in w for w in info.warnings)
+def test_single_class_upload_is_refused(store, tmp_path):
+    with pytest.raises(DatasetError) as info:
+        store.save("1", "one.csv", b"text,label\na,x\nb,x\n")
+    assert "class" in info.value.user_message
+    assert not (tmp_path / "datasets" / "1" / "one.csv").exists()
 
 
-@pytest.mark.parametrize("bad", [b"", b"\x00\x01\x02binary", b"text,label\n" + b"x,y\n" * 60, b'[{"text": 1,'])
+def test_plain_text_with_caller_label_merges_into_named_dataset(store, tmp_path):
+    with pytest.raises(DatasetError, match="two classes"):
+        store.save("1", "reviews.txt", b"great\nlovely\n", default_label="positive")
+    assert not (tmp_path / "datasets" / "1").exists()
+    store.add_example("1", "reviews", "negative", "awful")
+    info = store.save("1", "reviews.txt", b"great\nlovely\n", default_label="positive")
+    assert (info.rows, info.classes) == (3, 2)
+    info = store.save("1", "other.txt", b"meh\n", default_label="neutral", name="reviews")
+    assert (info.name, info.rows, info.classes) == ("reviews", 4, 3)
+    assert [e.label for e in store.load("1", "reviews")] == ["negative", "positive", "positive", "neutral"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"", b"\x00\x01\x02binary", b"text,label\n" + b"x,y\n" * 60, b'[{"text": 1,', b"text,label\na,x\nb,x\n", b"foo,bar\n1,2\n"],
+)
 def test_bad_upload_changes_nothing_on_disk(store, tmp_path, bad):
     store.save("1", "keep.csv", b"text,label\na,b\nc,d\n")
     before = snapshot(tmp_path)
@@ -56,7 +73,7 @@ def test_bad_upload_changes_nothing_on_disk(store, tmp_path, bad):
 
 
 def test_failed_atomic_write_keeps_old_file_and_no_temp(store, tmp_path, monkeypatch):
-    store.save("1", "d.csv", b"text,label\na,b\n")
+    store.save("1", "d.csv", b"text,label\na,b\nc,d\n")
     before = snapshot(tmp_path)
 
     def boom(src, dst):
@@ -64,7 +81,7 @@ def test_failed_atomic_write_keeps_old_file_and_no_temp(store, tmp_path, monkeyp
 
     monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(OSError):
-        store.save("1", "d.csv", b"text,label\nnew,row\n")
+        store.save("1", "d.csv", b"text,label\nnew,row\nold,col\n")
     assert snapshot(tmp_path) == before
 
 
@@ -123,8 +140,8 @@ def test_missing_dataset_is_a_friendly_error(store):
 def test_list_is_sorted_and_skips_unreadable_shared(store, tmp_path):
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / "broken.json").write_bytes(b"[{")
-    store.save("1", "b.csv", b"text,label\nx,y\n")
-    store.save("1", "a.csv", b"text,label\nx,y\n")
+    store.save("1", "b.csv", b"text,label\nx,y\nz,w\n")
+    store.save("1", "a.csv", b"text,label\nx,y\nz,w\n")
     assert [i.name for i in store.list("1")] == ["a", "b"]
 
 
@@ -144,6 +161,6 @@ def test_sanitize_rejects_empty_and_scope_checked(store):
 
 
 def test_upload_without_usable_name_gets_default(store):
-    assert store.save("1", None, b"text,label\nx,y\n").name == "dataset"
-    assert store.save("1", "x.csv", b"text,label\nx,y\n", name="Chosen Name").name == "chosen_name"
+    assert store.save("1", None, b"text,label\nx,y\nz,w\n").name == "dataset"
+    assert store.save("1", "x.csv", b"text,label\nx,y\nz,w\n", name="Chosen Name").name == "chosen_name"
     assert os.path.exists(store.root / "1" / "chosen_name.csv")
