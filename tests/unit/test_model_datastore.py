@@ -36,9 +36,10 @@ def test_save_stores_normalised_csv_and_reports(store, tmp_path):
 
 
 def test_save_keeps_responses(store):
-    store.save("1", "faq.csv", b"question,label,answer\nopening hours?,hours,9 to 5\n")
-    (e,) = store.load("1", "faq")
+    store.save("1", "faq.csv", b"question,label,answer\nopening hours?,hours,9 to 5\nwhere?,place,\n")
+    e, f = store.load("1", "faq")
     assert (e.text, e.label, e.response) == ("opening hours?", "hours", "9 to 5")
+    assert (f.text, f.label, f.response) == ("where?", "place", None)
 
 
 def test_single_class_upload_is_refused(store, tmp_path):
