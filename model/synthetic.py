@@ -25,11 +25,13 @@ def intent_dataset(
     seed: int = 0,
     confusion: float = 0.0,
     typo_rate: float = 0.2,
+    sample_seed: int | None = None,
 ) -> tuple[list[str], list[str]]:
     """``n_rows`` (text, label) pairs spread evenly over ``n_classes`` intents.
 
-    ``confusion`` is the chance that a keyword comes from a random other
-    intent, which caps achievable accuracy below 1.
+    ``seed`` fixes the task (vocabulary); ``sample_seed`` draws a fresh
+    sample of the same task, e.g. a test set. ``confusion`` is the chance
+    that a keyword comes from a random other intent, capping accuracy.
     """
     rng = random.Random(seed)
 
@@ -38,6 +40,8 @@ def intent_dataset(
 
     filler = [word() for _ in range(300)]
     keywords = [[word() for _ in range(6)] for _ in range(n_classes)]
+    if sample_seed is not None:
+        rng = random.Random(f"{seed}/{sample_seed}")
     texts, labels = [], []
     for i in range(n_rows):
         cls = i % n_classes

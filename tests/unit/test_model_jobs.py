@@ -1,0 +1,186 @@
+"""Training jobs in real worker processes: ordering, limits, kills."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from model.errors import Busy
+from model.jobs import JobManager
+from model.modelstore import latest_version, list_versions, load_model, write_model
+from model.synthetic import intent_dataset
+from model.training import train_model
+from model.types import Example
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def data(n=120, classes=3, seed=0):
+    texts, labels = intent_dataset(n, classes, seed=seed)
+    return [Example(t, lab) for t, lab in zip(texts, labels)]
+
+
+class Recorder:
+    """Collects statuses; optionally runs a check when a state arrives."""
+
+    def __init__(self, on_state=None):
+        self.statuses = []
+        self.on_state = on_state or {}
+
+    async def __call__(self, status):
+        self.statuses.append(status)
+        check = self.on_state.get(status.state)
+        if check:
+            check(status)
+
+    @property
+    def states(self):
+        return [s.state for s in self.statuses]
+
+
+async def test_successful_job_reports_in_order_and_only_after_the_model_exists(tmp_path):
+    jobs = JobManager(tmp_path)
+
+    def model_must_exist(status):
+        path = latest_version(tmp_path, "42")
+        assert path is not None and status.job_id in path.name
+        model, meta = load_model(path)
+        assert meta["dataset"] == "intents" and meta["rows"] == 120
+        assert model.predict_one(data()[0].text)[0] == data()[0].label
+
+    rec = Recorder({"finished": model_must_exist})
+    job = jobs.submit("42", "intents", data(), rec)
+    assert len(job.id) == 6 and rec.states == []  # returned before any work
+    final = await job.done
+    assert rec.states == ["queued", "training", "finished"]
+    assert [s.finished for s in rec.statuses] == [False, False, True]
+    assert rec.statuses[1].message.startswith("training 120 rows, 3 classes")
+    assert final is rec.statuses[-1]
+    assert "Training finished: accuracy" in final.message and "macro-F1" in final.message
+    assert "held-out rows" in final.message and final.accuracy >= 0.9 and final.seconds > 0
+    for early in rec.statuses[:-1]:
+        assert not any(w in early.message.lower() for w in ("finished", "done", "complete"))
+    assert jobs.active_job("42") is None
+
+
+async def test_failing_training_reports_failed_and_writes_nothing(tmp_path):
+    jobs = JobManager(tmp_path)
+    rec = Recorder()
+    one_class = [Example(f"text {i}", "same") for i in range(5)]
+    final = await jobs.submit("7", "bad", one_class, rec).done
+    assert rec.states == ["queued", "training", "failed"]
+    assert final.message.startswith("Training failed:") and "two classes" in final.message
+    assert list_versions(tmp_path, "7") == []
+    assert jobs.active_job("7") is None  # scope is free again
+
+
+async def test_one_job_per_scope_and_bounded_queue(tmp_path):
+    jobs = JobManager(tmp_path, queue_size=1, max_parallel=1)
+    first = jobs.submit("1", "a", data(), None)
+    with pytest.raises(Busy) as same_scope:
+        jobs.submit("1", "a", data(), None)
+    assert first.id in same_scope.value.user_message
+    second = jobs.submit("2", "a", data(), None)  # waits for the only slot
+    with pytest.raises(Busy) as full:
+        jobs.submit("3", "a", data(), None)
+    assert "queue is full" in full.value.user_message
+    await jobs.close()
+    assert first.done.done() and second.done.done()
+
+
+async def test_jobs_share_the_slot_in_submission_order(tmp_path):
+    jobs = JobManager(tmp_path, max_parallel=1)
+    events = []
+
+    messages = {}
+
+    def recorder(name):
+        async def cb(status):
+            events.append((name, status.state))
+            messages[(name, status.state)] = status.message
+        return cb
+
+    a = jobs.submit("1", "a", data(seed=1), recorder("a"))
+    b = jobs.submit("2", "b", data(seed=2), recorder("b"))
+    await asyncio.gather(a.done, b.done)
+    assert events.index(("a", "finished")) < events.index(("b", "training"))
+    assert events[:2] == [("a", "queued"), ("b", "queued")]
+    assert messages[("a", "queued")] == "queued."
+    assert messages[("b", "queued")] == "queued (1 job(s) ahead)."
+
+
+async def test_killed_worker_fails_and_old_model_survives(tmp_path):
+    old = write_model(tmp_path, "5", train_model(data()).model, {"job_id": "old"})
+    jobs = JobManager(tmp_path)
+
+    def kill(status):
+        os.kill(job._process.pid, signal.SIGKILL)
+
+    rec = Recorder({"training": kill})
+    job = jobs.submit("5", "big", data(4000, 20), rec)
+    final = await job.done
+    assert rec.states == ["queued", "training", "failed"]
+    assert "killed" in final.message
+    assert list_versions(tmp_path, "5") == [old]
+    model, _ = load_model(old)
+    assert model.predict_one(data()[1].text)[0] == data()[1].label
+
+
+async def test_timeout_kills_the_worker(tmp_path):
+    jobs = JobManager(tmp_path, timeout=0.3)
+    final = await jobs.submit("6", "big", data(3000, 10), None).done
+    assert final.state == "failed" and "longer than" in final.message
+    assert list_versions(tmp_path, "6") == []
+
+
+async def test_sigkill_mid_training_never_replaces_the_model(tmp_path):
+    """Run the worker directly and kill it while it is fitting a large dataset."""
+    old = write_model(tmp_path, "9", train_model(data()).model, {"job_id": "old"})
+    texts, labels = intent_dataset(12_000, 60, seed=5)
+    payload = json.dumps({"dataset": "big", "examples": [[t, lab, None] for t, lab in zip(texts, labels)]})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "model.train_worker", "--models-dir", str(tmp_path), "--scope", "9",
+        "--job-id", "doomed", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=str(ROOT),
+    )
+    proc.stdin.write(payload.encode())
+    await proc.stdin.drain()
+    proc.stdin.close()
+    seen = []
+    while line := await proc.stdout.readline():
+        seen.append(json.loads(line))
+        if seen[-1].get("message") == "held-out fit":
+            assert proc.returncode is None
+            proc.send_signal(signal.SIGKILL)
+    assert await proc.wait() == -signal.SIGKILL
+    assert [e["event"] for e in seen] == ["training", "progress", "progress"]
+    assert list_versions(tmp_path, "9") == [old]
+    model, meta = load_model(latest_version(tmp_path, "9"))
+    assert meta["job_id"] == "old"
+    assert model.predict_one(data()[2].text)[0] == data()[2].label
+
+
+async def test_close_kills_running_workers(tmp_path):
+    jobs = JobManager(tmp_path)
+    pids = []
+    started = asyncio.Event()
+
+    async def remember(status):
+        if status.state == "training":
+            pids.append(job._process.pid)
+            started.set()
+
+    job = jobs.submit("8", "big", data(4000, 20), remember)
+    with pytest.raises(Busy):
+        jobs.submit("8", "again", data(), None)
+    await started.wait()
+    await jobs.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[0], 0)
+    with pytest.raises(Busy, match="shutting down"):
+        jobs.submit("9", "x", data(), None)
