@@ -15,6 +15,7 @@ from audio.transcription import TranscriptionService
 from commands.errors import handle_command_error
 from commands.voice import VoiceManager
 from config import ConfigError, Settings, load_settings
+from model.service import ModelService
 from storage.database import Database
 
 log = logging.getLogger("bot")
@@ -42,6 +43,10 @@ class ChatBot(commands.Bot):
         self.settings = settings
         self.db = Database(settings.database_path)
         self.voice = VoiceManager(self)
+        self.model = ModelService(
+            settings.data_dir, max_dataset_bytes=settings.max_dataset_bytes,
+            max_dataset_rows=settings.max_dataset_rows, train_queue_size=settings.train_queue_size,
+            keep_versions=settings.keep_model_versions)
         # Models load lazily on first use, so the bot connects at once and stays small.
         self.stt = TranscriptionService(
             engines=settings.stt_engines, language=settings.stt_language, whisper_model=settings.whisper_model,
@@ -66,6 +71,7 @@ class ChatBot(commands.Bot):
         try:
             await self.voice.close()
             await self.stt.close()
+            await self.model.close()
             await super().close()  # disconnects any remaining voice clients too
         finally:
             await self.db.close()

@@ -43,6 +43,40 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+class StatusMessage:
+    """One message kept up to date with a job's progress.
+
+    Updates may arrive before the message exists or while an edit is in flight:
+    only the newest text is ever shown, and edits never overtake each other.
+    """
+
+    def __init__(self, reply_to: discord.Message, header: str = ""):
+        self.reply_to = reply_to
+        self.header = header
+        self.message: discord.Message | None = None
+        self.latest: str | None = None
+        self._lock = asyncio.Lock()
+
+    def _render(self, text: str) -> str:
+        return f"{self.header}\n{text}" if self.header else text
+
+    async def send(self, text: str) -> None:
+        async with self._lock:
+            text, self.latest = self.latest or text, None
+            self.message = (await send_reply(self.reply_to, self._render(text)))[0]
+
+    async def update(self, status) -> None:
+        self.latest = f"Training job `{status.job_id}`: {status.message}"
+        async with self._lock:
+            if self.message is None or self.latest is None:
+                return
+            text, self.latest = self.latest, None
+            try:
+                await self.message.edit(content=self._render(text)[:2000])
+            except discord.HTTPException:
+                log.exception("Could not update the status message")
+
+
 class BotCommands(commands.Cog, name="Commands"):
     def __init__(self, bot: ChatBot):
         self.bot = bot
@@ -195,27 +229,115 @@ class BotCommands(commands.Cog, name="Commands"):
             raise UserError("That message of mine wasn't an answer to someone, so there is nothing to correct.")
         return original.content, message.content
 
-    # -- later issues ---------------------------------------------------------------------------
-    async def _not_yet(self, ctx: commands.Context) -> None:
-        await send_reply(ctx.message, f"`{ctx.clean_prefix}{ctx.command}` is not available yet.")
+    # -- the model ------------------------------------------------------------------------------
+    async def _selected_dataset(self, scope: str) -> str | None:
+        return await self.bot.db.get_setting(scope, "dataset")
+
+    async def _read_attachment(self, attachment: discord.Attachment) -> bytes:
+        limit = self.settings.max_dataset_bytes
+        if attachment.size > limit:
+            raise UserError(f"`{attachment.filename}` is {_size(attachment.size)}; datasets may be at most "
+                            f"{_size(limit)}.")
+        return await attachment.read()
 
     @commands.command()
     @admin_only()
     async def train(self, ctx: commands.Context, *, args: str = "") -> None:
-        """Train the model. (admins)"""
-        await self._not_yet(ctx)
+        """Train the model. (admins)
+
+        `!train` + an attached CSV/TSV/JSON/JSONL/text file: save it as a dataset, select it, train.
+        `!train LABEL` + a plain-text file: every line is an example of LABEL.
+        `!train LABEL some text`: add one example to the selected dataset.
+        `!train`: retrain on the selected dataset plus this server's corrections."""
+        scope = scope_of(ctx.message)
+        args = args.strip()
+        notes = ""
+        if ctx.message.attachments:
+            attachment = ctx.message.attachments[0]
+            data = await self._read_attachment(attachment)
+            info = await self.bot.model.save_dataset(scope, attachment.filename, data, args or None)
+            await self.bot.db.set_setting(scope, "dataset", info.name)
+            dataset = info.name
+            notes = f"Saved dataset `{info.name}` ({info.rows} rows, {info.classes} classes) and selected it."
+            if info.warnings:
+                notes += "\n" + "\n".join(f"⚠️ {w}" for w in info.warnings)
+        elif args:
+            label, _, text = args.partition(" ")
+            if not text.strip():
+                raise UserError(f"Give a label and an example: `{ctx.clean_prefix}train positive I love it`, "
+                                "or attach a dataset file.")
+            dataset = await self._selected_dataset(scope) or "examples"
+            info = await self.bot.model.add_example(scope, dataset, label, text.strip())
+            await self.bot.db.set_setting(scope, "dataset", info.name)
+            await send_reply(ctx.message, f"Added an example of **{discord.utils.escape_markdown(label)}** to "
+                                          f"dataset `{info.name}` ({info.rows} rows, {info.classes} classes). "
+                                          f"Run `{ctx.clean_prefix}train` to retrain.")
+            return
+        else:
+            dataset = await self._selected_dataset(scope)
+            if dataset is None:
+                raise UserError(f"No dataset is selected yet. Attach a dataset file to `{ctx.clean_prefix}train`, "
+                                f"or pick one with `{ctx.clean_prefix}select_dataset NAME`.")
+        corrections = [(c.original_text, c.correction) for c in await self.bot.db.list_corrections(scope)]
+        status = StatusMessage(ctx.message, header=notes)
+        job = await self.bot.model.train(scope, dataset, corrections, on_status=status.update)
+        extra = f" + {len(corrections)} correction{'s' if len(corrections) != 1 else ''}" if corrections else ""
+        await status.send(f"Training job `{job.id}`: queued (dataset `{dataset}`{extra}).")
 
     @commands.command()
     async def test(self, ctx: commands.Context, *, data: str = "") -> None:
-        """Test the model on data."""
-        await self._not_yet(ctx)
+        """Test the model on labelled or unlabelled data.
+
+        Attach a file (same formats as `train`), or give it inline:
+        `!test ["great product", "awful"]` or `!test [{"text": "great", "label": "positive"}]`."""
+        scope = scope_of(ctx.message)
+        if ctx.message.attachments:
+            attachment = ctx.message.attachments[0]
+            raw, filename = await self._read_attachment(attachment), attachment.filename
+        else:
+            text = data.strip().strip("`")
+            if text.startswith(("json\n", "csv\n")):
+                text = text.split("\n", 1)[1]
+            if not text.strip():
+                raise UserError(f"Attach a file to test on, or give data inline: "
+                                f'`{ctx.clean_prefix}test ["great product", "awful"]`.')
+            raw, filename = text.encode("utf-8"), None
+        async with ctx.typing():
+            report = await self.bot.model.evaluate(scope, raw, filename)
+        if report.misclassified:
+            await self.bot.db.add_misclassified(scope, list(report.misclassified))
+        files = []
+        if report.png:
+            files.append(discord.File(io.BytesIO(report.png), filename="confusion_matrix.png"))
+        if report.csv:
+            files.append(discord.File(io.BytesIO(report.csv), filename="predictions.csv"))
+        await send_reply(ctx.message, report.text, files=files or None)
 
     @commands.command()
     async def select_dataset(self, ctx: commands.Context, *, name: str = "") -> None:
-        """List datasets, or select one to train on."""
-        if name.strip() and not is_admin(self.bot, ctx.author, ctx.guild):
+        """List this server's datasets, or select one to train on: `!select_dataset NAME` (admins)."""
+        scope = scope_of(ctx.message)
+        name = name.strip()
+        if name and not is_admin(self.bot, ctx.author, ctx.guild):
             raise NotAdmin("select_dataset")
-        await self._not_yet(ctx)
+        datasets = await self.bot.model.list_datasets(scope)
+        selected = await self._selected_dataset(scope)
+        if not name:
+            if not datasets:
+                await send_reply(ctx.message, f"No datasets yet. An admin can attach one to `{ctx.clean_prefix}train`.")
+                return
+            lines = [f"{'▶' if d.name == selected else '•'} `{d.name}`: {d.rows} rows, {d.classes} classes"
+                     f"{' (shared)' if d.shared else ''}{' **(selected)**' if d.name == selected else ''}"
+                     for d in datasets]
+            await send_reply(ctx.message, "Datasets:\n" + "\n".join(lines))
+            return
+        match = next((d for d in datasets if d.name == name.lower()), None)
+        if match is None:
+            known = ", ".join(f"`{d.name}`" for d in datasets) or "none yet"
+            raise UserError(f"There is no dataset `{name}`. Known datasets: {known}.")
+        await self.bot.db.set_setting(scope, "dataset", match.name)
+        await send_reply(ctx.message, f"Selected dataset `{match.name}` ({match.rows} rows, {match.classes} classes). "
+                                      f"Run `{ctx.clean_prefix}train` to train on it.")
 
     @commands.command()
     @commands.guild_only()
