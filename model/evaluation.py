@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -120,7 +121,9 @@ def _labelled_report(
         top = [c for c, _ in Counter(expected).most_common(MAX_PLOT_CLASSES)]
         plot_labels = sorted(top)
         title = f"Confusion matrix: {MAX_PLOT_CLASSES} most frequent of {len(classes)} labels"
-    matrix = confusion_matrix(expected, predicted, labels=plot_labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # single-label data is fine here
+        matrix = confusion_matrix(expected, predicted, labels=plot_labels)
     png = confusion_png(matrix, plot_labels, title)
 
     misclassified = [(t, e, p) for t, e, p in zip(texts, expected, predicted) if e != p]

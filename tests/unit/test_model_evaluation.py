@@ -1,0 +1,93 @@
+"""`!test` reports: metrics, table, confusion-matrix PNG, CSV, misclassified."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import accuracy_score, f1_score
+
+from model.evaluation import evaluate_examples
+from model.synthetic import intent_dataset
+from model.training import train_model
+from model.types import Example
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def trained(n_classes, seed=0, per_class=40):
+    texts, labels = intent_dataset(per_class * n_classes, n_classes, seed=seed, confusion=0.3)
+    return train_model([Example(t, lab) for t, lab in zip(texts, labels)]).model
+
+
+def fresh(n, n_classes, seed=0):
+    texts, labels = intent_dataset(n, n_classes, seed=seed, confusion=0.3, sample_seed=123)
+    return [Example(t, lab) for t, lab in zip(texts, labels)]
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    return trained(4)
+
+
+def test_labelled_report(small_model):
+    data = fresh(200, 4)
+    report = evaluate_examples(small_model, data, labelled=True)
+    truth = [e.label for e in data]
+    predicted = small_model.predict([e.text for e in data])
+    assert report.accuracy == pytest.approx(accuracy_score(truth, predicted))
+    assert report.macro_f1 == pytest.approx(f1_score(truth, predicted, average="macro"))
+    assert 0.3 < report.accuracy < 1.0  # hard data: some mistakes to report
+    assert re.search(rf"accuracy {report.accuracy:.3f}", report.text)
+    assert "macro-F1" in report.text
+    for label in set(truth):
+        assert re.search(rf"^{label}\s+\d\.\d\d\s+\d\.\d\d\s+\d\.\d\d\s+50$", report.text, re.M)
+    assert len(report.text) <= 1900
+    assert report.misclassified == [
+        (e.text, e.label, p) for e, p in zip(data, predicted) if e.label != p
+    ]
+    assert len(report.misclassified) == round((1 - report.accuracy) * 200)
+    assert "Most confused" in report.text
+
+    assert report.png.startswith(PNG_MAGIC)
+    image = Image.open(io.BytesIO(report.png))
+    image.verify()
+    assert image.format == "PNG" and image.width >= 300
+
+    rows = list(csv.DictReader(io.StringIO(report.csv.decode())))
+    assert len(rows) == 200 and rows[0].keys() == {"text", "expected", "predicted", "confidence", "correct"}
+    assert sum(int(r["correct"]) for r in rows) == 200 - len(report.misclassified)
+
+
+def test_many_classes_plot_top_20_and_keep_text_short():
+    model = trained(25, seed=1, per_class=20)
+    data = fresh(250, 25, seed=1)
+    report = evaluate_examples(model, data, labelled=True)
+    assert report.png.startswith(PNG_MAGIC)
+    assert Image.open(io.BytesIO(report.png)).width >= 600
+    assert "15 weakest of 25" in report.text
+    assert "Most confused" in report.text
+    assert len(report.text) <= 1900
+
+
+def test_unseen_labels_are_called_out(small_model):
+    data = fresh(20, 4) + [Example("something else entirely", "brand_new")]
+    report = evaluate_examples(small_model, data, labelled=True)
+    assert "never saw" in report.text and "brand_new" in report.text
+    assert ("something else entirely", "brand_new", small_model.predict(["something else entirely"])[0]) in report.misclassified
+
+
+def test_unlabelled_gives_preview_and_full_csv(small_model):
+    data = [Example(e.text, None) for e in fresh(12, 4)]
+    report = evaluate_examples(small_model, data, labelled=False)
+    assert report.accuracy is None and report.png is None and not report.misclassified
+    assert "Predicted 12 message(s)" in report.text and "7 more" in report.text
+    rows = list(csv.DictReader(io.StringIO(report.csv.decode())))
+    assert [r["text"] for r in rows] == [e.text for e in data]
+    assert [r["predicted"] for r in rows] == small_model.predict([e.text for e in data])
+    assert all(0 < float(r["confidence"]) <= 1 for r in rows)
+    np.testing.assert_equal(len(report.text.splitlines()), 1 + 5 + 1 + 1)

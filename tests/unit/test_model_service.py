@@ -1,0 +1,169 @@
+"""ModelService end to end: the API the Discord commands call."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import statistics
+import time
+
+import pytest
+
+from model.errors import Busy, DatasetError, IncompatibleModelError, ModelError, NoModelError
+from model.modelstore import latest_version
+from model.service import ModelService
+from model.synthetic import intent_dataset
+
+FAQ = [
+    ("when do you open", "hours", "We open at 9."),
+    ("what are your opening hours", "hours", "We open at 9."),
+    ("are you open on sunday", "hours", "We open at 9."),
+    ("what time do you close", "hours", "We open at 9."),
+    ("where is the shop", "location", "Main Street 1."),
+    ("how do i find you", "location", "Main Street 1."),
+    ("what is your address", "location", "Main Street 1."),
+    ("is there parking near the shop", "location", "Main Street 1."),
+    ("can i pay by card", "payment", "Cards are fine."),
+    ("do you take cash", "payment", "Cards are fine."),
+    ("which payment methods do you accept", "payment", "Cards are fine."),
+    ("can i pay with my phone", "payment", "Cards are fine."),
+]
+
+
+def faq_csv() -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["question", "intent", "answer"])
+    w.writerows(FAQ)
+    return buf.getvalue().encode()
+
+
+@pytest.fixture
+async def svc(tmp_path):
+    service = ModelService(tmp_path, max_dataset_rows=5_000, train_queue_size=2)
+    yield service
+    await service.close()
+
+
+async def train_and_wait(svc, scope, name, extra=()):
+    statuses = []
+
+    async def on_status(status):
+        statuses.append(status)
+
+    job = await svc.train(scope, name, list(extra), on_status)
+    final = await job.done
+    return final, statuses
+
+
+async def test_full_flow_with_responses(svc):
+    assert await svc.predict("g1", "hello") is None
+    info = await svc.save_dataset("g1", "FAQ.csv", faq_csv(), None)
+    assert (info.name, info.rows, info.classes, info.shared) == ("faq", 12, 3, False)
+    assert await svc.dataset_exists("g1", "faq") and not await svc.dataset_exists("g2", "faq")
+    assert [d.name for d in await svc.list_datasets("g1")] == ["faq"]
+
+    final, statuses = await train_and_wait(svc, "g1", "faq", [("do you accept bitcoin", "payment")])
+    assert [s.state for s in statuses] == ["queued", "training", "finished"], [s.message for s in statuses]
+    assert "training 13 rows, 3 classes" in statuses[1].message
+
+    pred = await svc.predict("g1", "what is your address please")
+    assert (pred.label, pred.reply) == ("location", "Main Street 1.")
+    assert 0 < pred.confidence <= 1
+    assert (await svc.predict("g1", "do you accept bitcoin")).label == "payment"
+
+    meta = await svc.model_info("g1")
+    assert meta["dataset"] == "faq" and meta["rows"] == 13 and meta["versions"] == 1
+    assert meta["sklearn"] and meta["numpy"] and meta["python"] and meta["created"]
+
+    report = await svc.evaluate("g1", '["where is the shop", "can i pay by card"]')
+    assert not report.labelled and "location" in report.text and "payment" in report.text
+    report = await svc.evaluate("g1", b'[{"text": "when do you open", "label": "hours"}]', "t.json")
+    assert report.labelled and report.accuracy == 1.0 and "accuracy 1.000" in report.text
+    assert report.png.startswith(b"\x89PNG")
+
+
+async def test_retraining_replaces_the_cached_model(svc):
+    await svc.save_dataset("g1", "faq.csv", faq_csv())
+    await train_and_wait(svc, "g1", "faq")
+    first = latest_version(svc.models_dir, "g1")
+    assert (await svc.predict("g1", "zorblax quux")).label in {"hours", "location", "payment"}
+    final, _ = await train_and_wait(svc, "g1", "faq", [("zorblax quux", "hours"), ("zorblax quuxing", "hours")])
+    assert final.state == "finished" and latest_version(svc.models_dir, "g1") != first
+    assert (await svc.predict("g1", "zorblax quux")).label == "hours"
+
+
+async def test_train_validates_before_queueing(svc):
+    with pytest.raises(DatasetError, match="no dataset"):
+        await svc.train("g1", "missing", [], None)
+    await svc.add_example("g1", "tiny", "a", "first example")
+    with pytest.raises(DatasetError) as info:
+        await svc.train("g1", "tiny", [], None)
+    assert "two classes" in info.value.user_message
+    # ...but extra examples (corrections) are appended for that training.
+    final, statuses = await train_and_wait(svc, "g1", "tiny", [("second example", "b")])
+    assert final.state == "finished" and "2 rows, 2 classes" in statuses[1].message
+
+
+async def test_busy_per_scope(svc):
+    await svc.save_dataset("g1", "faq.csv", faq_csv())
+    job = await svc.train("g1", "faq", [], None)
+    with pytest.raises(Busy) as info:
+        await svc.train("g1", "faq", [], None)
+    assert "already" in info.value.user_message
+    assert svc.active_job("g1") is job
+    await job.done
+    assert svc.active_job("g1") is None
+
+
+async def test_errors_carry_user_messages(svc, tmp_path):
+    with pytest.raises(NoModelError) as info:
+        await svc.evaluate("g1", b"text,label\na,b\n")
+    assert "train" in info.value.user_message
+    with pytest.raises(DatasetError) as bad:
+        await svc.save_dataset("g1", "x.bin", bytes(range(256)) * 4)
+    assert isinstance(bad.value, ModelError) and bad.value.user_message
+    assert await svc.list_datasets("g1") == []
+    # An incompatible model is refused with a clear message, not a crash.
+    await svc.save_dataset("g1", "faq.csv", faq_csv())
+    await train_and_wait(svc, "g1", "faq")
+    path = latest_version(svc.models_dir, "g1")
+    raw = path.read_bytes()
+    version = (await svc.model_info("g1"))["sklearn"]
+    fake = "0." + "0" * (len(version) - 2)  # same length keeps the header intact
+    path.write_bytes(raw.replace(f'"sklearn": "{version}"'.encode(), f'"sklearn": "{fake}"'.encode()))
+    svc.cache.forget("g1")
+    with pytest.raises(IncompatibleModelError) as old:
+        await svc.predict("g1", "hello")
+    assert fake in old.value.user_message and "retrain" in old.value.user_message.lower()
+
+
+async def test_shared_dataset_usable_by_any_scope(svc, tmp_path):
+    (tmp_path / "datasets").mkdir(parents=True)
+    (tmp_path / "datasets" / "faq.csv").write_bytes(faq_csv())
+    infos = await svc.list_datasets("dm-55")
+    assert [(i.name, i.shared) for i in infos] == [("faq", True)]
+    final, _ = await train_and_wait(svc, "dm-55", "faq")
+    assert final.state == "finished"
+    assert (await svc.predict("dm-55", "do you take cash")).reply == "Cards are fine."
+
+
+async def test_prediction_latency_and_event_loop_stays_free(svc):
+    texts, labels = intent_dataset(1200, 12, seed=8)
+    data = "text,label\n" + "\n".join(f"{t},{lab}" for t, lab in zip(texts, labels))
+    await svc.save_dataset("g9", "intents.csv", data.encode())
+    job = await svc.train("g9", "intents", [], None)
+    ticks = 0
+    while not job.done.done():  # the loop keeps running while the worker trains
+        ticks += 1
+        await asyncio.sleep(0)
+    assert ticks > 100
+    assert (await job.done).state == "finished"
+    loaded = svc.cache.get("g9")
+    timings = []
+    for text in texts[:300]:
+        start = time.perf_counter()
+        loaded.predict(text)
+        timings.append(time.perf_counter() - start)
+    assert statistics.median(timings) < 0.005
