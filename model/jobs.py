@@ -64,6 +64,7 @@ class JobManager:
         max_parallel: int = 1,
         timeout: float = 900.0,
         python: str = sys.executable,
+        prestart_worker: bool = True,
     ) -> None:
         self.models_dir = Path(models_dir)
         self.queue_size = queue_size
@@ -74,6 +75,11 @@ class JobManager:
         self._slots = asyncio.Semaphore(max_parallel)
         self._active: dict[str, JobHandle] = {}
         self._closed = False
+        # A spare worker that has already imported sklearn (~1-2 s) while the
+        # bot was idle, so the next job starts training at once.
+        self.prestart_worker = prestart_worker
+        self._spare: asyncio.subprocess.Process | None = None
+        self._spare_task: asyncio.Task | None = None
 
     # ------------------------------------------------------------ queries --
     def active_job(self, scope: str) -> JobHandle | None:
@@ -114,7 +120,11 @@ class JobManager:
         ahead = len(self._active)
         self._active[scope] = job
         payload = json.dumps(
-            {"dataset": dataset, "examples": [[e.text, e.label, e.response] for e in examples]}
+            {
+                "models_dir": str(self.models_dir), "scope": scope, "job_id": job_id,
+                "keep": self.keep_versions, "dataset": dataset,
+                "examples": [[e.text, e.label, e.response] for e in examples],
+            }
         ).encode("utf-8")
         job.done = asyncio.create_task(self._run(job, payload, on_status, ahead), name=f"train-{job_id}")
         return job
@@ -151,6 +161,7 @@ class JobManager:
         else:
             status = JobStatus(job.id, "failed", f"Training failed: {info.get('message', 'unknown error')}", finished=True)
         job.state = status.state
+        self._prepare_spare()
         await self._emit(job, on_status, status)
         return status
 
@@ -161,15 +172,7 @@ class JobManager:
     async def _run_worker(
         self, job: JobHandle, payload: bytes, on_status: StatusCallback | None
     ) -> tuple[bool, dict[str, Any]]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")]))
-        proc = await asyncio.create_subprocess_exec(
-            self.python, "-m", "model.train_worker",
-            "--models-dir", str(self.models_dir), "--scope", job.scope,
-            "--job-id", job.id, "--keep", str(self.keep_versions),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            cwd=str(_PACKAGE_ROOT), env=env, limit=1 << 20,
-        )
+        proc = self._take_spare() or await self._spawn()
         job._process = proc
         stderr_task = asyncio.create_task(proc.stderr.read())
         result: dict[str, Any] | None = None
@@ -219,10 +222,55 @@ class JobManager:
             return False, {"message": "the training process was killed."}
         return False, {"message": f"the training process exited unexpectedly (code {rc})."}
 
+    # ------------------------------------------------------ worker spawning --
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")]))
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, "1")  # see training.train_model
+        return await asyncio.create_subprocess_exec(
+            self.python, "-m", "model.train_worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=str(_PACKAGE_ROOT), env=env, limit=1 << 20,
+        )
+
+    def _take_spare(self) -> asyncio.subprocess.Process | None:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None:
+            return spare
+        return None
+
+    async def warm_up(self) -> None:
+        """Optionally pre-start a worker (e.g. at bot start-up); returns once it is spawned."""
+        self._prepare_spare()
+        if self._spare_task is not None:
+            await asyncio.gather(self._spare_task, return_exceptions=True)
+
+    def _prepare_spare(self) -> None:
+        """Start a spare worker in the background when nothing is training."""
+        if not self.prestart_worker or self._closed or self._spare is not None or self._active:
+            return
+        if self._spare_task is not None and not self._spare_task.done():
+            return
+
+        async def start() -> None:
+            proc = await self._spawn()
+            if self._closed or self._spare is not None:
+                await _kill(proc)
+            else:
+                self._spare = proc
+
+        self._spare_task = asyncio.create_task(start(), name="train-worker-spare")
+
     # -------------------------------------------------------------- close --
     async def close(self) -> None:
         """Kill running workers and cancel queued jobs."""
         self._closed = True
+        if self._spare_task is not None:  # spawning is quick; let it finish, then kill
+            await asyncio.gather(self._spare_task, return_exceptions=True)
+        spare = self._take_spare()
+        if spare is not None:
+            await _kill(spare)
         jobs = list(self._active.values())
         for job in jobs:
             if job._process is not None:

@@ -28,6 +28,7 @@ TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
 RIDGE_WORK_LIMIT = 20_000_000
 SGD_EPOCHS = 3
 DEFAULT_TEMPERATURE_SCALE = 5.0
+MAX_TEMPERATURE_SCALE = 30.0
 
 
 def build_vectorizer(n_rows: int) -> FeatureUnion:
@@ -104,21 +105,29 @@ def class_scores(est, X) -> np.ndarray:
     return s
 
 
-def fit_temperature(scores: np.ndarray, y_idx: np.ndarray) -> float:
-    """Scale for softmax(scores * scale) minimising held-out log-loss."""
+def fit_temperature(scores: np.ndarray, y_idx: np.ndarray, smoothing: float = 0.02) -> float:
+    """Scale for softmax(scores * scale) minimising held-out log-loss.
+
+    Targets are label-smoothed and the scale capped, because a small
+    held-out set with no mistakes would otherwise push the scale to
+    infinity and make every guess (even gibberish) look ~100 % certain.
+    """
     if len(y_idx) == 0:
         return DEFAULT_TEMPERATURE_SCALE
     rows = np.arange(len(y_idx))
+    k = scores.shape[1]
 
-    def nll(log_scale: float) -> float:
+    def loss(log_scale: float) -> float:
         z = scores * math.exp(log_scale)
         z = z - z.max(axis=1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, y_idx]))
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        true = log_p[rows, y_idx]
+        return float(-np.mean((1 - smoothing) * true + smoothing * log_p.mean(axis=1)))
 
-    grid = np.linspace(math.log(0.2), math.log(200.0), 41)
-    best = min(grid, key=nll)
-    fine = np.linspace(best - 0.2, best + 0.2, 21)
-    return float(math.exp(min(fine, key=nll)))
+    grid = np.linspace(math.log(0.5), math.log(MAX_TEMPERATURE_SCALE), 41)
+    best = min(grid, key=loss)
+    fine = np.linspace(best - 0.1, best + 0.1, 11)
+    return float(min(math.exp(min(fine, key=loss)), MAX_TEMPERATURE_SCALE))
 
 
 def strip_for_pickle(vectorizer: FeatureUnion) -> None:

@@ -40,6 +40,7 @@ class ModelService:
         *,
         max_parallel_trainings: int = 1,
         train_timeout: float = 900.0,
+        prestart_worker: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.models_dir = self.data_dir / "models"
@@ -51,6 +52,7 @@ class ModelService:
             keep_versions=keep_versions,
             max_parallel=max_parallel_trainings,
             timeout=train_timeout,
+            prestart_worker=prestart_worker,
         )
 
     # ----------------------------------------------------------- datasets --
@@ -137,6 +139,10 @@ class ModelService:
             return evaluate_examples(loaded.model, parsed.examples, parsed.labelled)
 
         return await asyncio.to_thread(run)
+
+    async def warm_up(self) -> None:
+        """Pre-start a training worker so the first `!train` skips library start-up."""
+        await self.jobs.warm_up()
 
     async def close(self) -> None:
         """Stop running training processes; safe to call twice."""

@@ -2,8 +2,10 @@
 
 A separate process keeps the bot's event loop responsive (training holds
 the GIL for seconds) and lets the bot kill a stuck job. Protocol: one JSON
-object on stdin ({"dataset", "examples": [[text, label, response], ...]}),
-JSON lines on stdout ({"event": "training" | "finished" | "failed", ...}).
+object on stdin ({"models_dir", "scope", "job_id", "keep", "dataset",
+"examples": [[text, label, response], ...]}; the first four may instead be
+command-line options), JSON lines on stdout ({"event": "training" |
+"progress" | "finished" | "failed", ...}).
 The model is written atomically, so a killed worker never leaves a partial
 or replaced model behind.
 """
@@ -60,16 +62,22 @@ def run(models_dir: Path, scope: str, job_id: str, keep: int, payload: dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--models-dir", required=True, type=Path)
-    parser.add_argument("--scope", required=True)
-    parser.add_argument("--job-id", required=True)
-    parser.add_argument("--keep", type=int, default=3)
+    parser.add_argument("--models-dir", type=Path)
+    parser.add_argument("--scope")
+    parser.add_argument("--job-id")
+    parser.add_argument("--keep", type=int)
     args = parser.parse_args(argv)
     try:
+        # A pre-started worker blocks here with everything already imported;
+        # job settings may come in the payload because they weren't known yet.
         payload = json.load(sys.stdin)
+        models_dir = Path(payload.get("models_dir") or args.models_dir)
+        scope = str(payload.get("scope") or args.scope)
+        job_id = str(payload.get("job_id") or args.job_id)
+        keep = int(payload.get("keep") or args.keep or 3)
         labels = {r[1] for r in payload["examples"]}
         emit("training", rows=len(payload["examples"]), classes=len(labels))
-        meta = run(args.models_dir, args.scope, args.job_id, args.keep, payload)
+        meta = run(models_dir, scope, job_id, keep, payload)
     except ModelError as exc:
         emit("failed", message=exc.user_message)
         return EXIT_USER_ERROR

@@ -45,7 +45,7 @@ class Recorder:
 
 
 async def test_successful_job_reports_in_order_and_only_after_the_model_exists(tmp_path):
-    jobs = JobManager(tmp_path)
+    jobs = JobManager(tmp_path, prestart_worker=False)
 
     def model_must_exist(status):
         path = latest_version(tmp_path, "42")
@@ -70,7 +70,7 @@ async def test_successful_job_reports_in_order_and_only_after_the_model_exists(t
 
 
 async def test_failing_training_reports_failed_and_writes_nothing(tmp_path):
-    jobs = JobManager(tmp_path)
+    jobs = JobManager(tmp_path, prestart_worker=False)
     rec = Recorder()
     one_class = [Example(f"text {i}", "same") for i in range(5)]
     final = await jobs.submit("7", "bad", one_class, rec).done
@@ -81,7 +81,7 @@ async def test_failing_training_reports_failed_and_writes_nothing(tmp_path):
 
 
 async def test_one_job_per_scope_and_bounded_queue(tmp_path):
-    jobs = JobManager(tmp_path, queue_size=1, max_parallel=1)
+    jobs = JobManager(tmp_path, queue_size=1, max_parallel=1, prestart_worker=False)
     first = jobs.submit("1", "a", data(), None)
     with pytest.raises(Busy) as same_scope:
         jobs.submit("1", "a", data(), None)
@@ -95,7 +95,7 @@ async def test_one_job_per_scope_and_bounded_queue(tmp_path):
 
 
 async def test_jobs_share_the_slot_in_submission_order(tmp_path):
-    jobs = JobManager(tmp_path, max_parallel=1)
+    jobs = JobManager(tmp_path, max_parallel=1, prestart_worker=False)
     events = []
 
     messages = {}
@@ -117,7 +117,7 @@ async def test_jobs_share_the_slot_in_submission_order(tmp_path):
 
 async def test_killed_worker_fails_and_old_model_survives(tmp_path):
     old = write_model(tmp_path, "5", train_model(data()).model, {"job_id": "old"})
-    jobs = JobManager(tmp_path)
+    jobs = JobManager(tmp_path, prestart_worker=False)
 
     def kill(status):
         os.kill(job._process.pid, signal.SIGKILL)
@@ -133,7 +133,7 @@ async def test_killed_worker_fails_and_old_model_survives(tmp_path):
 
 
 async def test_timeout_kills_the_worker(tmp_path):
-    jobs = JobManager(tmp_path, timeout=0.3)
+    jobs = JobManager(tmp_path, timeout=0.3, prestart_worker=False)
     final = await jobs.submit("6", "big", data(3000, 10), None).done
     assert final.state == "failed" and "longer than" in final.message
     assert list_versions(tmp_path, "6") == []
@@ -166,7 +166,7 @@ async def test_sigkill_mid_training_never_replaces_the_model(tmp_path):
 
 
 async def test_close_kills_running_workers(tmp_path):
-    jobs = JobManager(tmp_path)
+    jobs = JobManager(tmp_path, prestart_worker=False)
     pids = []
     started = asyncio.Event()
 
@@ -184,3 +184,22 @@ async def test_close_kills_running_workers(tmp_path):
         os.kill(pids[0], 0)
     with pytest.raises(Busy, match="shutting down"):
         jobs.submit("9", "x", data(), None)
+
+
+async def test_prestarted_worker_is_used_for_the_next_job(tmp_path):
+    jobs = JobManager(tmp_path)
+    try:
+        await jobs.warm_up()
+        spare_pid = jobs._spare.pid
+        pids = []
+
+        async def remember(status):
+            if status.state == "training":
+                pids.append(jobs.active_job("3")._process.pid)
+
+        final = await jobs.submit("3", "a", data(), remember).done
+        assert final.state == "finished" and pids == [spare_pid]
+        assert jobs._spare is None or jobs._spare.pid != spare_pid  # a spare is never reused
+    finally:
+        await jobs.close()
+    assert jobs._spare is None

@@ -41,7 +41,7 @@ def faq_csv() -> bytes:
 
 @pytest.fixture
 async def svc(tmp_path):
-    service = ModelService(tmp_path, max_dataset_rows=5_000, train_queue_size=2)
+    service = ModelService(tmp_path, max_dataset_rows=5_000, train_queue_size=2, prestart_worker=False)
     yield service
     await service.close()
 
