@@ -204,7 +204,8 @@ class JobManager:
                 err = await stderr_task
         except TimeoutError:
             await _kill(proc)
-            return False, {"message": f"it took longer than {self.timeout / 60:.0f} minutes and was stopped."}
+            limit = f"{self.timeout / 60:.0f} minutes" if self.timeout >= 120 else f"{self.timeout:g} seconds"
+            return False, {"message": f"it took longer than {limit} and was stopped."}
         except BaseException:
             await _kill(proc)
             raise
@@ -241,7 +242,7 @@ class JobManager:
         return None
 
     async def warm_up(self) -> None:
-        """Optionally pre-start a worker (e.g. at bot start-up); returns once it is spawned."""
+        """Optionally pre-start a worker (e.g. at bot start-up); returns once it is ready."""
         self._prepare_spare()
         if self._spare_task is not None:
             await asyncio.gather(self._spare_task, return_exceptions=True)
@@ -255,7 +256,12 @@ class JobManager:
 
         async def start() -> None:
             proc = await self._spawn()
-            if self._closed or self._spare is not None:
+            try:
+                ready = await proc.stdout.readline()  # {"event": "ready"} once imports are done
+            except BaseException:
+                await _kill(proc)
+                raise
+            if self._closed or self._spare is not None or not ready:
                 await _kill(proc)
             else:
                 self._spare = proc
@@ -266,7 +272,8 @@ class JobManager:
     async def close(self) -> None:
         """Kill running workers and cancel queued jobs."""
         self._closed = True
-        if self._spare_task is not None:  # spawning is quick; let it finish, then kill
+        if self._spare_task is not None:
+            self._spare_task.cancel()  # start() kills its process when cancelled
             await asyncio.gather(self._spare_task, return_exceptions=True)
         spare = self._take_spare()
         if spare is not None:

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-id")
     parser.add_argument("--keep", type=int)
     args = parser.parse_args(argv)
+    emit("ready")  # libraries are imported; a pre-started worker now waits for its job
     try:
         # A pre-started worker blocks here with everything already imported;
         # job settings may come in the payload because they weren't known yet.

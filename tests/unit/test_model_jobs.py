@@ -158,7 +158,7 @@ async def test_sigkill_mid_training_never_replaces_the_model(tmp_path):
             assert proc.returncode is None
             proc.send_signal(signal.SIGKILL)
     assert await proc.wait() == -signal.SIGKILL
-    assert [e["event"] for e in seen] == ["training", "progress", "progress"]
+    assert [e["event"] for e in seen] == ["ready", "training", "progress", "progress"]
     assert list_versions(tmp_path, "9") == [old]
     model, meta = load_model(latest_version(tmp_path, "9"))
     assert meta["job_id"] == "old"
