@@ -47,6 +47,8 @@ def finished_message(result: dict[str, Any]) -> str:
     secs, n = result.get("seconds", 0.0), result.get("eval_rows", 0)
     if result.get("eval_method") == "held-out":
         where = f"on {n} held-out rows"
+    elif result.get("eval_method") == "cross-validation":
+        where = f"by {result.get('cv_folds', 5)}-fold cross-validation on {n} rows"
     else:
         where = f"on the {n} training rows (too few examples per label for a held-out check)"
     return f"Training finished: accuracy {acc:.2f}, macro-F1 {f1:.2f} {where} ({secs:.1f} s)"
@@ -119,14 +121,12 @@ class JobManager:
         job = JobHandle(id=job_id, scope=scope, dataset=dataset, rows=len(examples))
         ahead = len(self._active)
         self._active[scope] = job
-        payload = json.dumps(
-            {
-                "models_dir": str(self.models_dir), "scope": scope, "job_id": job_id,
-                "keep": self.keep_versions, "dataset": dataset,
-                "examples": [[e.text, e.label, e.response] for e in examples],
-            }
-        ).encode("utf-8")
-        job.done = asyncio.create_task(self._run(job, payload, on_status, ahead), name=f"train-{job_id}")
+        request = {
+            "models_dir": str(self.models_dir), "scope": scope, "job_id": job_id,
+            "keep": self.keep_versions, "dataset": dataset,
+            "examples": [[e.text, e.label, e.response] for e in examples],
+        }
+        job.done = asyncio.create_task(self._run(job, request, on_status, ahead), name=f"train-{job_id}")
         return job
 
     # ---------------------------------------------------------------- run --
@@ -139,10 +139,15 @@ class JobManager:
         except Exception:  # a failing chat message must not kill the job
             log.exception("status callback failed for job %s", job.id)
 
-    async def _run(self, job: JobHandle, payload: bytes, on_status: StatusCallback | None, ahead: int) -> JobStatus:
+    async def _run(
+        self, job: JobHandle, request: dict[str, Any], on_status: StatusCallback | None, ahead: int
+    ) -> JobStatus:
         where = f" ({ahead} job(s) ahead)" if ahead > 0 else ""
         await self._emit(job, on_status, JobStatus(job.id, "queued", f"queued{where}."))
         try:
+            # Encoding up to ~10 MB of JSON would stall the event loop.
+            payload = (await asyncio.to_thread(json.dumps, request)).encode("utf-8")
+            del request
             async with self._slots:
                 job.state = "training"
                 ok, info = await self._run_worker(job, payload, on_status)

@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import ModelError
 from .modelstore import remove_stale_temp_files, write_model
-from .training import train_model
+from .training import CV_FOLDS, train_model
 from .types import Example
 
 EXIT_OK, EXIT_CRASH, EXIT_USER_ERROR = 0, 1, 2
@@ -47,6 +47,7 @@ def run(models_dir: Path, scope: str, job_id: str, keep: int, payload: dict[str,
         "macro_f1": result.macro_f1,
         "eval_rows": result.eval_rows,
         "eval_method": result.eval_method,
+        "cv_folds": CV_FOLDS,
         "learner": result.learner,
         "duplicates_removed": result.duplicates_removed,
         "responses": result.responses,

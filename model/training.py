@@ -29,6 +29,9 @@ from .types import Example
 from .validation import require_trainable, responses_by_label, text_key
 
 TEST_FRACTION = 0.2
+# Below this many rows a 20 % hold-out is too noisy; use k-fold instead.
+CV_MAX_ROWS = 500
+CV_FOLDS = 5
 
 
 @dataclass(slots=True)
@@ -39,7 +42,7 @@ class TrainResult:
     accuracy: float
     macro_f1: float
     eval_rows: int
-    eval_method: str  # "held-out" or "training"
+    eval_method: str  # "held-out", "cross-validation" or "training"
     rows: int
     classes: int
     seconds: float
@@ -78,12 +81,52 @@ def holdout_split(labels: list[str], fraction: float = TEST_FRACTION, seed: int 
     return np.sort(np.asarray(train, dtype=int)), np.sort(np.asarray(test, dtype=int))
 
 
+def kfold_split(labels: list[str], k: int = CV_FOLDS, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold for small data; single-example classes are never tested."""
+    rng = np.random.default_rng(seed)
+    y = np.asarray(labels, dtype=object)
+    fold = np.full(len(labels), -1)
+    offset = 0
+    for cls in sorted(set(labels)):
+        idx = np.flatnonzero(y == cls)
+        if len(idx) < 2:
+            continue
+        rng.shuffle(idx)
+        fold[idx] = (np.arange(len(idx)) + offset) % k
+        offset += len(idx)
+    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(k) if (fold == f).any()]
+
+
+def _cross_check(learner: str, X, y: np.ndarray, classes: np.ndarray, splits) -> tuple[float, float, float, object]:
+    """Accuracy, macro-F1 and confidence scale from out-of-sample predictions.
+
+    Returns the last fitted estimator too, so a single held-out split can
+    warm-start the final fit.
+    """
+    column = {c: i for i, c in enumerate(classes)}
+    blocks, rows = [], []
+    est = None
+    for train_idx, test_idx in splits:
+        est = fit_estimator(learner, X[train_idx], y[train_idx])
+        scores = np.full((len(test_idx), len(classes)), -1e9)
+        scores[:, [column[c] for c in est.classes_]] = class_scores(est, X[test_idx])
+        blocks.append(scores)
+        rows.append(test_idx)
+    scores = np.vstack(blocks)
+    truth = y[np.concatenate(rows)]
+    pred = classes[scores.argmax(axis=1)]
+    accuracy = float(accuracy_score(truth, pred))
+    macro_f1 = float(f1_score(truth, pred, average="macro", zero_division=0))
+    scale = fit_temperature(scores, np.array([column[t] for t in truth]))
+    return accuracy, macro_f1, scale, est
+
+
 def train_model(
     examples: list[Example],
     progress: Callable[[str], None] | None = None,
     seed: int = 0,
 ) -> TrainResult:
-    """Held-out evaluation, then the final fit on every row.
+    """Held-out evaluation (k-fold on small data), then the final fit on every row.
 
     BLAS is limited to one thread: the solvers make thousands of tiny dense
     calls, and multi-threaded BLAS on a busy 2-core host spins so hard that
@@ -103,31 +146,26 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
     if progress:
         progress(f"training {len(unique)} rows, {len(classes)} classes")
 
-    # Vocabulary/IDF see all texts (no labels), so one transform serves both fits.
+    # Vocabulary/IDF see all texts (no labels), so one transform serves every fit.
     vectorizer = build_vectorizer(len(texts))
     X = vectorizer.fit_transform(texts).tocsr()
     y = np.asarray(labels, dtype=object)
-    train_idx, test_idx = holdout_split(labels, seed=seed)
-    learner = choose_learner(X[train_idx].nnz, len(classes))
+    cross_validate = len(unique) <= CV_MAX_ROWS
+    splits = kfold_split(labels, seed=seed) if cross_validate else [holdout_split(labels, seed=seed)]
+    splits = [(tr, te) for tr, te in splits if len(te) and len(set(y[tr])) >= 2]
+    learner = choose_learner(X[splits[0][0]].nnz if splits else X.nnz, len(classes))
 
     scale = DEFAULT_TEMPERATURE_SCALE
-    if len(test_idx) and len(set(y[train_idx])) >= 2:
+    if splits:
         if progress:
-            progress("held-out fit")
-        held = fit_estimator(learner, X[train_idx], y[train_idx])
-        scores = class_scores(held, X[test_idx])
-        pred = np.asarray(held.classes_)[scores.argmax(axis=1)]
-        truth = y[test_idx]
-        accuracy = float(accuracy_score(truth, pred))
-        macro_f1 = float(f1_score(truth, pred, average="macro", zero_division=0))
-        known = {c: i for i, c in enumerate(held.classes_)}
-        mask = np.array([t in known for t in truth])
-        if mask.any():
-            scale = fit_temperature(scores[mask], np.array([known[t] for t in truth[mask]]))
-        eval_rows, method = len(test_idx), "held-out"
+            progress("cross-validation" if cross_validate else "held-out fit")
+        check = _cross_check(learner, X, y, np.asarray(classes, dtype=object), splits)
+        accuracy, macro_f1, scale, held = check
+        eval_rows = sum(len(te) for _, te in splits)
+        method = "cross-validation" if cross_validate else "held-out"
         if progress:
             progress("final fit")
-        final = refit_all(learner, held, X, y)
+        final = refit_all(learner, held, X, y) if not cross_validate else fit_estimator(learner, X, y)
     else:
         final = fit_estimator(learner, X, y)
         pred = np.asarray(final.classes_)[class_scores(final, X).argmax(axis=1)]

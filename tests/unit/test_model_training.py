@@ -12,7 +12,7 @@ from scipy.special import softmax
 from model import learner
 from model.errors import DatasetError
 from model.synthetic import intent_dataset, sentiment_dataset
-from model.training import holdout_split, train_model
+from model.training import CV_FOLDS, holdout_split, kfold_split, train_model
 from model.types import Example
 
 
@@ -124,7 +124,11 @@ def test_progress_reports_in_order():
     seen = []
     texts, labels = intent_dataset(100, 2, seed=4)
     train_model(examples(texts, labels), progress=seen.append)
-    assert seen == ["training 100 rows, 2 classes", "held-out fit", "final fit"]
+    assert seen == ["training 100 rows, 2 classes", "cross-validation", "final fit"]
+    seen.clear()
+    texts, labels = intent_dataset(600, 2, seed=4)
+    train_model(examples(texts, labels), progress=seen.append)
+    assert seen == ["training 600 rows, 2 classes", "held-out fit", "final fit"]
 
 
 def test_temperature_fit_recovers_known_scale():
@@ -135,3 +139,25 @@ def test_temperature_fit_recovers_known_scale():
     scale = learner.fit_temperature(scores, y)
     assert math.isclose(scale, 3.0, rel_tol=0.2)
     assert learner.fit_temperature(scores[:0], y[:0]) == learner.DEFAULT_TEMPERATURE_SCALE
+
+
+def test_small_data_is_cross_validated_on_every_testable_row():
+    texts, labels = intent_dataset(60, 3, seed=6, confusion=0.2)
+    texts.append("a lonely example")
+    labels.append("singleton")
+    result = train_model(examples(texts, labels))
+    assert result.eval_method == "cross-validation"
+    assert result.eval_rows == 60  # every row except the single-example class
+    assert 0.5 <= result.accuracy <= 1.0
+
+
+def test_kfold_split_is_stratified_and_covers_rows_once():
+    labels = ["a"] * 10 + ["b"] * 3 + ["c"] * 2 + ["d"]
+    splits = kfold_split(labels)
+    assert len(splits) == CV_FOLDS
+    tested = np.concatenate([te for _, te in splits])
+    assert sorted(tested.tolist()) == list(range(15))  # all but the singleton "d"
+    for train, test in splits:
+        assert set(train) | set(test) == set(range(16)) and not set(train) & set(test)
+        assert {labels[i] for i in train} == {"a", "b", "c", "d"}  # every class still trainable
+        assert [labels[i] for i in test].count("a") == 2
