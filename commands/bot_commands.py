@@ -255,12 +255,18 @@ class BotCommands(commands.Cog, name="Commands"):
         if ctx.message.attachments:
             attachment = ctx.message.attachments[0]
             data = await self._read_attachment(attachment)
-            info = await self.bot.model.save_dataset(scope, attachment.filename, data, args or None)
+            # `!train LABEL` + a plain-text file adds its lines to the selected dataset as LABEL.
+            into = (await self._selected_dataset(scope) or "examples") if args else None
+            info = await self.bot.model.save_dataset(scope, attachment.filename, data, args or None, name=into)
             await self.bot.db.set_setting(scope, "dataset", info.name)
             dataset = info.name
             notes = f"Saved dataset `{info.name}` ({info.rows} rows, {info.classes} classes) and selected it."
             if info.warnings:
                 notes += "\n" + "\n".join(f"⚠️ {w}" for w in info.warnings)
+            if info.classes < 2:
+                await send_reply(ctx.message, notes + f"\nAdd examples of another class (e.g. "
+                                                      f"`{ctx.clean_prefix}train negative` with a file) to train.")
+                return
         elif args:
             label, _, text = args.partition(" ")
             if not text.strip():

@@ -150,8 +150,8 @@ class DatasetStore:
         on). A plain-text upload labelled by the caller is one class by
         nature, so by default it is *merged* into the dataset of the same
         name (pass ``name`` to pick it), which is how ``!train positive`` and
-        ``!train negative`` files build one dataset. Nothing is written if
-        the result would still have a single class.
+        ``!train negative`` files build one dataset: the first of those is
+        kept even though it has one class so far.
         """
         dataset = sanitize_name(name) if name else name_from_filename(filename)
         parsed = parse_dataset(
@@ -168,7 +168,8 @@ class DatasetStore:
                     examples = self._parse_file(found[0]) + examples
                 if len(examples) > self.max_rows:
                     raise DatasetError(f"Together with `{dataset}` that makes more than {self.max_rows:,} rows, my limit.")
-            require_trainable(examples)
+            if not merge:
+                require_trainable(examples)
             content = examples_to_csv(examples)
             if merge and len(content.encode("utf-8")) > self.max_bytes:
                 raise DatasetError(f"Together with `{dataset}` that would pass the {self.max_bytes:,}-byte limit.")

@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy
-import sklearn
 
 from .atomic import TMP_PREFIX, atomic_write_bytes
 from .errors import IncompatibleModelError
@@ -28,6 +26,9 @@ _RETRAIN = "Please retrain it with `!train`."
 
 
 def library_versions() -> dict[str, str]:
+    import numpy  # imported here: the bot starts without loading scikit-learn
+    import sklearn
+
     return {"sklearn": sklearn.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
 
 
@@ -107,6 +108,8 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 def check_compatible(meta: dict[str, Any]) -> None:
     """Refuse models pickled by a different scikit-learn major.minor."""
+    import sklearn
+
     saved = str(meta.get("sklearn", "unknown"))
     if _major_minor(saved) != _major_minor(sklearn.__version__):
         raise IncompatibleModelError(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import IncompatibleModelError
-from .learner import TextClassifier
 from .modelstore import latest_version, load_model
 from .types import Prediction
+
+if TYPE_CHECKING:  # scikit-learn loads with the first model, not at start-up
+    from .learner import TextClassifier
 
 
 @dataclass(slots=True)

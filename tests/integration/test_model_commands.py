@@ -125,3 +125,16 @@ async def test_a_correction_changes_the_next_models_answer(fake, bot, trained, d
     assert FINISHED in status.text
     again = await fake.send(fake.bob, "zorblax quuxing flibber")
     assert (await fake.reply_to(again)).content == right
+
+
+async def test_train_label_with_a_text_file_adds_a_class_to_the_selected_dataset(fake, bot, trained):
+    # The original bot's `!train positive` + a file of sentences.
+    msg = await fake.send(fake.alice, "!train positive", attachments=[
+        ("good.txt", b"i love this product\nwonderful product\nbest purchase ever\nreally great product\n"
+                     b"this product is amazing\nsuch a lovely product\n", "text/plain")])
+    status = await fake.reply_to(msg)
+    assert "`intents`" in status.text  # merged into the selected dataset, not a new one
+    status = await fake.wait_for_edit(status, finished, timeout=120)
+    assert FINISHED in status.text and "4 classes" in status.text + "".join(status.edits)
+    chat = await fake.send(fake.bob, "what a wonderful product")
+    assert (await fake.reply_to(chat)).content == "positive"

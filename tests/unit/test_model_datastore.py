@@ -50,15 +50,14 @@ def test_single_class_upload_is_refused(store, tmp_path):
 
 
 def test_plain_text_with_caller_label_merges_into_named_dataset(store, tmp_path):
-    with pytest.raises(DatasetError, match="two classes"):
-        store.save("1", "reviews.txt", b"great\nlovely\n", default_label="positive")
-    assert not (tmp_path / "datasets" / "1").exists()
-    store.add_example("1", "reviews", "negative", "awful")
+    # The original bot's flow: a file of positives, then a file of negatives, into one dataset.
     info = store.save("1", "reviews.txt", b"great\nlovely\n", default_label="positive")
+    assert (info.name, info.rows, info.classes) == ("reviews", 2, 1)  # kept: one class so far
+    info = store.save("1", "bad.txt", b"awful\n", default_label="negative", name="reviews")
     assert (info.rows, info.classes) == (3, 2)
     info = store.save("1", "other.txt", b"meh\n", default_label="neutral", name="reviews")
     assert (info.name, info.rows, info.classes) == ("reviews", 4, 3)
-    assert [e.label for e in store.load("1", "reviews")] == ["negative", "positive", "positive", "neutral"]
+    assert [e.label for e in store.load("1", "reviews")] == ["positive", "positive", "negative", "neutral"]
 
 
 @pytest.mark.parametrize(
