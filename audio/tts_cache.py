@@ -14,12 +14,13 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+
+from storage.atomic import atomic_write_bytes
 
 log = logging.getLogger("audio.tts")
 
@@ -92,18 +93,9 @@ class PhraseCache:
         if not _NAME.match(f"{key}.{engine}.wav"):
             raise ValueError(f"bad cache key {key!r}")
         path = self.directory / f"{key}.{engine}.wav"
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=_TMP_SUFFIX, dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(wav)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-            with self._lock:
-                self._touch(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(path, wav, prefix=f".{key}.", suffix=_TMP_SUFFIX)
+        with self._lock:
+            self._touch(path)
         entry = CachedPhrase(path=path, engine=engine, size=len(wav))
         with self._lock:
             old = self._entries.get(key)

@@ -13,7 +13,7 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
-from .atomic import atomic_write_text
+from storage.atomic import atomic_write_text
 from .errors import DatasetError
 from .names import check_scope, name_from_filename, sanitize_name
 from .parsing import parse_dataset

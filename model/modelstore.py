@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 
-from .atomic import TMP_PREFIX, atomic_write_bytes
+from storage.atomic import TMP_PREFIX, atomic_write_bytes
 from .errors import IncompatibleModelError
 from .names import check_scope
 

@@ -6,7 +6,8 @@ import zipfile
 
 import pytest
 
-from storage.files import SandboxError, archive_dir, atomic_write_bytes, find_dir, find_file
+from storage.atomic import atomic_write_bytes
+from storage.files import SandboxError, archive_dir, find_dir, find_file
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from model import atomic
+from storage import atomic
 from model.datastore import DatasetStore
 from model.errors import DatasetError, ModelError
 from model.names import sanitize_name

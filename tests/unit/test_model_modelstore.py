@@ -7,7 +7,8 @@ import struct
 
 import pytest
 
-from model import atomic, modelstore
+from model import modelstore
+from storage import atomic
 from model.errors import IncompatibleModelError, ModelError
 from model.modelstore import (
     MAGIC, encode_model, latest_version, list_versions, load_model, read_meta,
