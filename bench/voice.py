@@ -56,7 +56,7 @@ REPLIES = [
     ("tell me a joke", "Why did the chicken cross the road?"),
     ("thank you", "You are welcome, any time."),
 ]
-LONG = ("tell me about the shop", "We open at nine. We close at five. Sunday is a day off. "
+LONG = ("tell me about the shop", "The shop opens early. It closes late tonight. Sunday is a day off. "
                                    "Ask me anything else you like.")
 
 DIRECT_SHIM = '''

@@ -44,6 +44,8 @@ DISCONNECT_TIMEOUT = 5.0
 FRAME_BYTES = discord.opus.Encoder.FRAME_SIZE  # 20 ms of 48 kHz stereo s16le: 3840 bytes
 DECODE_TIMEOUT = 30.0
 DISCORD_RATE = 48_000
+EMPTY_CHANNEL_GRACE = 1.0  # seconds an empty channel is kept before leaving
+SETTLE_TIMEOUT = 5.0  # seconds to let discord.py finish a reconnect (after a move) before acting
 WARM_UP_WAIT = 20.0  # seconds close() waits for a voice model that is still loading
 
 
@@ -218,6 +220,7 @@ class _GuildVoice:
     pending: deque[_Speech] = field(default_factory=deque)  # replies waiting, oldest first
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     worker: asyncio.Task | None = None
+    leave_check: asyncio.Task | None = None  # an empty-channel check in its grace period
 
 
 class VoiceManager:
@@ -244,6 +247,7 @@ class VoiceManager:
         channel = voice.channel
         state = self._state(guild.id)
         async with state.lock:
+            await self._settle(guild.voice_client)
             current = guild.voice_client
             if isinstance(current, discord.VoiceClient) and current.is_connected() and current.channel == channel:
                 await send_reply(ctx.message, f"I'm already in {_bold(channel.name)}.")
@@ -263,6 +267,7 @@ class VoiceManager:
         if guild is None:
             raise VoiceError("I'm not in a voice channel.")
         async with self._state(guild.id).lock:
+            await self._settle(guild.voice_client)
             client = guild.voice_client
             connected = isinstance(client, discord.VoiceClient) and client.is_connected()
             name = client.channel.name if connected and client.channel else ""
@@ -304,6 +309,7 @@ class VoiceManager:
             return
         state = self._state(guild.id)
         async with state.lock:
+            await self._settle(guild.voice_client)
             client = guild.voice_client
             connected = isinstance(client, discord.VoiceClient) and client.is_connected()
             if not connected or client.channel != channel:
@@ -573,20 +579,17 @@ class VoiceManager:
     # -- Discord events ---------------------------------------------------------------------------
     async def on_voice_state_update(self, member: discord.Member, before: discord.VoiceState,
                                     after: discord.VoiceState) -> None:
-        """Clean up when the bot is disconnected; leave when its channel has no humans left."""
+        """Clean up when the bot is disconnected or moved; leave when its channel has no humans."""
         guild = member.guild
         me = self.bot.user
         if me is not None and member.id == me.id:
             if after.channel is None:
                 self._spawn(self._after_disconnect(guild, before.channel))
-                return
-            channel = after.channel  # joined or moved (maybe by a moderator)
-        else:
-            client = guild.voice_client
-            channel = getattr(client, "channel", None)
-            if channel is None or channel not in (before.channel, after.channel):
-                return
-        if not has_humans(channel):
+            elif before.channel is not None and before.channel != after.channel:
+                self._spawn(self._after_move(guild))  # dragged by a moderator
+            return
+        channel = getattr(guild.voice_client, "channel", None)
+        if channel is not None and channel in (before.channel, after.channel) and not has_humans(channel):
             self._spawn(self._leave_if_alone(guild))
 
     async def _after_disconnect(self, guild: discord.Guild, channel: discord.abc.GuildChannel | None) -> None:
@@ -600,8 +603,48 @@ class VoiceManager:
                 log.info("Disconnected from %s in guild %s", channel, guild.id)
             self._forget(guild.id)
 
-    async def _leave_if_alone(self, guild: discord.Guild) -> None:
+    @staticmethod
+    async def _settle(client: discord.VoiceProtocol | None) -> None:
+        """Wait (a bounded time) while discord.py reconnects a voice client, e.g. after a move.
+
+        Disconnecting in the middle of that reconnect makes it give up later with a
+        disconnect of its own, which can hit the guild's next connection."""
+        if isinstance(client, discord.VoiceClient) and not client.is_connected():
+            await asyncio.to_thread(client.wait_until_connected, SETTLE_TIMEOUT)
+
+    async def _after_move(self, guild: discord.Guild) -> None:
+        """Moved by someone else: stay if people are there and the connection recovered,
+        leave an empty channel, and connect again when discord.py's reconnect stalled
+        (2.7.1 can lose the IP discovery answer when reconnecting after a move)."""
+        await self._settle(guild.voice_client)
         async with self._state(guild.id).lock:
+            client = guild.voice_client
+            channel = getattr(client, "channel", None)
+            if client is None or channel is None:
+                return
+            if not has_humans(channel):
+                await self._disconnect(guild, f"moved to {channel}, where no one is")
+                return
+            if isinstance(client, discord.VoiceClient) and not client.is_connected():
+                log.warning("Voice did not recover after being moved to %s in guild %s; connecting again",
+                            channel, guild.id)
+                await self._disconnect(guild, "reconnecting after a move")
+                try:
+                    await self._connect(channel)
+                except VoiceError as exc:
+                    log.warning("Could not reconnect to %s: %s", channel, exc.user_message)
+
+    async def _leave_if_alone(self, guild: discord.Guild) -> None:
+        """Leave once the bot's channel has had no humans for EMPTY_CHANNEL_GRACE seconds
+        (people hopping between channels don't make it leave)."""
+        state = self._state(guild.id)
+        if state.leave_check is not None and not state.leave_check.done():
+            state.leave_check.cancel()  # still in its grace period: start the grace again
+        state.leave_check = asyncio.current_task()
+        await asyncio.sleep(EMPTY_CHANNEL_GRACE)
+        state.leave_check = None  # from here on, not cancelled by newer checks
+        await self._settle(guild.voice_client)
+        async with state.lock:
             client = guild.voice_client
             if client is not None and not has_humans(getattr(client, "channel", None)):
                 await self._disconnect(guild, "no one left in the channel")

@@ -58,6 +58,7 @@ HEARTBEAT_ACK, RESUME, HELLO, RESUMED = 6, 7, 8, 9
 CLOSE_KICKED = 4014  # disconnected: kicked, moved, channel deleted
 CLOSE_CALL_TERMINATED = 4022
 CLOSE_AUTH_FAILED = 4004
+CLOSE_SESSION_INVALID = 4006
 
 
 @dataclass
@@ -213,6 +214,7 @@ class FakeVoiceServer:
         self.connections: list[VoiceConnection] = []  # every voice websocket, oldest first
         self.op4: list[dict] = []  # every voice state update the bot sent on the main gateway
         self.unknown_packets = 0
+        self.discoveries: list[tuple[int, tuple[str, int]]] = []  # (ssrc, client address) per request
         self._utterances: dict[int, list[Utterance]] = {}
         self._tokens: dict[str, tuple[int, str]] = {}  # token -> (guild id, session id)
         self._by_ssrc: dict[int, VoiceConnection] = {}
@@ -326,11 +328,12 @@ class FakeVoiceServer:
     def describe(self) -> str:
         parts = []
         for conn in self.connections[-4:]:
-            parts.append(f"[guild {conn.guild_id} channel {conn.channel_id} connected={conn.connected} "
+            parts.append(f"[guild {conn.guild_id} channel {conn.channel_id} ssrc {conn.ssrc} connected={conn.connected} "
                          f"closed={conn.closed} code={conn.close_code} packets={conn.packets} "
                          f"decrypt_errors={conn.decrypt_errors}]")
         heard = {g: len(u) for g, u in self._utterances.items()}
-        return f"connections: {' '.join(parts) or 'none'}; utterances: {heard}"
+        return (f"connections: {' '.join(parts) or 'none'}; utterances: {heard}; "
+                f"IP discoveries: {self.discoveries[-4:]}")
 
     # -- acting as Discord ---------------------------------------------------------------------
     async def kick(self, guild: Guild, code: int = CLOSE_KICKED) -> None:
@@ -338,6 +341,7 @@ class FakeVoiceServer:
         websocket closes with ``code`` (4014; 4022 when the call is terminated)."""
         bot = self.fake.bot
         guild.voice_states.pop(bot.id, None)
+        self._revoke_tokens(guild)
         await self.fake.broadcast("VOICE_STATE_UPDATE", guild.voice_state_payload(bot, None, self._session_id()))
         conn = self.connection(guild)
         if conn is not None and not conn.ws.closed:
@@ -364,6 +368,7 @@ class FakeVoiceServer:
         channel_id = data.get("channel_id")
         if channel_id is None:
             guild.voice_states.pop(bot.id, None)
+            self._revoke_tokens(guild)
             await self.fake.broadcast("VOICE_STATE_UPDATE", self._state_payload(guild, None, session_id, data))
             self._changed()
             await self.fake.notify()
@@ -389,6 +394,12 @@ class FakeVoiceServer:
             await old.ws.close(code=CLOSE_KICKED, message=b"Moved.")
         self._changed()
         await self.fake.notify()
+
+    def _revoke_tokens(self, guild: Guild) -> None:
+        """Out of voice: the voice servers handed out for this guild no longer accept the bot."""
+        for token, (guild_id, _session) in list(self._tokens.items()):
+            if guild_id == guild.id:
+                del self._tokens[token]
 
     def _state_payload(self, guild: Guild, channel_id: int | None, session_id: str, request: dict) -> dict:
         payload = guild.voice_state_payload(self.fake.bot, channel_id, session_id)
@@ -429,6 +440,9 @@ class FakeVoiceServer:
             conn.user_id = int(data["user_id"])
             conn.session_id = known[1]
             conn.channel_id = self.fake.guilds[known[0]].voice_states.get(conn.user_id)
+            if conn.channel_id is None:  # left (or was kicked) while this socket was opening
+                await conn.ws.close(code=CLOSE_SESSION_INVALID, message=b"Session is no longer valid.")
+                return
             conn.ssrc = snowflake() & 0x7FFFFFFF
             self._by_ssrc[conn.ssrc] = conn
             await conn.send(READY, {"ssrc": conn.ssrc, "ip": "127.0.0.1", "port": self.udp_port,
@@ -453,13 +467,14 @@ class FakeVoiceServer:
         elif op == SPEAKING:
             conn.speaking.append(int(data.get("speaking", 0)))
         elif op == RESUME:
-            await conn.ws.close(code=4006, message=b"Session no longer valid.")
+            await conn.ws.close(code=CLOSE_SESSION_INVALID, message=b"Session is no longer valid.")
 
     # -- UDP -----------------------------------------------------------------------------------
     def _datagram(self, data: bytes, address: tuple[str, int]) -> None:
         now = time.monotonic()
         if len(data) == 74 and data[:4] == b"\x00\x01\x00\x46":  # IP discovery request
             ssrc = struct.unpack_from(">I", data, 4)[0]
+            self.discoveries.append((ssrc, address))
             answer = bytearray(74)
             struct.pack_into(">HHI", answer, 0, 2, 70, ssrc)
             ip = address[0].encode("ascii")

@@ -108,6 +108,17 @@ async def test_bot_dragged_into_an_empty_channel_leaves(fake, voice):
     await voice.wait_disconnected(fake.guild)
 
 
+async def test_bot_dragged_to_people_stays_connected_there(fake, voice):
+    second = fake.voice_channels(fake.guild)[1]
+    await fake.set_voice_state(fake.guild, fake.bob, fake.voice)
+    await fake.set_voice_state(fake.guild, fake.alice, second)
+    await command(fake, fake.bob, "!join")
+    first = await voice.wait_connected(fake.guild, fake.voice)
+    await voice.move_bot(fake.guild, second)
+    await voice.wait_connected(fake.guild, second, after=voice.connections.index(first) + 1)
+    assert "already in **Voice 2**" in await command(fake, fake.alice, "!join")
+
+
 async def test_join_without_connect_permission_says_so(fake, voice):
     guild = fake.guild
     saved = {role_id: role.permissions for role_id, role in guild.roles.items()}
