@@ -163,6 +163,7 @@ async def main(rounds: int, force_direct: bool) -> int:
                 direct = True
                 bot = await start_bot(fake, direct)
                 before_mb = rss_mb(bot.proc.pid)
+            trained_mb = rss_mb(bot.proc.pid)
             mode = "direct speak_reply (no model prediction)" if direct else "chat path (model answer)"
             print(f"mode: {mode}")
 
@@ -210,6 +211,8 @@ async def main(rounds: int, force_direct: bool) -> int:
           f"4-sentence reply {long_wer:.2f}")
     print("\nbot resident memory (current / peak MB):")
     for name, (now, peak), target in (("started, no speech model", before_mb, TARGET_IDLE_MB),
+                                      ("trained (text model loaded)" if not direct else "(no training)",
+                                       trained_mb, None),
                                       ("after !join (TTS voice loaded)", joined_mb, None),
                                       ("after speaking", tts_mb, None),
                                       ("TTS + STT models loaded", loaded_mb, TARGET_LOADED_MB)):
