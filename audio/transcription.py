@@ -18,6 +18,7 @@ from typing import Iterable
 
 from audio.decode import check_upload, decode_audio
 from audio.errors import AudioError, Busy
+from audio.playback import release_freed_memory
 from audio.stt import SpeechEngine, build_engines, transcribe_with_fallback
 
 __all__ = ["TranscriptionService", "Transcript", "Busy"]
@@ -101,6 +102,8 @@ class TranscriptionService:
         except Exception as exc:  # a bug or the machine (disk full...): still a clean AudioError
             log.exception("unexpected transcription failure")
             raise AudioError(f"unexpected failure: {type(exc).__name__}: {exc}") from exc
+        finally:
+            release_freed_memory()  # decoding and inference free tens of MB; give them back
         elapsed = time.perf_counter() - started
         log.info("transcribed %.1f s of audio with %s in %.2f s", audio.seconds, engine, elapsed)
         return Transcript(text, engine, audio.seconds, elapsed)

@@ -151,7 +151,7 @@ class BotCommands(commands.Cog, name="Commands"):
             data = await asyncio.to_thread(result.path.read_bytes)
             files = [discord.File(io.BytesIO(data), filename=result.path.name)]
         else:
-            text += (f"\nThe zip is larger than this server's upload limit, so it stays in the files folder.")
+            text += ("\nThe zip is larger than this server's upload limit, so it stays in the files folder.")
         await send_reply(ctx.message, text, files=files)
 
     # -- feedback and corrections ---------------------------------------------------------------

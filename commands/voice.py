@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ctypes
 import logging
-import math
-import subprocess
 import threading
-import wave
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import discord
 from discord.ext import commands
 
 from audio.errors import AudioError
+from audio.playback import pcm_for_discord, release_freed_memory
 
 from .replies import send_reply
 
@@ -42,8 +38,6 @@ log = logging.getLogger("voice")
 CONNECT_TIMEOUT = 15.0  # seconds for the voice handshake (join or move)
 DISCONNECT_TIMEOUT = 5.0
 FRAME_BYTES = discord.opus.Encoder.FRAME_SIZE  # 20 ms of 48 kHz stereo s16le: 3840 bytes
-DECODE_TIMEOUT = 30.0
-DISCORD_RATE = 48_000
 EMPTY_CHANNEL_GRACE = 1.0  # seconds an empty channel is kept before leaving
 SETTLE_TIMEOUT = 5.0  # seconds to let discord.py finish a reconnect (after a move) before acting
 WARM_UP_WAIT = 20.0  # seconds close() waits for a voice model that is still loading
@@ -81,75 +75,6 @@ def join_problem(channel: discord.VoiceChannel | discord.StageChannel) -> str | 
     if limit and len(channel.members) >= limit and not perms.move_members and me not in channel.members:
         return f"{_bold(channel.name)} is full."
     return None
-
-
-def pcm_for_discord(path: Path) -> bytes:
-    """An audio file as Discord plays it: 48 kHz stereo 16-bit PCM (blocking).
-
-    The synthesiser's 16-bit WAVs are resampled in memory (a few ms); anything else
-    goes through ffmpeg, whose start-up alone costs ~0.15 s here."""
-    try:
-        return _wav_to_discord_pcm(path)
-    except (wave.Error, EOFError, ValueError):
-        return _ffmpeg_to_discord_pcm(path)
-
-
-def _wav_to_discord_pcm(path: Path) -> bytes:
-    """Band-limited (FFT) resampling of a 16-bit PCM WAV to 48 kHz stereo."""
-    import numpy as np
-
-    with wave.open(str(path), "rb") as reader:
-        if reader.getsampwidth() != 2 or reader.getnchannels() not in (1, 2):
-            raise ValueError("not 16-bit mono/stereo PCM")
-        rate, channels = reader.getframerate(), reader.getnchannels()
-        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
-    if samples.size == 0:
-        return b""
-    mono = samples.reshape(-1, channels).mean(axis=1) if channels == 2 else samples.astype(np.float64)
-    if rate != DISCORD_RATE:
-        # Pad with silence to down * 2**k samples so both FFT sizes factor into small primes
-        # (a prime-length FFT is ~10x slower), then cut the padding off again.
-        common = math.gcd(rate, DISCORD_RATE)
-        up, down = DISCORD_RATE // common, rate // common
-        blocks = 1 << max(0, math.ceil(math.log2(math.ceil(mono.size / down))))
-        count = round(mono.size * up / down)
-        padded = np.fft.irfft(np.fft.rfft(mono, down * blocks), up * blocks) * (up / down)
-        mono = padded[:count]
-    pcm = np.clip(np.rint(mono), -32768, 32767).astype("<i2")
-    return np.repeat(pcm, 2).tobytes()  # the same sample on both channels
-
-
-def _ffmpeg_to_discord_pcm(path: Path) -> bytes:
-    try:
-        result = subprocess.run(
-            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
-             "-f", "s16le", "-acodec", "pcm_s16le", "-ar", "48000", "-ac", "2", "pipe:1"],
-            capture_output=True, timeout=DECODE_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RuntimeError(f"ffmpeg could not run: {exc}") from exc
-    if result.returncode != 0:
-        raise RuntimeError(f"ffmpeg could not decode {path.name}: {result.stderr.decode(errors='replace')[-300:]}")
-    return result.stdout
-
-
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None).malloc_trim  # glibc only
-    except (OSError, AttributeError):
-        return None
-
-
-_malloc_trim = _load_malloc_trim()
-
-
-def release_freed_memory() -> None:
-    """Hand heap memory freed after synthesis back to the OS (blocking, a few ms).
-
-    glibc keeps what the voice model's inference freed (~60 MB after a few piper
-    sentences, more with several worker threads); trimming keeps the bot's resident
-    memory near what the loaded models need."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
 
 
 class SpeechStream(discord.AudioSource):
