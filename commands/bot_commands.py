@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from storage.files import SandboxError, archive_dir, find_dir, find_file
+from storage.files import archive_dir, find_dir, find_file
 
 from .checks import NotAdmin, admin_only, is_admin, scope_of, upload_limit
 from .replies import send_reply
@@ -118,10 +118,7 @@ class BotCommands(commands.Cog, name="Commands"):
 
         PATH is relative to the files folder, e.g. `!getfile reports/today.txt`."""
         root = self.settings.files_dir
-        try:
-            file = await asyncio.to_thread(find_file, root, path, max_length=self.settings.max_path_length)
-        except SandboxError as exc:
-            raise UserError(exc.user_message) from None
+        file = await asyncio.to_thread(find_file, root, path, max_length=self.settings.max_path_length)
         size = file.stat().st_size
         limit = upload_limit(ctx.channel)
         if size > limit:
@@ -138,10 +135,7 @@ class BotCommands(commands.Cog, name="Commands"):
 
         DIRECTORY is relative to the files folder, e.g. `!archive reports` (`.` for all of it)."""
         root = self.settings.files_dir
-        try:
-            folder = await asyncio.to_thread(find_dir, root, directory, max_length=self.settings.max_path_length)
-        except SandboxError as exc:
-            raise UserError(exc.user_message) from None
+        folder = await asyncio.to_thread(find_dir, root, directory, max_length=self.settings.max_path_length)
         async with ctx.typing():
             result = await asyncio.to_thread(archive_dir, root, folder)
         text = (f"Archived {result.file_count} file{'s' if result.file_count != 1 else ''} from `{directory}` "
