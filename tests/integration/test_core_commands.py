@@ -130,6 +130,17 @@ async def test_archive_zips_the_folder(fake, bot, files_dir):
     assert len(list((files_dir / "archives").glob("reports-*.zip"))) == 1
 
 
+async def test_archive_too_big_to_attach_stays_in_the_files_folder(fake, bot, files_dir):
+    big = files_dir / "big"
+    big.mkdir()
+    (big / "noise.bin").write_bytes(os.urandom(10 * 1024 * 1024 + 4096))  # incompressible, over 10 MiB
+    msg = await fake.send(fake.alice, "!archive big")
+    reply = await fake.reply_to(msg, timeout=60)
+    assert "Archived 1 file" in reply.text and "larger than this server's upload limit" in reply.text
+    assert not reply.attachments
+    assert len(list((files_dir / "archives").glob("big-*.zip"))) == 1
+
+
 @pytest.mark.parametrize("path, expected", [
     ("no-such-dir", "There is no folder"),
     ("../", "outside"),
