@@ -7,15 +7,21 @@ so callers never have to translate low-level errors (ffmpeg, models, network).
 
 from __future__ import annotations
 
+from errors import Busy, UserError
 
-class AudioError(Exception):
-    """Base for audio failures; ``user_message`` is safe to show to a user."""
+__all__ = [
+    "AudioError", "AudioTooLarge", "AudioTooLong", "AudioDecodeError", "DecodeTimeout", "NoSpeech",
+    "EngineUnavailable", "TranscriptionFailed", "Busy",
+]
+
+
+class AudioError(UserError):
+    """Base for audio failures; the first argument is the log detail, ``user_message`` the reply."""
 
     default_user_message = "Sorry, something went wrong while processing that audio."
 
     def __init__(self, message: str | None = None, *, user_message: str | None = None):
-        self.user_message = user_message or self.default_user_message
-        super().__init__(message or self.user_message)
+        super().__init__(user_message, detail=message)
 
 
 class AudioTooLarge(AudioError):
@@ -58,9 +64,3 @@ class TranscriptionFailed(AudioError):
     """Every configured speech engine failed."""
 
     default_user_message = "Sorry, I couldn't transcribe that recording right now. Please try again later."
-
-
-class Busy(AudioError):
-    """Too many audio jobs are waiting; the caller should try again later."""
-
-    default_user_message = "I'm busy with other recordings right now, please try again in a minute."

@@ -130,7 +130,8 @@ class TranscriptionService:
         check_upload(data, self.max_bytes)  # empty / too big: no need to take a slot
         with self._lock:
             if self._pending >= self._capacity:
-                raise Busy(f"{self._pending} transcription jobs pending (limit {self._capacity})")
+                raise Busy("I'm busy with other recordings right now, please try again in a minute.",
+                           detail=f"{self._pending} transcription jobs pending (limit {self._capacity})")
             self._pending += 1
         loop = asyncio.get_running_loop()
 

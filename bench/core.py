@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.fakediscord import BotProcess, FakeDiscord  # noqa: E402
+from localdiscord import BotProcess, FakeDiscord  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:

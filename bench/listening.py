@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.fakediscord import BotProcess, FakeDiscord  # noqa: E402
+from localdiscord import BotProcess, FakeDiscord  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "speech" / "jfk_voice.ogg"
 

@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audio.text_normalize import wer  # noqa: E402
-from tests.fakediscord import BotProcess  # noqa: E402
-from tests.fakediscord.botprocess import SHIM  # noqa: E402
-from tests.fakediscord.voice import fake_discord_with_voice  # noqa: E402
+from localdiscord import BotProcess  # noqa: E402
+from localdiscord.botprocess import SHIM  # noqa: E402
+from localdiscord.voice import fake_discord_with_voice  # noqa: E402
 
 TARGET_UNCACHED = 1.0
 TARGET_CACHED = 0.3

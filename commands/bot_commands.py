@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from errors import UserError
 from storage.files import archive_dir, find_dir, find_file
 
 from .checks import NotAdmin, admin_only, is_admin, scope_of, upload_limit
@@ -25,14 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("commands")
 
 EXPENSIVE = ("train", "test", "archive", "getfile")
-
-
-class UserError(Exception):
-    """A problem with what the user asked for; `user_message` is shown as the reply."""
-
-    def __init__(self, user_message: str):
-        super().__init__(user_message)
-        self.user_message = user_message
 
 
 def _size(n: int) -> str:

@@ -1,7 +1,7 @@
 """The bot's one error handler: every failure becomes a short, friendly reply.
 
-Helpers raise exceptions carrying a `user_message` (bad dataset, path outside the
-sandbox, corrupt audio, busy queue...); those are shown as they are.  Anything
+Helpers raise `errors.UserError` (bad dataset, path outside the sandbox, corrupt
+audio, busy queue...); its `user_message` is shown as it is.  Anything
 unexpected is logged with its traceback and answered with an apology, never a
 traceback in chat.
 """
@@ -12,6 +12,8 @@ import logging
 import discord
 from discord.ext import commands
 
+from errors import UserError
+
 from .checks import NotAdmin
 from .replies import send_reply
 
@@ -19,9 +21,8 @@ log = logging.getLogger("commands.errors")
 
 
 def user_message_of(error: BaseException) -> str | None:
-    """The friendly text an exception carries, if it is one of ours."""
-    message = getattr(error, "user_message", None)
-    return message if isinstance(message, str) and message else None
+    """The friendly text of a `UserError`, None for anything else (a bug)."""
+    return error.user_message if isinstance(error, UserError) else None
 
 
 def usage(ctx: commands.Context) -> str:

@@ -25,6 +25,7 @@ import discord
 from discord.ext import commands
 
 from audio.errors import AudioError
+from errors import UserError
 from audio.playback import pcm_for_discord, release_freed_memory
 
 from .replies import send_reply
@@ -43,12 +44,8 @@ SETTLE_TIMEOUT = 5.0  # seconds to let discord.py finish a reconnect (after a mo
 WARM_UP_WAIT = 20.0  # seconds close() waits for a voice model that is still loading
 
 
-class VoiceError(Exception):
+class VoiceError(UserError):
     """A voice request that can't be done; `user_message` is shown as the reply."""
-
-    def __init__(self, user_message: str):
-        super().__init__(user_message)
-        self.user_message = user_message
 
 
 def _bold(name: str) -> str:

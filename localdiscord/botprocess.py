@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .server import FakeDiscord
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SHIM = Path(__file__).resolve().parent / "shim"
 READY_LINE = "Ready:"
 

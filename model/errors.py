@@ -1,25 +1,24 @@
 """Exceptions whose ``user_message`` can be shown to a chat user as-is.
 
-One hierarchy so the Discord layer needs a single ``except ModelError``.
+All share ``errors.UserError``, so the Discord layer needs one handler.
 """
 
 from __future__ import annotations
 
+from errors import Busy, UserError
 
-class ModelError(Exception):
-    """Base for every failure the user should hear about."""
+__all__ = ["ModelError", "DatasetError", "Busy", "IncompatibleModelError", "NoModelError"]
+
+
+class ModelError(UserError):
+    """Base for every model failure the user should hear about."""
 
     def __init__(self, user_message: str, *, detail: str | None = None) -> None:
-        super().__init__(detail or user_message)
-        self.user_message = user_message
+        super().__init__(user_message, detail=detail)
 
 
 class DatasetError(ModelError):
     """The uploaded or stored data can't be used; nothing was changed on disk."""
-
-
-class Busy(ModelError):
-    """Training capacity is used up; the user should retry later."""
 
 
 class IncompatibleModelError(ModelError):

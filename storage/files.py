@@ -13,16 +13,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from errors import UserError
+
 
 ARCHIVES_DIRNAME = "archives"
 
 
-class SandboxError(Exception):
+class SandboxError(UserError):
     """A user-supplied path is unusable; `user_message` says why, politely."""
-
-    def __init__(self, user_message: str):
-        super().__init__(user_message)
-        self.user_message = user_message
 
 
 def _check_text(user_path: str, max_length: int) -> str:

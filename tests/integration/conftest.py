@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import pytest_asyncio
 
-from tests.fakediscord import BotProcess, FakeDiscord
+from localdiscord import BotProcess, FakeDiscord
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from tests.fakediscord import BotProcess
-from tests.fakediscord.botprocess import ROOT
+from localdiscord import BotProcess
+from localdiscord.botprocess import ROOT
 
 
 async def test_missing_token_exits_with_instructions(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import pytest_asyncio
 
-from tests.fakediscord.state import CONNECT
-from tests.fakediscord.voice import CLOSE_CALL_TERMINATED, CLOSE_KICKED, MODE, fake_discord_with_voice
+from localdiscord.state import CONNECT
+from localdiscord.voice import CLOSE_CALL_TERMINATED, CLOSE_KICKED, MODE, fake_discord_with_voice
 
 BOT_ENV = {"VOICE_IDLE_SECONDS": "120"}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from tests.fakediscord.voice import fake_discord_with_voice
+from localdiscord.voice import fake_discord_with_voice
 from tests.integration.test_voice_speech import ask, assert_heard, spoken_text, train
 
 # gTTS needs Google, which is unreachable here: every sentence falls back to piper.

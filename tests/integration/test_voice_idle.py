@@ -5,7 +5,7 @@ import time
 
 import pytest_asyncio
 
-from tests.fakediscord.voice import fake_discord_with_voice
+from localdiscord.voice import fake_discord_with_voice
 
 BOT_ENV = {"VOICE_IDLE_SECONDS": "1"}
 

@@ -16,7 +16,7 @@ import pytest_asyncio
 
 from audio.synthesis import SpeechSynthesizer
 from audio.text_normalize import wer
-from tests.fakediscord.voice import FRAME_SECONDS, fake_discord_with_voice
+from localdiscord.voice import FRAME_SECONDS, fake_discord_with_voice
 
 BOT_ENV = {"CONFIDENCE_THRESHOLD": "0", "VOICE_IDLE_SECONDS": "60", "TTS_ENGINES": "piper,espeak"}
 # Packets of one utterance arrive every 20 ms; a reply restarted per sentence would leave a

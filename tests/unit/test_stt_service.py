@@ -12,6 +12,7 @@ import pytest
 from audio.errors import AudioDecodeError, AudioError, AudioTooLarge, AudioTooLong, NoSpeech, TranscriptionFailed
 from audio.stt import load_whisper_model
 from audio.text_normalize import wer
+from errors import UserError
 from audio.transcription import Busy, Transcript, TranscriptionService
 from tests.unit.test_stt_decode import encode, espeak, wav_seconds
 
@@ -85,7 +86,7 @@ async def test_busy_when_workers_and_queue_are_full(voice):
         busy = [r for r in results if isinstance(r, Busy)]
         done = [r for r in results if isinstance(r, Transcript)]
         assert len(busy) == 1 and len(done) == 2, results
-        assert isinstance(busy[0], AudioError) and "busy" in busy[0].user_message.lower()
+        assert isinstance(busy[0], UserError) and "busy" in busy[0].user_message.lower()
         assert "try again" in busy[0].user_message.lower()
         assert svc.pending == 0
         # capacity comes back once the jobs are done

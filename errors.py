@@ -1,0 +1,44 @@
+"""The one user-facing error type, shared by `audio/`, `model/`, `storage/` and the cogs.
+
+Anything a user caused or can act on (a bad upload, a path outside the sandbox, a
+full queue) is a ``UserError``: its ``user_message`` is shown in chat as it is, while
+the exception's own text (``detail``) is for the log.  Everything else is a bug: the
+bot's one error handler logs it and apologises.  No discord import: the pure packages
+raise these, the Discord edge turns them into replies.
+"""
+from __future__ import annotations
+
+import math
+
+
+class UserError(Exception):
+    """A failure to explain to the user; ``user_message`` is safe to show as is."""
+
+    default_user_message = "Sorry, I couldn't do that."
+
+    def __init__(self, user_message: str | None = None, *, detail: str | None = None) -> None:
+        self.user_message = user_message or self.default_user_message
+        super().__init__(detail or self.user_message)
+
+
+class Busy(UserError):
+    """Capacity is used up (a queue, a per-server share); try again later.
+
+    ``retry_after`` (seconds, when known) lets the reply say when."""
+
+    default_user_message = "I'm busy right now; please try again in a minute."
+
+    def __init__(self, user_message: str | None = None, *, retry_after: float | None = None,
+                 detail: str | None = None) -> None:
+        self.retry_after = retry_after
+        if user_message is None and retry_after is not None:
+            user_message = f"I'm busy right now; please try again in {format_wait(retry_after)}."
+        super().__init__(user_message, detail=detail)
+
+
+def format_wait(seconds: float) -> str:
+    """'5 s', '2 min': a rounded-up wait that reads well in chat."""
+    seconds = max(1.0, seconds)
+    if seconds < 90:
+        return f"{math.ceil(seconds)} s"
+    return f"{math.ceil(seconds / 60)} min"
