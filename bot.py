@@ -8,6 +8,7 @@ import shutil
 import signal
 import sys
 
+import aiohttp
 import discord
 from discord.ext import commands
 
@@ -16,9 +17,22 @@ from commands.errors import handle_command_error
 from commands.voice import VoiceManager
 from config import ConfigError, Settings, load_settings
 from model.service import ModelService
-from storage.database import Database
+from storage.database import Database, Retention
 
 log = logging.getLogger("bot")
+
+EXIT_UNREACHABLE = 3
+
+# One cog per area (RoboDanny's habit): each module ends in `async def setup(bot)`.
+INITIAL_EXTENSIONS = (
+    "commands.meta",
+    "commands.files",
+    "commands.training",
+    "commands.feedback",
+    "commands.voice_cog",
+    "commands.chat",
+    "commands.maintenance",
+)
 
 
 class ChatBot(commands.Bot):
@@ -41,7 +55,7 @@ class ChatBot(commands.Bot):
             description="A bot that talks, listens and learns.",
         )
         self.settings = settings
-        self.db = Database(settings.database_path)
+        self.db = Database(settings.database_path, retention_of(settings))
         self.voice = VoiceManager(self)
         self.model = ModelService(
             settings.data_dir, max_dataset_bytes=settings.max_dataset_bytes,
@@ -55,9 +69,11 @@ class ChatBot(commands.Bot):
             workers=settings.stt_workers, queue_size=settings.stt_queue_size)
 
     async def setup_hook(self) -> None:
+        self.owner_ids = owners_of(self.application, self.settings.owner_ids)
         self.settings.files_dir.mkdir(parents=True, exist_ok=True)
         await self.db.open()
-        await self.load_extension("commands")
+        for extension in INITIAL_EXTENSIONS:
+            await self.load_extension(extension)
 
     async def on_ready(self) -> None:
         assert self.user is not None
@@ -75,6 +91,27 @@ class ChatBot(commands.Bot):
             await super().close()  # disconnects any remaining voice clients too
         finally:
             await self.db.close()
+
+
+def retention_of(settings: Settings) -> dict[str, Retention]:
+    return {
+        "bot_replies": Retention(settings.keep_replies_days, settings.keep_replies_rows),
+        "feedback": Retention(settings.keep_feedback_days, settings.keep_feedback_rows),
+        "corrections": Retention(settings.keep_corrections_days, settings.keep_corrections_rows),
+    }
+
+
+def owners_of(app: discord.AppInfo | None, configured: frozenset[int]) -> frozenset[int]:
+    """The bot's owners: OWNER_IDS plus the application's owner, or its team's admins and
+    developers (the members discord.py's own `is_owner` would accept)."""
+    ids = set(configured)
+    if app is not None:
+        if app.team is not None:
+            ids.update(m.id for m in app.team.members
+                       if m.role in (discord.TeamMemberRole.admin, discord.TeamMemberRole.developer))
+        elif app.owner is not None:
+            ids.add(app.owner.id)
+    return frozenset(ids)
 
 
 def setup_logging(settings: Settings) -> None:
@@ -109,11 +146,13 @@ def check_environment() -> None:
 
 
 async def run(settings: Settings) -> int:
-    bot = ChatBot(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if not await wait_for_discord(settings, stop):
+        return 0 if stop.is_set() else EXIT_UNREACHABLE
+    bot = ChatBot(settings)
     async with bot:
         runner = asyncio.create_task(bot.start(settings.discord_token))
         stopper = asyncio.create_task(stop.wait())
@@ -127,10 +166,63 @@ async def run(settings: Settings) -> int:
             if isinstance(exc, discord.PrivilegedIntentsRequired):
                 log.error("Turn on the MESSAGE CONTENT intent for the bot in the Developer Portal (Bot page).")
                 return 1
+            if is_unreachable(exc):
+                log.error("Lost Discord while logging in (%s). Exiting; start the bot again when the "
+                          "network is back.", describe_unreachable(exc))
+                return EXIT_UNREACHABLE
             raise exc
         await bot.close()
         runner.cancel()
     return 0
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """DNS failures, refused or timed-out connections: the network, not the bot."""
+    return isinstance(exc, (aiohttp.ClientConnectionError, OSError, asyncio.TimeoutError))
+
+
+def describe_unreachable(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "the name of Discord's server could not be resolved"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "the connection timed out"
+    return str(exc) or type(exc).__name__
+
+
+async def wait_for_discord(settings: Settings, stop: asyncio.Event) -> bool:
+    """Wait until Discord's API answers at all, retrying with exponential backoff for at
+    most CONNECT_RETRY_SECONDS; False when it never did (or we were asked to stop).
+
+    Checked before logging in so a machine that boots before its network, or a DNS
+    hiccup, gets one clear line per attempt instead of a raw aiohttp traceback."""
+    url = discord.http.Route.BASE + "/gateway"
+    deadline = loop_time() + settings.connect_retry_seconds
+    delay = 1.0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        while True:
+            try:
+                async with session.get(url) as response:
+                    await response.read()  # any HTTP answer means Discord is reachable
+                return True
+            except (aiohttp.ClientConnectionError, OSError, asyncio.TimeoutError) as exc:
+                reason = describe_unreachable(exc)
+            remaining = deadline - loop_time()
+            if remaining <= 0:
+                log.error("Discord cannot be reached (%s). Gave up after %g s (CONNECT_RETRY_SECONDS); "
+                          "check the network and start the bot again.", reason, settings.connect_retry_seconds)
+                return False
+            wait = min(delay, remaining)
+            log.warning("Discord cannot be reached (%s); retrying in %.0f s.", reason, wait)
+            try:
+                await asyncio.wait_for(stop.wait(), wait)
+                return False  # asked to stop while waiting
+            except asyncio.TimeoutError:
+                pass
+            delay = min(delay * 2, 60.0)
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def main() -> int:

@@ -37,6 +37,8 @@ class Settings:
     command_prefix: str = "!"
     instructions_file: Path = ROOT / "instructions.md"
     log_level: str = "INFO"
+    # How long to keep retrying (with backoff) when Discord can't be reached at start; 0 = once.
+    connect_retry_seconds: float = 300.0
 
     # Limits
     max_attachment_bytes: int = 25 * 1024 * 1024
@@ -50,6 +52,18 @@ class Settings:
     stt_queue_size: int = 4
     playback_queue_size: int = 10
     cooldown_seconds: float = 10.0
+    # Host files (owners only): the most an archive may read, and how many archives are kept.
+    archive_max_bytes: int = 200 * 1024 * 1024
+    keep_archives: int = 5
+    # Rows kept per server in the database: the newest N, none older than D days (0 = no limit).
+    keep_replies_rows: int = 10_000
+    keep_replies_days: float = 30.0
+    keep_feedback_rows: int = 1_000
+    keep_feedback_days: float = 365.0
+    keep_corrections_rows: int = 5_000
+    keep_corrections_days: float = 0.0
+    # Rows a member (not an admin) may evaluate with one !test.
+    test_max_rows_member: int = 1_000
 
     # Model
     confidence_threshold: float = 0.3

@@ -1,15 +1,4 @@
-"""Discord adapters: the commands and the chat listener, loaded as one extension."""
-from __future__ import annotations
+"""The Discord side: one cog per area, each loaded as an extension by `bot.py`.
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bot import ChatBot
-
-
-async def setup(bot: ChatBot) -> None:
-    from .bot_commands import BotCommands
-    from .chat import Chat
-
-    await bot.add_cog(BotCommands(bot))
-    await bot.add_cog(Chat(bot))
+The cogs only adapt Discord to `audio/`, `model/` and `storage/`, which hold the logic.
+"""

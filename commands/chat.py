@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("commands.chat")
 
+NOT_TRAINED = ("I haven't been trained here yet, so I can't answer. A server admin can teach me by attaching a "
+               "dataset (a CSV with `text,label` columns) to `{prefix}train`; `{prefix}help train` says more.")
 NOT_SURE = "I'm not sure what you mean. An admin can teach me with `{prefix}train`, or you can `{prefix}correct` me."
 
 
@@ -95,9 +97,21 @@ class Chat(commands.Cog):
             return NOT_SURE.format(prefix=self.settings.command_prefix)
         return prediction.reply
 
+    def _speaks_to_me(self, message: discord.Message) -> bool:
+        """A DM, a mention of the bot, or a reply to one of its messages: someone expects an answer."""
+        me = self.bot.user
+        if message.guild is None or me is None:
+            return True
+        if me in message.mentions:
+            return True
+        ref = message.reference
+        return isinstance(ref.resolved, discord.Message) and ref.resolved.author.id == me.id if ref else False
+
     async def _answer_text(self, message: discord.Message, text: str) -> None:
         answer = await self._model_answer(message, text)
         if answer is None:
+            if self._speaks_to_me(message):  # unaddressed chat stays quiet
+                await self._safe_reply(message, NOT_TRAINED.format(prefix=self.settings.command_prefix))
             return
         await self._deliver(message, text, answer, spoken=answer)
 
@@ -131,3 +145,7 @@ class Chat(commands.Cog):
                                            message.author.id, user_text, spoken or reply_text)
         if spoken and self.settings.speak_replies:
             await self.bot.voice.speak_reply(message, spoken)
+
+
+async def setup(bot: ChatBot) -> None:
+    await bot.add_cog(Chat(bot))

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from errors import UserError
 
-from .checks import NotAdmin
+from .checks import NotServerAdmin
 from .replies import send_reply
 
 log = logging.getLogger("commands.errors")
@@ -47,9 +47,13 @@ def describe(ctx: commands.Context, error: commands.CommandError) -> str | None:
         return None  # unexpected: handled by the caller (logged + apology)
     if (text := user_message_of(error)) is not None:
         return text
-    if isinstance(error, NotAdmin):
-        return (f"Sorry, {name} is for admins only: server members with the Manage Server "
-                "permission, or the bot's owners.")
+    if isinstance(error, commands.NotOwner):
+        return (f"Sorry, {name} is for the bot's owners only: it reaches the machine the bot runs on, "
+                "which no server's admins control.")
+    if isinstance(error, NotServerAdmin):
+        where = "this server's admins" if ctx.guild is not None else "the bot's owners (in direct messages)"
+        return (f"Sorry, {name} is for admins only: {where}"
+                f"{' (the Manage Server permission)' if ctx.guild is not None else ''}.")
     if isinstance(error, commands.NoPrivateMessage):
         return f"{name} only works in a server, not in direct messages."
     if isinstance(error, commands.CommandOnCooldown):

@@ -5,7 +5,12 @@ end of one message and reopened (same language) at the start of the next.
 """
 from __future__ import annotations
 
+import asyncio
+import io
+
 import discord
+
+from storage.attachments import Outgoing, fit_attachments
 
 LIMIT = 2000
 FENCE = "```"
@@ -78,3 +83,27 @@ async def send_reply(message: discord.Message, text: str, *, files: list[discord
             mention_author=False,
         ))
     return sent
+
+
+async def send_files_reply(message: discord.Message, text: str, files: list[Outgoing]) -> list[discord.Message]:
+    """Reply with `files` made to fit this channel's upload limit; the reply says what changed."""
+    from .checks import upload_limit
+
+    fitted, notes = await asyncio.to_thread(fit_attachments, files, upload_limit(message.channel))
+    if notes:
+        text = text + "\n" + "\n".join(f"📎 {note}" for note in notes)
+    return await send_reply(message, text, files=[discord.File(io.BytesIO(f.data), filename=f.filename)
+                                                  for f in fitted] or None)
+
+
+async def referenced_message(message: discord.Message) -> discord.Message | None:
+    """The message `message` replies to, fetched when Discord did not include it."""
+    ref = message.reference
+    if ref is None or ref.message_id is None:
+        return None
+    if isinstance(ref.resolved, discord.Message):
+        return ref.resolved
+    try:
+        return await message.channel.fetch_message(ref.message_id)
+    except discord.HTTPException:
+        return None

@@ -68,10 +68,15 @@ class GatewaySession:
 
 
 class FakeDiscord:
-    """The server plus a small world: one guild, two text channels, a voice channel,
-    an admin (alice), a plain member (bob) and the guild owner."""
+    """The server plus a small world of two guilds.
 
-    def __init__(self, token: str = "fake-bot-token") -> None:
+    - ``owner`` owns the application (so the bot's owner) and the first guild, "Test Guild".
+    - ``alice`` is a moderator there (a role with Manage Server), not an owner of anything.
+    - ``bob`` is a plain member of both guilds.
+    - ``carol`` owns the second guild, "Other Guild", where alice is a plain member.
+    Pass ``team`` to make the application team-owned by those users instead."""
+
+    def __init__(self, token: str = "fake-bot-token", *, team: Iterable[str] = ()) -> None:
         self.token = token
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
@@ -93,9 +98,13 @@ class FakeDiscord:
         self.owner = self.add_user("owner")
         self.alice = self.add_user("alice")
         self.bob = self.add_user("bob")
+        self.carol = self.add_user("carol")
+        self.team = [self.add_user(name) for name in team]
         self.guild = self.add_guild("Test Guild", owner=self.owner, admins=[self.alice], members=[self.bob])
         self.general = self.text_channel(self.guild, "general")
         self.voice = next(c for c in self.guild.channels.values() if c.type == VOICE_CHANNEL)
+        self.guild2 = self.add_guild("Other Guild", owner=self.carol, members=[self.alice, self.bob])
+        self.general2 = self.text_channel(self.guild2, "general")
 
     # -- the world ---------------------------------------------------------------------------
     def add_user(self, name: str, bot: bool = False) -> User:
@@ -143,7 +152,8 @@ class FakeDiscord:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """Serve on 127.0.0.1 (``port`` 0: any free port, read back from ``self.port``)."""
         app = web.Application(client_max_size=200 * 1024 * 1024)
         app.router.add_get("/", self._gateway)
         app.router.add_get("/api/v10/users/@me", self._me)
@@ -161,7 +171,7 @@ class FakeDiscord:
         app.middlewares.append(self._record)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -199,8 +209,16 @@ class FakeDiscord:
     async def _application(self, request: web.Request) -> web.Response:
         return _json({"id": str(self.application_id), "name": self.bot.username, "icon": None,
                       "description": "", "bot_public": True, "bot_require_code_grant": False,
-                      "owner": self.owner.payload(), "verify_key": "0" * 64, "flags": 0, "team": None,
-                      "summary": ""})
+                      "owner": self.owner.payload(), "verify_key": "0" * 64, "flags": 0,
+                      "team": self._team_payload(), "summary": ""})
+
+    def _team_payload(self) -> dict | None:
+        if not self.team:
+            return None
+        team_id = str(self.application_id + 1)
+        return {"id": team_id, "name": "Team", "icon": None, "owner_user_id": str(self.team[0].id),
+                "members": [{"user": u.payload(), "team_id": team_id, "membership_state": 2,
+                             "permissions": ["*"], "role": "admin"} for u in self.team]}
 
     # -- gateway -----------------------------------------------------------------------------
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:

@@ -1,5 +1,9 @@
 """The bot's one SQLite database: feedback, corrections, chat replies, per-scope settings.
 
+Nothing grows without bound: each table has a `Retention` (rows per scope, days),
+enforced on every insert (count) and by `prune_expired` (age), so a member flooding
+one server can only push out that server's own oldest rows.
+
 sqlite3 blocks, so every statement runs on one dedicated thread (SQLite connections
 are not shared across threads) and callers await it.  Every row carries a `scope`
 (a guild id, or "dm-<user id>" for direct messages): queries always filter on it,
@@ -71,7 +75,27 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX misclassified_scope ON misclassified(scope);
     """,
+    # 2: nothing ever read the misclassified rows (predictions.csv carries them); retention
+    # pruning by scope and age needs these indexes.
+    """
+    DROP TABLE misclassified;
+    CREATE INDEX feedback_scope_created ON feedback(scope, created_at);
+    CREATE INDEX corrections_scope_created ON corrections(scope, created_at);
+    CREATE INDEX bot_replies_scope_created ON bot_replies(scope, created_at);
+    CREATE INDEX bot_replies_created ON bot_replies(created_at);
+    """,
 ]
+
+RETAINED_TABLES = ("feedback", "corrections", "bot_replies")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long rows of one table are kept: newest `rows` per scope, none older than `days`
+    (0 = no limit of that kind)."""
+
+    days: float = 0.0
+    rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,8 +117,9 @@ class Correction:
 class Database:
     """Async facade over one sqlite3 connection living on its own thread."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, retention: dict[str, Retention] | None = None):
         self.path = path
+        self.retention = {table: Retention() for table in RETAINED_TABLES} | (retention or {})
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
 
@@ -157,24 +182,73 @@ class Database:
         rows = await self._fetch(sql, *params)
         return rows[0][0] if rows else None
 
+    def _insert_capped_sync(self, table: str, scope: str, sql: str, params: tuple) -> int:
+        """Insert, then drop the scope's oldest rows beyond the table's row cap (one transaction)."""
+        assert self._conn is not None, "database is not open"
+        cap = self.retention[table].rows
+        self._conn.execute("BEGIN")
+        try:
+            rowid = self._conn.execute(sql, params).lastrowid or 0
+            if cap > 0:
+                self._conn.execute(
+                    f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE scope = ?"
+                    " ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)", (scope, cap))
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+        return rowid
+
+    async def _insert_capped(self, table: str, scope: str, sql: str, *params: Any) -> int:
+        return await self._run(self._insert_capped_sync, table, scope, sql, params)
+
+    async def prune_expired(self, now: float | None = None) -> dict[str, int]:
+        """Delete rows older than each table's retention; returns rows deleted per table."""
+        now = time.time() if now is None else now
+
+        def prune() -> dict[str, int]:
+            assert self._conn is not None, "database is not open"
+            deleted = {}
+            for table, rule in self.retention.items():
+                if rule.days > 0:
+                    cur = self._conn.execute(f"DELETE FROM {table} WHERE created_at < ?", (now - rule.days * 86400,))
+                    deleted[table] = cur.rowcount
+            return deleted
+        return await self._run(prune)
+
+    async def count_rows(self, table: str, scope: str) -> int:
+        if table not in RETAINED_TABLES:
+            raise ValueError(table)
+        return await self._fetch_value(f"SELECT COUNT(*) FROM {table} WHERE scope = ?", scope)
+
     # -- feedback ----------------------------------------------------------------------------
     async def add_feedback(self, scope: str, channel_id: int, author_id: int, text: str,
                            replied_message_id: int | None = None, replied_content: str | None = None) -> int:
-        return await self._execute(
+        return await self._insert_capped(
+            "feedback", scope,
             "INSERT INTO feedback (scope, channel_id, author_id, created_at, text, replied_message_id, replied_content)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             scope, channel_id, author_id, time.time(), text, replied_message_id, replied_content,
         )
 
-    async def list_feedback(self, scope: str) -> list[dict]:
-        rows = await self._fetch("SELECT * FROM feedback WHERE scope = ? ORDER BY id", scope)
+    async def list_feedback(self, scope: str, limit: int | None = None) -> list[dict]:
+        """The scope's feedback, newest first."""
+        rows = await self._fetch("SELECT * FROM feedback WHERE scope = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                                 scope, -1 if limit is None else limit)
         return [dict(r) for r in rows]
+
+    async def clear_feedback(self, scope: str) -> int:
+        def clear() -> int:
+            assert self._conn is not None, "database is not open"
+            return self._conn.execute("DELETE FROM feedback WHERE scope = ?", (scope,)).rowcount
+        return await self._run(clear)
 
     # -- chat replies and corrections ---------------------------------------------------------
     async def record_bot_reply(self, scope: str, channel_id: int, bot_message_id: int,
                                user_message_id: int | None, user_id: int | None,
                                user_text: str, reply_text: str) -> None:
-        await self._execute(
+        await self._insert_capped(
+            "bot_replies", scope,
             "INSERT OR REPLACE INTO bot_replies (bot_message_id, scope, channel_id, user_message_id, user_id,"
             " user_text, reply_text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             bot_message_id, scope, channel_id, user_message_id, user_id, user_text, reply_text, time.time(),
@@ -189,7 +263,8 @@ class Database:
 
     async def add_correction(self, scope: str, channel_id: int, author_id: int, bot_message_id: int,
                              original_text: str, bot_reply: str, correction: str) -> int:
-        return await self._execute(
+        return await self._insert_capped(
+            "corrections", scope,
             "INSERT INTO corrections (scope, channel_id, author_id, created_at, bot_message_id, original_text,"
             " bot_reply, correction) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             scope, channel_id, author_id, time.time(), bot_message_id, original_text, bot_reply, correction,
@@ -201,27 +276,15 @@ class Database:
         )
         return [Correction(**dict(r)) for r in rows]
 
-    # -- misclassified examples from !test ------------------------------------------------------
-    async def add_misclassified(self, scope: str, rows: list[tuple[str, str, str]]) -> None:
-        now = time.time()
-
-        def insert() -> None:
-            assert self._conn is not None
-            self._conn.executemany(
-                "INSERT INTO misclassified (scope, created_at, text, expected, predicted) VALUES (?, ?, ?, ?, ?)",
-                [(scope, now, t, e, p) for t, e, p in rows],
-            )
-        await self._run(insert)
-
-    async def count_misclassified(self, scope: str) -> int:
-        return await self._fetch_value("SELECT COUNT(*) FROM misclassified WHERE scope = ?", scope)
-
     # -- per-scope settings ---------------------------------------------------------------------
     async def set_setting(self, scope: str, key: str, value: str) -> None:
         await self._execute(
             "INSERT INTO scope_settings (scope, key, value) VALUES (?, ?, ?)"
             " ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value", scope, key, value,
         )
+
+    async def delete_setting(self, scope: str, key: str) -> None:
+        await self._execute("DELETE FROM scope_settings WHERE scope = ? AND key = ?", scope, key)
 
     async def get_setting(self, scope: str, key: str) -> str | None:
         return await self._fetch_value("SELECT value FROM scope_settings WHERE scope = ? AND key = ?", scope, key)

@@ -1,72 +1,136 @@
-"""The `DATA_DIR/files` sandbox: path checks, atomic writes, zip archives.
+"""The `DATA_DIR/files` sandbox: reading files and zipping folders the bot's owners name in chat.
 
-Users type paths in chat, so every path is treated as hostile: it is resolved
-(symlinks followed) and must stay inside the sandbox root, whatever it says.
+Paths typed in chat are hostile, so nothing here resolves a path and opens it again
+later (a symlink could be swapped in between).  A path is split into names, and each
+name is opened relative to the folder opened before it, never following a symlink
+(`O_NOFOLLOW`); the file is then read through that one handle.  `..`, absolute paths,
+symlinks (inside or out), devices and FIFOs are refused with a polite reason, and
+names are measured in bytes, as the filesystem measures them.  Everything blocks: call
+it from a worker thread.
 """
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import secrets
+import stat
 import time
 import unicodedata
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from errors import UserError
 
-
 ARCHIVES_DIRNAME = "archives"
+NAME_MAX = 255  # bytes per file name on Linux filesystems
+CHUNK = 1 << 20
 
 
 class SandboxError(UserError):
     """A user-supplied path is unusable; `user_message` says why, politely."""
 
 
-def _check_text(user_path: str, max_length: int) -> str:
+def format_size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{int(n)} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+def split_user_path(user_path: str, *, max_length: int = 4096) -> list[str]:
+    """The names of a relative path typed by a user, or SandboxError. `.` (or nothing after
+    stripping `./`) is the root itself: an empty list."""
     path = user_path.strip()
     if not path:
         raise SandboxError("Please give a path inside the files folder.")
-    if len(path) > max_length:
-        raise SandboxError(f"That path is too long (the limit is {max_length} characters).")
-    if any(unicodedata.category(c) == "Cc" for c in path):
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in path):
         raise SandboxError("That path contains control characters, which are not allowed.")
+    encoded = path.encode("utf-8")
+    if len(encoded) > max_length:
+        raise SandboxError(f"That path is too long (the limit is {max_length} bytes).")
     if path.startswith(("/", "\\", "~")) or (len(path) > 1 and path[1] == ":"):
         raise SandboxError("Paths are relative to the files folder; absolute paths are not allowed.")
-    return path
-
-
-def resolve_in_sandbox(root: Path, user_path: str, *, max_length: int = 255) -> Path:
-    """Return the real path of `user_path` under `root`, or raise SandboxError.
-
-    The check is on the fully resolved path, so `..`, symlinks that lead out and
-    odd spellings are all caught by one rule: the result must be inside root.
-    """
-    text = _check_text(user_path, max_length)
-    real_root = root.resolve()
-    try:
-        candidate = (real_root / text).resolve(strict=False)
-    except (OSError, RuntimeError, ValueError):  # symlink loops, odd bytes
-        raise SandboxError("That path cannot be used.") from None
-    if candidate != real_root and not candidate.is_relative_to(real_root):
+    names = [name for name in path.replace("\\", "/").split("/") if name not in ("", ".")]
+    if ".." in names:
         raise SandboxError("That path leads outside the files folder, so I won't touch it.")
-    return candidate
+    for name in names:
+        if len(name.encode("utf-8")) > NAME_MAX:
+            raise SandboxError(f"A name in that path is too long (the limit is {NAME_MAX} bytes per name).")
+    return names
 
 
-def find_file(root: Path, user_path: str, *, max_length: int = 255) -> Path:
-    path = resolve_in_sandbox(root, user_path, max_length=max_length)
-    if not path.is_file():
-        if path.is_dir():
+def _open_flags(directory: bool) -> int:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a FIFO must not hang us
+    return flags | os.O_DIRECTORY if directory else flags
+
+
+@contextmanager
+def _open_in(root: Path, names: list[str], user_path: str, *, directory: bool) -> Iterator[int]:
+    """A file descriptor for `names` under `root`, reached one name at a time, no symlinks."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for index, name in enumerate(names):
+            last = index == len(names) - 1
+            try:
+                child = os.open(name, _open_flags(directory or not last), dir_fd=fd)
+            except OSError as exc:
+                raise _refusal(exc, user_path, directory=directory and last) from None
+            os.close(fd)
+            fd = child
+        mode = os.fstat(fd).st_mode
+        if directory and not stat.S_ISDIR(mode):
+            raise SandboxError(f"There is no folder `{user_path}` in the files folder.")
+        if not directory and stat.S_ISDIR(mode):
             raise SandboxError(f"`{user_path}` is a folder; use `archive` to get a folder as a zip.")
-        raise SandboxError(f"There is no file `{user_path}` in the files folder.")
-    return path
+        if not directory and not stat.S_ISREG(mode):
+            raise SandboxError(f"`{user_path}` is not a regular file, so I won't read it.")
+        yield fd
+    finally:
+        os.close(fd)
 
 
-def find_dir(root: Path, user_path: str, *, max_length: int = 255) -> Path:
-    path = resolve_in_sandbox(root, user_path, max_length=max_length)
-    if not path.is_dir():
-        raise SandboxError(f"There is no folder `{user_path}` in the files folder.")
-    return path
+def _refusal(exc: OSError, user_path: str, *, directory: bool) -> SandboxError:
+    if exc.errno == errno.ELOOP:
+        return SandboxError(f"`{user_path}` goes through a symbolic link; I don't follow links.")
+    if exc.errno == errno.ENAMETOOLONG:
+        return SandboxError("That path is too long for the filesystem.")
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        kind = "folder" if directory else "file"
+        return SandboxError(f"There is no {kind} `{user_path}` in the files folder.")
+    if exc.errno == errno.EACCES:
+        return SandboxError(f"I'm not allowed to read `{user_path}`.")
+    return SandboxError("That path cannot be used.")
+
+
+@dataclass(frozen=True)
+class SandboxFile:
+    relative_path: str
+    name: str
+    data: bytes
+
+
+def read_file(root: Path, user_path: str, *, max_length: int = 4096, max_bytes: int) -> SandboxFile:
+    """Read one file of the sandbox through a single no-symlink handle; files larger than
+    `max_bytes` (the channel's upload limit) are refused before reading."""
+    names = split_user_path(user_path, max_length=max_length)
+    if not names:
+        raise SandboxError(f"`{user_path}` is a folder; use `archive` to get a folder as a zip.")
+    with _open_in(root, names, user_path, directory=False) as fd:
+        size = os.fstat(fd).st_size
+        if size > max_bytes:
+            raise SandboxError(f"`{names[-1]}` is {format_size(size)}, larger than the upload limit here "
+                               f"({format_size(max_bytes)}), so I can't attach it.")
+        chunks = []
+        while chunk := os.read(fd, CHUNK):
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > max_bytes:  # grew while we read it
+                raise SandboxError(f"`{names[-1]}` grew past the upload limit while I read it.")
+    return SandboxFile("/".join(names), names[-1], b"".join(chunks))
 
 
 @dataclass(frozen=True)
@@ -74,37 +138,85 @@ class Archive:
     path: Path
     file_count: int
     size: int
+    input_bytes: int
 
 
-def archive_dir(root: Path, directory: Path) -> Archive:
-    """Zip `directory` (already sandbox-checked) into root/archives, atomically.
+def archive_folder(root: Path, user_path: str, *, max_length: int = 4096, max_input_bytes: int,
+                   keep: int) -> Archive:
+    """Zip a folder of the sandbox into `root/archives` under a name no other archive has,
+    then keep only the newest `keep` archives.
 
-    Files whose real path leaves the sandbox (symlinks) and earlier archives are skipped.
-    Blocking: call it from a worker thread.
-    """
-    real_root = root.resolve()
-    archives = real_root / ARCHIVES_DIRNAME
+    Symlinks, devices and earlier archives are skipped; a folder holding more than
+    `max_input_bytes` is refused before anything is written."""
+    names = split_user_path(user_path, max_length=max_length)
+    archives = root / ARCHIVES_DIRNAME
     archives.mkdir(parents=True, exist_ok=True)
-    label = directory.name if directory != real_root else "files"
-    target = archives / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid() % 1000:03d}.zip"
+    skip = os.stat(archives, follow_symlinks=False)
+    with _open_in(root, names, user_path, directory=True) as folder:
+        files = _regular_files(folder, (skip.st_dev, skip.st_ino))
+        total = sum(size for _, _, size in files)
+        if total > max_input_bytes:
+            raise SandboxError(f"`{user_path}` holds {format_size(total)}, more than the "
+                               f"{format_size(max_input_bytes)} an archive may take (ARCHIVE_MAX_BYTES).")
+        label = names[-1] if names else "files"
+        target, count = _write_zip(archives, label, folder, files)
+    _prune_archives(archives, keep)
+    return Archive(path=target, file_count=count, size=target.stat().st_size, input_bytes=total)
 
-    fd, tmp = tempfile.mkstemp(dir=archives, prefix=".archive.", suffix=".tmp")
-    os.close(fd)
+
+def _regular_files(folder: int, skip: tuple[int, int]) -> list[tuple[str, str, int]]:
+    """(relative dir, name, size) of every regular file under `folder`, never via a symlink."""
+    found = []
+    for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=folder, follow_symlinks=False):
+        keep_dirs = []
+        for name in sorted(dirnames):
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) != skip:
+                keep_dirs.append(name)
+        dirnames[:] = keep_dirs
+        for name in sorted(filenames):
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode):
+                found.append((os.path.normpath(dirpath), name, st.st_size))
+    return found
+
+
+def _write_zip(archives: Path, label: str, folder: int, files: list[tuple[str, str, int]]) -> tuple[Path, int]:
+    tmp = archives / f".archive-{secrets.token_hex(6)}.tmp"
     count = 0
     try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for dirpath, dirnames, filenames in os.walk(directory):
-                here = Path(dirpath)
-                dirnames[:] = sorted(d for d in dirnames if not (here / d).resolve() == archives)
-                for name in sorted(filenames):
-                    file = here / name
-                    real = file.resolve()
-                    if not real.is_relative_to(real_root) or real.is_relative_to(archives) or not real.is_file():
+        with zipfile.ZipFile(tmp, "x", compression=zipfile.ZIP_DEFLATED) as zf:
+            for directory, name, _size in files:
+                relative = name if directory == "." else f"{directory}/{name}"
+                try:
+                    fd = os.open(relative, _open_flags(directory=False), dir_fd=folder)
+                except OSError:
+                    continue  # replaced by a link or removed since the listing
+                with os.fdopen(fd, "rb") as source:
+                    st = os.fstat(source.fileno())
+                    if not stat.S_ISREG(st.st_mode):
                         continue
-                    zf.write(real, arcname=str(file.relative_to(directory)))
-                    count += 1
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Archive(path=target, file_count=count, size=target.stat().st_size)
+                    info = zipfile.ZipInfo(relative, time.localtime(st.st_mtime)[:6])
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    with zf.open(info, "w", force_zip64=True) as sink:
+                        while chunk := source.read(CHUNK):
+                            sink.write(chunk)
+                count += 1
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        while True:  # link, not rename: an existing archive is never replaced
+            target = archives / f"{label}-{stamp}-{secrets.token_hex(3)}.zip"
+            try:
+                os.link(tmp, target)
+                break
+            except FileExistsError:
+                continue
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target, count
+
+
+def _prune_archives(archives: Path, keep: int) -> None:
+    zips = sorted((p for p in archives.glob("*.zip") if p.is_file() and not p.is_symlink()),
+                  key=lambda p: p.stat().st_mtime_ns)
+    for old in zips[: max(0, len(zips) - max(1, keep))]:
+        old.unlink(missing_ok=True)

@@ -1,4 +1,8 @@
-"""Issue 3 commands driven through the local Discord server, as users would."""
+"""The commands driven through the local Discord server, as users would.
+
+People (see localdiscord.server.FakeDiscord): `owner` owns the application (the bot's
+owner), `alice` moderates Test Guild (Manage Server), `bob` is a member, `carol` owns
+Other Guild."""
 from __future__ import annotations
 
 import io
@@ -9,7 +13,7 @@ import zipfile
 import pytest
 
 COMMANDS = ["hi", "join", "leave", "train", "test", "archive", "select_dataset", "instruction", "correct",
-            "feedback", "getfile"]
+            "feedback", "getfile", "delete_dataset"]
 
 
 def db_rows(data_dir, sql, *params):
@@ -70,7 +74,7 @@ async def test_instruction_sends_the_instructions_file(fake, bot):
 
 
 async def test_getfile_sends_the_file(fake, bot, files_dir):
-    msg = await fake.send(fake.alice, "!getfile reports/today.txt")
+    msg = await fake.send(fake.owner, "!getfile reports/today.txt")
     reply = await fake.reply_to(msg)
     assert [a.filename for a in reply.attachments] == ["today.txt"]
     assert fake.attachment_data(reply.attachments[0]) == b"all systems nominal\n"
@@ -91,23 +95,23 @@ async def test_getfile_sends_the_file(fake, bot, files_dir):
     ".",
 ])
 async def test_getfile_never_leaves_the_files_folder(fake, bot, files_dir, path):
-    msg = await fake.send(fake.alice, f"!getfile {path}")
+    msg = await fake.send(fake.owner, f"!getfile {path}")
     reply = await fake.reply_to(msg)
     assert not reply.attachments
     assert "outside the sandbox" not in reply.text
     assert any(word in reply.text for word in ("outside", "not allowed", "no file", "too long", "folder",
-                                                "control characters")), reply.text
+                                                "control characters", "symbolic link")), reply.text
 
 
 async def test_getfile_missing_file(fake, bot, files_dir):
-    msg = await fake.send(fake.alice, "!getfile reports/nothing-here.txt")
+    msg = await fake.send(fake.owner, "!getfile reports/nothing-here.txt")
     reply = await fake.reply_to(msg)
     assert "There is no file `reports/nothing-here.txt`" in reply.text
 
 
 async def test_getfile_too_big_for_the_upload_limit(fake, bot, files_dir):
     (files_dir / "big.bin").write_bytes(b"\0" * (10 * 1024 * 1024 + 1))
-    msg = await fake.send(fake.alice, "!getfile big.bin")
+    msg = await fake.send(fake.owner, "!getfile big.bin")
     reply = await fake.reply_to(msg)
     assert not reply.attachments
     assert "upload limit" in reply.text
@@ -115,13 +119,13 @@ async def test_getfile_too_big_for_the_upload_limit(fake, bot, files_dir):
 
 
 async def test_getfile_without_a_path_shows_usage(fake, bot):
-    msg = await fake.send(fake.alice, "!getfile")
+    msg = await fake.send(fake.owner, "!getfile")
     reply = await fake.reply_to(msg)
     assert "Usage: `!getfile <path>`" in reply.text
 
 
 async def test_archive_zips_the_folder(fake, bot, files_dir):
-    msg = await fake.send(fake.alice, "!archive reports")
+    msg = await fake.send(fake.owner, "!archive reports")
     reply = await fake.reply_to(msg, timeout=20)
     assert "Archived 2 files" in reply.text
     zipped = zipfile.ZipFile(io.BytesIO(fake.attachment_data(reply.attachments[0])))
@@ -134,7 +138,7 @@ async def test_archive_too_big_to_attach_stays_in_the_files_folder(fake, bot, fi
     big = files_dir / "big"
     big.mkdir()
     (big / "noise.bin").write_bytes(os.urandom(10 * 1024 * 1024 + 4096))  # incompressible, over 10 MiB
-    msg = await fake.send(fake.alice, "!archive big")
+    msg = await fake.send(fake.owner, "!archive big")
     reply = await fake.reply_to(msg, timeout=60)
     assert "Archived 1 file" in reply.text and "larger than this server's upload limit" in reply.text
     assert not reply.attachments
@@ -147,23 +151,52 @@ async def test_archive_too_big_to_attach_stays_in_the_files_folder(fake, bot, fi
     ("/tmp", "absolute paths are not allowed"),
 ])
 async def test_archive_bad_folders(fake, bot, files_dir, path, expected):
-    msg = await fake.send(fake.alice, f"!archive {path}")
+    msg = await fake.send(fake.owner, f"!archive {path}")
     reply = await fake.reply_to(msg)
     assert expected in reply.text and not reply.attachments
 
 
-@pytest.mark.parametrize("command", ["!train", "!archive reports", "!getfile notes.md", "!select_dataset foo"])
-async def test_admin_commands_refuse_non_admins_visibly(fake, bot, files_dir, command):
+@pytest.mark.parametrize("command", ["!train", "!select_dataset foo", "!delete_dataset foo", "!feedback list"])
+async def test_admin_commands_refuse_members_visibly(fake, bot, files_dir, command):
     msg = await fake.send(fake.bob, command)
     reply = await fake.reply_to(msg)
     assert "for admins only" in reply.text
     assert not reply.attachments
 
 
-async def test_guild_owner_is_admin(fake, bot, files_dir):
+@pytest.mark.parametrize("who", ["alice", "bob", "carol"])
+@pytest.mark.parametrize("command", ["!getfile notes.md", "!archive reports", "!archive ."])
+async def test_host_files_are_for_the_bots_owners_only(fake, bot, files_dir, who, command):
+    """A moderator (Manage Server), a member and another server's owner are all refused."""
+    user = getattr(fake, who)
+    channel = fake.general2 if who == "carol" else fake.general
+    archives_before = set((files_dir / "archives").glob("*.zip"))
+    msg = await fake.send(user, command, channel=channel)
+    reply = await fake.reply_to(msg)
+    assert "for the bot's owners only" in reply.text
+    assert not reply.attachments
+    assert set((files_dir / "archives").glob("*.zip")) == archives_before
+
+
+async def test_the_bots_owner_gets_host_files(fake, bot, files_dir):
     msg = await fake.send(fake.owner, "!getfile notes.md")
     reply = await fake.reply_to(msg)
     assert [a.filename for a in reply.attachments] == ["notes.md"]
+
+
+async def test_two_archives_in_the_same_second_are_both_kept(fake, bot, files_dir):
+    first = await fake.send(fake.owner, "!archive reports/nested")
+    second = await fake.send(fake.owner, "!archive reports/nested")
+    names = {(await fake.reply_to(m, lambda r, m=m: r.reference_id == m.id, timeout=20)).attachments[0].filename
+             for m in (first, second)}
+    assert len(names) == 2
+    assert {p.name for p in (files_dir / "archives").glob("nested-*.zip")} == names
+
+
+async def test_a_name_longer_than_the_filesystem_allows_is_refused_politely(fake, bot, files_dir):
+    msg = await fake.send(fake.owner, "!getfile " + "é" * 130)  # 130 characters, 260 bytes
+    reply = await fake.reply_to(msg)
+    assert "too long" in reply.text and not reply.attachments
 
 
 async def test_feedback_is_stored_with_its_context(fake, bot, data_dir):
@@ -244,6 +277,9 @@ async def test_dm_scope_is_separate(fake, bot, data_dir):
 
 async def test_admin_commands_in_dms_need_an_owner(fake, bot):
     msg = await fake.dm(fake.alice, "!getfile notes.md")  # an admin of the guild, but not an owner
+    reply = await fake.reply_to(msg)
+    assert "for the bot's owners only" in reply.text
+    msg = await fake.dm(fake.alice, "!select_dataset foo")
     reply = await fake.reply_to(msg)
     assert "for admins only" in reply.text
 

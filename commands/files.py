@@ -1,0 +1,66 @@
+"""Host files: `DATA_DIR/files`, which belongs to the bot's owners and no server.
+
+Both commands are owner-only (`commands.is_owner`): a server's admins rule their own
+server's data, never the host's.  The sandbox rules live in `storage/files.py`.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from storage.files import archive_folder, format_size, read_file
+
+from .checks import upload_limit
+from .replies import send_reply
+
+if TYPE_CHECKING:
+    from bot import ChatBot
+
+
+class Files(commands.Cog):
+    """The host's files folder (bot owners only)."""
+
+    def __init__(self, bot: ChatBot):
+        self.bot = bot
+
+    @commands.command()
+    @commands.is_owner()
+    async def getfile(self, ctx: commands.Context, *, path: str) -> None:
+        """Send a file from the bot's files folder. (bot owners)
+
+        PATH is relative to the files folder, e.g. `!getfile reports/today.txt`."""
+        settings = self.bot.settings
+        file = await asyncio.to_thread(read_file, settings.files_dir, path, max_length=settings.max_path_length,
+                                       max_bytes=upload_limit(ctx.channel))
+        await send_reply(ctx.message, f"`{file.relative_path}` ({format_size(len(file.data))})",
+                         files=[discord.File(io.BytesIO(file.data), filename=file.name)])
+
+    @commands.command()
+    @commands.is_owner()
+    async def archive(self, ctx: commands.Context, *, folder: str) -> None:
+        """Zip a folder of the files folder and send the zip. (bot owners)
+
+        FOLDER is relative to the files folder, e.g. `!archive reports` (`.` for all of it).
+        The newest KEEP_ARCHIVES archives are kept in `archives/`."""
+        settings = self.bot.settings
+        async with ctx.typing():
+            result = await asyncio.to_thread(archive_folder, settings.files_dir, folder,
+                                             max_length=settings.max_path_length,
+                                             max_input_bytes=settings.archive_max_bytes, keep=settings.keep_archives)
+        count = f"{result.file_count} file{'s' if result.file_count != 1 else ''}"
+        text = f"Archived {count} from `{folder}` into `archives/{result.path.name}` ({format_size(result.size)})."
+        files = None
+        if result.size <= upload_limit(ctx.channel):
+            data = await asyncio.to_thread(result.path.read_bytes)
+            files = [discord.File(io.BytesIO(data), filename=result.path.name)]
+        else:
+            text += "\nThe zip is larger than this server's upload limit, so it stays in the files folder."
+        await send_reply(ctx.message, text, files=files)
+
+
+async def setup(bot: ChatBot) -> None:
+    await bot.add_cog(Files(bot))

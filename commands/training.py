@@ -1,0 +1,165 @@
+"""The model: training, testing and choosing datasets, per server.
+
+A server's admins (Manage Server) train and choose datasets for their own server;
+anyone may test, with a row cap for members.  The work itself (parsing, training,
+evaluation) happens in `model/`, in worker processes.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from errors import UserError
+from storage.attachments import Outgoing
+from storage.files import format_size
+
+from .checks import NotServerAdmin, is_server_admin, owner_exempt_cooldown, scope_of, server_admin_only
+from .replies import send_files_reply, send_reply
+from .status import StatusMessage
+
+if TYPE_CHECKING:
+    from bot import ChatBot
+
+
+class Training(commands.Cog, name="Model"):
+    """Train and test this server's model."""
+
+    def __init__(self, bot: ChatBot):
+        self.bot = bot
+        self.settings = bot.settings
+
+    async def _selected_dataset(self, scope: str) -> str | None:
+        return await self.bot.db.get_setting(scope, "dataset")
+
+    async def _read_attachment(self, attachment: discord.Attachment) -> bytes:
+        limit = self.settings.max_dataset_bytes
+        if attachment.size > limit:
+            raise UserError(f"`{attachment.filename}` is {format_size(attachment.size)}; datasets may be at most "
+                            f"{format_size(limit)}.")
+        return await attachment.read()
+
+    @commands.command()
+    @server_admin_only()
+    @owner_exempt_cooldown()
+    async def train(self, ctx: commands.Context, *, args: str = "") -> None:
+        """Train the model. (server admins)
+
+        `!train` + an attached CSV/TSV/JSON/JSONL/text file: save it as a dataset, select it, train.
+        `!train LABEL` + a plain-text file: every line is an example of LABEL.
+        `!train LABEL some text`: add one example to the selected dataset.
+        `!train`: retrain on the selected dataset plus this server's corrections."""
+        scope = scope_of(ctx.message)
+        args = args.strip()
+        notes = ""
+        if ctx.message.attachments:
+            attachment = ctx.message.attachments[0]
+            data = await self._read_attachment(attachment)
+            # `!train LABEL` + a plain-text file adds its lines to the selected dataset as LABEL.
+            into = (await self._selected_dataset(scope) or "examples") if args else None
+            info = await self.bot.model.save_dataset(scope, attachment.filename, data, args or None, name=into)
+            await self.bot.db.set_setting(scope, "dataset", info.name)
+            dataset = info.name
+            notes = f"Saved dataset `{info.name}` ({info.rows} rows, {info.classes} classes) and selected it."
+            if info.warnings:
+                notes += "\n" + "\n".join(f"⚠️ {w}" for w in info.warnings)
+            if info.classes < 2:
+                await send_reply(ctx.message, notes + f"\nAdd examples of another class (e.g. "
+                                                      f"`{ctx.clean_prefix}train negative` with a file) to train.")
+                return
+        elif args:
+            label, _, text = args.partition(" ")
+            if not text.strip():
+                raise UserError(f"Give a label and an example: `{ctx.clean_prefix}train positive I love it`, "
+                                "or attach a dataset file.")
+            dataset = await self._selected_dataset(scope) or "examples"
+            info = await self.bot.model.add_example(scope, dataset, label, text.strip())
+            await self.bot.db.set_setting(scope, "dataset", info.name)
+            await send_reply(ctx.message, f"Added an example of **{discord.utils.escape_markdown(label)}** to "
+                                          f"dataset `{info.name}` ({info.rows} rows, {info.classes} classes). "
+                                          f"Run `{ctx.clean_prefix}train` to retrain.")
+            return
+        else:
+            dataset = await self._selected_dataset(scope)
+            if dataset is None:
+                raise UserError(f"No dataset is selected yet. Attach a dataset file to `{ctx.clean_prefix}train`, "
+                                f"or pick one with `{ctx.clean_prefix}select_dataset NAME`.")
+        corrections = [(c.original_text, c.correction) for c in await self.bot.db.list_corrections(scope)]
+        status = StatusMessage(ctx.message, header=notes)
+        job = await self.bot.model.train(scope, dataset, corrections, on_status=status.update)
+        extra = f" + {len(corrections)} correction{'s' if len(corrections) != 1 else ''}" if corrections else ""
+        await status.send(f"Training job `{job.id}`: queued (dataset `{dataset}`{extra}).")
+
+    @commands.command()
+    @owner_exempt_cooldown()
+    async def test(self, ctx: commands.Context, *, data: str = "") -> None:
+        """Test the model on labelled or unlabelled data.
+
+        Attach a file (same formats as `train`), or give it inline:
+        `!test ["great product", "awful"]` or `!test [{"text": "great", "label": "positive"}]`.
+        Members who are not admins may test up to TEST_MAX_ROWS_MEMBER rows at a time."""
+        scope = scope_of(ctx.message)
+        if ctx.message.attachments:
+            attachment = ctx.message.attachments[0]
+            raw, filename = await self._read_attachment(attachment), attachment.filename
+        else:
+            text = data.strip().strip("`")
+            if text.startswith(("json\n", "csv\n")):
+                text = text.split("\n", 1)[1]
+            if not text.strip():
+                raise UserError(f"Attach a file to test on, or give data inline: "
+                                f'`{ctx.clean_prefix}test ["great product", "awful"]`.')
+            raw, filename = text.encode("utf-8"), None
+        cap = None if is_server_admin(self.bot, ctx.author, ctx.guild) else self.settings.test_max_rows_member
+        async with ctx.typing():
+            report = await self.bot.model.evaluate(scope, raw, filename, max_rows=cap)
+        files = []
+        if report.png:
+            files.append(Outgoing("confusion_matrix.png", report.png))
+        if report.csv:
+            files.append(Outgoing("predictions.csv", report.csv))
+        await send_files_reply(ctx.message, report.text, files)
+
+    @commands.command()
+    async def select_dataset(self, ctx: commands.Context, *, name: str = "") -> None:
+        """List this server's datasets, or select one to train on: `!select_dataset NAME` (server admins)."""
+        scope = scope_of(ctx.message)
+        name = name.strip()
+        if name and not is_server_admin(self.bot, ctx.author, ctx.guild):
+            raise NotServerAdmin("select_dataset")
+        datasets = await self.bot.model.list_datasets(scope)
+        selected = await self._selected_dataset(scope)
+        if not name:
+            if not datasets:
+                await send_reply(ctx.message, f"No datasets yet. An admin can attach one to `{ctx.clean_prefix}train`.")
+                return
+            lines = [f"{'▶' if d.name == selected else '•'} `{d.name}`: {d.rows} rows, {d.classes} classes"
+                     f"{' (shared)' if d.shared else ''}{' **(selected)**' if d.name == selected else ''}"
+                     for d in datasets]
+            await send_reply(ctx.message, "Datasets:\n" + "\n".join(lines))
+            return
+        match = next((d for d in datasets if d.name == name.lower()), None)
+        if match is None:
+            known = ", ".join(f"`{d.name}`" for d in datasets) or "none yet"
+            raise UserError(f"There is no dataset `{name}`. Known datasets: {known}.")
+        await self.bot.db.set_setting(scope, "dataset", match.name)
+        await send_reply(ctx.message, f"Selected dataset `{match.name}` ({match.rows} rows, {match.classes} classes). "
+                                      f"Run `{ctx.clean_prefix}train` to train on it.")
+
+    @commands.command()
+    @server_admin_only()
+    async def delete_dataset(self, ctx: commands.Context, *, name: str) -> None:
+        """Delete one of this server's uploaded datasets, to free its quota. (server admins)
+
+        Shared datasets placed on the host by the bot's owners are never deleted."""
+        scope = scope_of(ctx.message)
+        if not await self.bot.model.delete_dataset(scope, name.strip()):
+            raise UserError(f"This server has no uploaded dataset `{name.strip()}`.")
+        if await self._selected_dataset(scope) == name.strip().lower():
+            await self.bot.db.delete_setting(scope, "dataset")
+        await send_reply(ctx.message, f"Deleted dataset `{name.strip()}`. The trained model stays until you train again.")
+
+
+async def setup(bot: ChatBot) -> None:
+    await bot.add_cog(Training(bot))
