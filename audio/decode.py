@@ -1,10 +1,15 @@
 """Decode uploaded audio/video bytes to 16 kHz mono PCM with ffmpeg.
 
 Uploads are untrusted: the file name and declared content type can be wrong,
-the data can be corrupt, huge, endless or not audio at all. ffmpeg detects the
-format from the content itself; we bound size, duration and wall time, and map
-every failure to an ``AudioError`` subclass with a message a user can act on.
-Blocking (runs ffmpeg); call it from a worker thread, not the event loop.
+the data can be corrupt, huge, endless, not audio at all, or crafted to make
+ffmpeg open other files or URLs (playlists, concat lists, nested protocols).
+The container is judged from the content (``audio.containers``): only audio
+containers are accepted, and ffmpeg gets that one demuxer and no protocol but
+the input itself.  Each decode runs in its own private temporary folder (mode
+0700, removed afterwards) that is also ffmpeg's working directory, so even a
+relative name has nothing to find.  Size, duration, output and wall time are
+bounded, and every failure is an ``AudioError`` subclass with a message a user
+can act on.  Blocking (runs ffmpeg); call it from a worker thread, not the event loop.
 """
 
 from __future__ import annotations
@@ -18,13 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio.errors import AudioDecodeError, AudioTooLarge, AudioTooLong, DecodeTimeout, NoSpeech
+from audio.containers import ACCEPTED_FORMATS, Container, describe_content, ffmpeg_input_args, sniff_container
+from audio.errors import AudioDecodeError, AudioTooLarge, AudioTooLong, DecodeTimeout, NoSpeech, UnacceptedFormat
 
 __all__ = [
     "SAMPLE_RATE",
     "DecodedAudio",
     "decode_audio",
     "check_upload",
+    "accepted_container",
     "looks_like_audio",
     "AUDIO_EXTENSIONS",
 ]
@@ -97,6 +104,18 @@ def check_upload(data: bytes, max_bytes: int) -> None:
         )
 
 
+def accepted_container(data: bytes) -> Container:
+    """The audio container of ``data``, or UnacceptedFormat saying what it looks like instead."""
+    container = sniff_container(data)
+    if container is None:
+        what = describe_content(data)
+        raise UnacceptedFormat(
+            f"refused upload: {what}, first bytes {data[:16]!r}",
+            user_message=f"Not an audio format I accept: that looks like {what}. Send {ACCEPTED_FORMATS}.",
+        )
+    return container
+
+
 def decode_audio(
     data: bytes,
     *,
@@ -105,21 +124,26 @@ def decode_audio(
     timeout: float = 60.0,
     reject_silence: bool = True,
 ) -> DecodedAudio:
-    """Decode any ffmpeg-readable container to 16 kHz mono PCM, judged by content.
+    """Decode an accepted audio container to 16 kHz mono PCM, judged by content.
 
-    Raises AudioTooLarge, AudioTooLong, DecodeTimeout, AudioDecodeError (empty,
-    corrupt, no sound track) or NoSpeech (silent, when ``reject_silence``).
+    Raises AudioTooLarge, AudioTooLong, DecodeTimeout, UnacceptedFormat (not an
+    audio container), AudioDecodeError (empty, corrupt, no sound track) or
+    NoSpeech (silent, when ``reject_silence``).
     """
     check_upload(data, max_bytes)
-    # A real file, not a pipe: MP4/M4A often keep their index at the end and
-    # need seeking, which ffmpeg cannot do on stdin.
-    fd, path = tempfile.mkstemp(prefix="audio-in-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        pcm = _run_ffmpeg(path, max_seconds=max_seconds, timeout=timeout)
-    finally:
-        os.unlink(path)
+    container = accepted_container(data)
+    with tempfile.TemporaryDirectory(prefix="audio-decode-") as private:  # mkdtemp: mode 0700
+        if container.needs_seeking:
+            # A real file, not a pipe: MP4/M4A often keep their index at the end and
+            # need seeking, which ffmpeg cannot do on stdin.
+            path = os.path.join(private, "upload")
+            with open(path, "xb") as f:
+                f.write(data)
+            pcm = _run_ffmpeg(ffmpeg_input_args(container, path), None, private,
+                              max_seconds=max_seconds, timeout=timeout)
+        else:
+            pcm = _run_ffmpeg(ffmpeg_input_args(container, "pipe:0"), data, private,
+                              max_seconds=max_seconds, timeout=timeout)
 
     audio = DecodedAudio(pcm)
     if audio.seconds > max_seconds:
@@ -134,17 +158,19 @@ def decode_audio(
     return audio
 
 
-def _run_ffmpeg(path: str, *, max_seconds: float, timeout: float) -> bytes:
+def _run_ffmpeg(input_args: list[str], stdin: bytes | None, workdir: str, *,
+                max_seconds: float, timeout: float) -> bytes:
     # Decode a little past the limit so "too long" is measured on real samples,
     # not on container metadata (which can lie), while bounding output size.
     limit = f"{max_seconds + 1:.3f}"
     cmd = [
         _ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-i", path, "-map", "0:a:0", "-vn", "-sn", "-dn",
+        *input_args, "-map", "0:a:0", "-vn", "-sn", "-dn",
         "-t", limit, "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1",
     ]
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        proc = subprocess.run(cmd, input=stdin, stdin=subprocess.DEVNULL if stdin is None else None,
+                              capture_output=True, timeout=timeout, check=False, cwd=workdir)
     except subprocess.TimeoutExpired as exc:  # run() has already killed ffmpeg
         raise DecodeTimeout(f"ffmpeg exceeded {timeout} s") from exc
     if proc.returncode != 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from errors import Busy, UserError
 
 __all__ = [
-    "AudioError", "AudioTooLarge", "AudioTooLong", "AudioDecodeError", "DecodeTimeout", "NoSpeech",
+    "AudioError", "AudioTooLarge", "AudioTooLong", "AudioDecodeError", "UnacceptedFormat", "DecodeTimeout", "NoSpeech",
     "EngineUnavailable", "TranscriptionFailed", "Busy",
 ]
 
@@ -40,6 +40,12 @@ class AudioDecodeError(AudioError):
     """The data is empty, corrupt, or not audio at all."""
 
     default_user_message = "I couldn't read that file as audio. Is it a real audio or video recording?"
+
+
+class UnacceptedFormat(AudioDecodeError):
+    """The upload is not one of the audio containers we hand to ffmpeg (a playlist, text, an image...)."""
+
+    default_user_message = "Not an audio format I accept."
 
 
 class DecodeTimeout(AudioDecodeError):

@@ -12,6 +12,8 @@ import wave
 from pathlib import Path
 from typing import Callable
 
+from audio.containers import describe_content, ffmpeg_input_args, sniff_container
+
 DECODE_TIMEOUT = 30.0
 PLAYBACK_RATE = 48_000  # Discord voice: 48 kHz, stereo, 16-bit
 
@@ -53,11 +55,17 @@ def _wav_to_discord_pcm(path: Path) -> bytes:
 
 
 def _ffmpeg_to_discord_pcm(path: Path) -> bytes:
+    """Any accepted audio container (by content) through ffmpeg, which may open nothing but ``path``."""
+    data = path.read_bytes()
+    container = sniff_container(data)
+    if container is None:
+        raise RuntimeError(f"{path.name} is not an audio container I play ({describe_content(data)})")
+    source = str(path.resolve())
     try:
         result = subprocess.run(
-            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", *ffmpeg_input_args(container, source),
              "-f", "s16le", "-acodec", "pcm_s16le", "-ar", "48000", "-ac", "2", "pipe:1"],
-            capture_output=True, timeout=DECODE_TIMEOUT, check=False)
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=DECODE_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeError(f"ffmpeg could not run: {exc}") from exc
     if result.returncode != 0:

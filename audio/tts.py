@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
 
+from audio.containers import MP3, describe_content, ffmpeg_input_args, sniff_container
 from audio.errors import AudioError
 from audio.speech_text import chunk_text
 
@@ -89,12 +90,17 @@ def wav_seconds(wav: bytes | Path) -> float:
 
 
 def mp3_to_wav(mp3: bytes, sample_rate: int = GTTS_SAMPLE_RATE) -> bytes:
-    """Decode MP3 bytes to mono WAV bytes with ffmpeg (pipes only, no temp files)."""
+    """Decode MP3 bytes to mono WAV bytes with ffmpeg (pipes only, no temp files).
+
+    The bytes come from a web service, so ffmpeg gets the MP3 demuxer and the stdin
+    pipe only: whatever arrives, it cannot make ffmpeg open another file or URL."""
     if not mp3:
         raise EngineFailed("no MP3 data to decode")
+    if sniff_container(mp3) is not MP3:
+        raise EngineFailed(f"not MP3 data: {describe_content(mp3)}")
     try:
         result = subprocess.run(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", "pipe:0",
+            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", *ffmpeg_input_args(MP3, "pipe:0"),
              "-f", "s16le", "-acodec", "pcm_s16le", "-ac", "1", "-ar", str(sample_rate), "pipe:1"],
             input=mp3, capture_output=True, timeout=_SUBPROCESS_TIMEOUT, check=False,
         )

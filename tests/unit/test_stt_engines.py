@@ -8,7 +8,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import socket
 import threading
 import time
@@ -32,9 +31,6 @@ from audio.stt import (
 from audio.text_normalize import wer
 from tests.unit.test_stt_decode import encode, espeak
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("ffmpeg") and shutil.which("espeak-ng")), reason="needs ffmpeg and espeak-ng"
-)
 
 SENTENCE = "In nineteen sixty one, the president asked ten questions."
 OTHER = "Please read the rules first, and welcome to the server."

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import subprocess
 
 import pytest
@@ -16,9 +15,6 @@ from errors import UserError
 from audio.transcription import Busy, Transcript, TranscriptionService
 from tests.unit.test_stt_decode import encode, espeak, wav_seconds
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("ffmpeg") and shutil.which("espeak-ng")), reason="needs ffmpeg and espeak-ng"
-)
 
 SENTENCE = "Hello everyone, welcome to the server. Please read the rules first."
 
