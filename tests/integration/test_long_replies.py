@@ -1,4 +1,4 @@
-"""A missing instructions file, and cooldowns on expensive commands."""
+"""A missing instructions file, and cooldowns on expensive commands (none for owners)."""
 from __future__ import annotations
 
 INSTRUCTIONS = "/nonexistent/instructions.md"
@@ -12,8 +12,16 @@ async def test_missing_instructions_file_gets_a_clear_reply(fake, bot):
 
 
 async def test_cooldown_tells_the_retry_time(fake, bot):
-    first = await fake.send(fake.alice, "!getfile nothing.txt")
+    first = await fake.send(fake.alice, "!test [\"hello\"]")
     await fake.reply_to(first)
-    second = await fake.send(fake.alice, "!getfile nothing.txt")
+    second = await fake.send(fake.alice, "!test [\"hello\"]")
     reply = await fake.reply_to(second)
-    assert "try again in" in reply.text and " s." in reply.text
+    assert "cooling down" in reply.text and "try again in" in reply.text and " s." in reply.text
+
+
+async def test_owners_are_never_cooled_down(fake, bot):
+    for _ in range(3):
+        msg = await fake.send(fake.owner, "!test [\"hello\"]")
+        reply = await fake.reply_to(msg)
+        assert "cooling down" not in reply.text, reply.text
+        assert "no trained model" in reply.text.lower() or "model" in reply.text.lower()

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 
-from localdiscord import BotProcess
+from localdiscord import BotProcess, FakeDiscord
 from localdiscord.botprocess import ROOT
 
 
@@ -50,3 +51,55 @@ async def test_missing_ffmpeg_is_warned_about_at_start(fake, tmp_path):
         assert "apt-get install ffmpeg" in line
     finally:
         assert await process.stop() == 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_discord_down_at_start_is_retried_until_it_comes_up(tmp_path):
+    """Network down at boot: a plain warning per attempt, then the bot connects once Discord answers."""
+    fake = FakeDiscord()
+    fake.port = free_port()  # nothing listens there yet
+    process = BotProcess(fake, tmp_path, env={"CONNECT_RETRY_SECONDS": "120"})
+    starting = asyncio.create_task(process.start(timeout=90))
+    try:
+        line = await process.wait_for_log("Discord cannot be reached", timeout=30)
+        assert "retrying in" in line
+        await fake.start(port=fake.port)
+        await starting
+        assert not any("Traceback" in l for l in process.lines), process.log_tail()
+    finally:
+        starting.cancel()
+        await process.stop()
+        await fake.stop()
+
+
+async def test_discord_unreachable_for_good_exits_with_a_clear_message(tmp_path):
+    fake = FakeDiscord()
+    fake.port = free_port()
+    process = BotProcess(fake, tmp_path, env={"CONNECT_RETRY_SECONDS": "1"})
+    process.proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "bot.py"), cwd=tmp_path, env=process.environment(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(process.proc.communicate(), 60)
+    text = out.decode()
+    assert process.proc.returncode == 3, text
+    assert "Discord cannot be reached" in text and "Gave up" in text
+    assert "Traceback" not in text
+
+
+async def test_unresolvable_discord_name_is_said_plainly(tmp_path):
+    fake = FakeDiscord()
+    process = BotProcess(fake, tmp_path, env={"CONNECT_RETRY_SECONDS": "0"})
+    env = process.environment()
+    env["FAKE_DISCORD_URL"] = "http://discord.invalid"  # .invalid never resolves (RFC 2606)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "bot.py"), cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    text = out.decode()
+    assert proc.returncode == 3, text
+    assert "could not be resolved" in text and "Traceback" not in text
