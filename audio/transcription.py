@@ -1,9 +1,11 @@
-"""Async transcription service: decode + speech-to-text in a bounded worker pool.
+"""Async transcription service: decode + speech-to-text in a bounded, fair worker pool.
 
 Decoding and inference block for seconds and use all CPU, so they run in a
-small thread pool off the event loop. The pool is bounded: when ``workers``
-jobs are running and ``queue_size`` more are waiting, new requests get
-``Busy`` at once instead of piling up memory and latency.
+small thread pool off the event loop.  Jobs wait in a ``FairQueue`` keyed by
+scope (a server, or one user's DMs): scopes take turns, so one server's burst
+of voice messages delays another server by at most one job; a scope over its
+share of the ``queue_size`` waiting places (``scope_queue_size``) gets ``Busy``
+with an estimated ``retry_after`` instead of piling up memory and latency.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import threading
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Hashable, Iterable
 
 from audio.decode import check_upload, decode_audio
 from audio.errors import AudioError, Busy
+from audio.fair_queue import FairQueue
 from audio.playback import release_freed_memory
 from audio.stt import SpeechEngine, build_engines, transcribe_with_fallback
 
@@ -50,9 +52,15 @@ class TranscriptionService:
         google_timeout: float = 15,
         workers: int = 1,
         queue_size: int = 4,
+        scope_queue_size: int | None = None,
     ):
+        """``queue_size`` jobs may wait in all; one scope at most ``scope_queue_size`` of them
+        (default: half, at least one), and a scope holding more than its share of a full
+        queue is pushed back when another scope arrives."""
         if workers < 1 or queue_size < 0:
             raise ValueError("workers must be >= 1 and queue_size >= 0")
+        if scope_queue_size is None:
+            scope_queue_size = max(1, (queue_size + 1) // 2)
         self.language = language
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
@@ -65,9 +73,9 @@ class TranscriptionService:
                 "no configured speech engine (%s) supports language %r; transcription will fail",
                 ", ".join(e.name for e in self.engines), language,
             )
-        self._capacity = workers + queue_size
-        self._pending = 0
-        self._lock = threading.Lock()
+        self._queue = FairQueue(
+            slots=workers, per_scope=scope_queue_size, max_waiting=queue_size, job_seconds=10.0,
+            busy_message="I'm busy with other recordings right now; please try again in {wait}.")
         self._closed = False
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stt")
 
@@ -113,40 +121,35 @@ class TranscriptionService:
     @property
     def pending(self) -> int:
         """Jobs running or waiting right now."""
-        return self._pending
+        return self._queue.running + self._queue.waiting
 
-    def _release(self) -> None:
-        with self._lock:
-            self._pending -= 1
+    async def transcribe(self, data: bytes, scope: Hashable = None) -> Transcript:
+        """Transcribe uploaded audio bytes off the event loop, in ``scope``'s turn.
 
-    async def transcribe(self, data: bytes) -> Transcript:
-        """Transcribe uploaded audio bytes off the event loop.
-
-        Raises Busy when the pool and its queue are full, and other AudioError
-        subclasses (bad input, silence, all engines failed) with a user_message.
+        ``scope`` is whose share the job uses (a server id, "dm-<user id>").  Raises
+        Busy when that scope's share (or the whole queue) is full, with ``retry_after``,
+        and other AudioError subclasses (bad input, silence, all engines failed) with
+        a user_message.
         """
         if self._closed:
             raise AudioError("service closed", user_message="Transcription is shutting down, please try again later.")
-        check_upload(data, self.max_bytes)  # empty / too big: no need to take a slot
-        with self._lock:
-            if self._pending >= self._capacity:
-                raise Busy("I'm busy with other recordings right now, please try again in a minute.",
-                           detail=f"{self._pending} transcription jobs pending (limit {self._capacity})")
-            self._pending += 1
+        check_upload(data, self.max_bytes)  # empty / too big: no need to take a place
+        ticket = self._queue.admit(scope)
+        await ticket.wait()
         loop = asyncio.get_running_loop()
 
         def done(_future: concurrent.futures.Future) -> None:
-            # Release on the loop thread, so the count only drops between loop
-            # steps, never in the middle of a burst of calls.
+            # Release on the loop thread (the queue is single-threaded), when the
+            # worker thread is really free, even if the awaiting task was cancelled.
             try:
-                loop.call_soon_threadsafe(self._release)
+                loop.call_soon_threadsafe(ticket.release)
             except RuntimeError:  # loop already closed
-                self._release()
+                pass
 
         try:
             future = self._executor.submit(self.transcribe_sync, data)
         except RuntimeError as exc:  # executor shut down concurrently
-            self._release()
+            ticket.release()
             raise AudioError("service closed", user_message="Transcription is shutting down, please try again later.") from exc
         future.add_done_callback(done)
         return await asyncio.wrap_future(future)
@@ -154,6 +157,8 @@ class TranscriptionService:
     async def close(self) -> None:
         """Stop accepting work, drop queued jobs and wait for running ones."""
         self._closed = True
+        self._queue.close(AudioError("service closed",
+                                     user_message="Transcription is shutting down, please try again later."))
         self._executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
 

