@@ -125,7 +125,7 @@ class Chat(commands.Cog):
             try:
                 async with message.channel.typing():
                     data = await attachment.read()
-                    transcript = await self.bot.stt.transcribe(data)
+                    transcript = await self.bot.stt.transcribe(data, scope=scope_of(message))  # fair per server
             except Exception as exc:  # noqa: BLE001
                 friendly = user_message_of(exc)
                 if friendly is None:
