@@ -60,7 +60,10 @@ class ChatBot(commands.Bot):
         self.model = ModelService(
             settings.data_dir, max_dataset_bytes=settings.max_dataset_bytes,
             max_dataset_rows=settings.max_dataset_rows, train_queue_size=settings.train_queue_size,
-            keep_versions=settings.keep_model_versions)
+            keep_versions=settings.keep_model_versions, model_cache_bytes=settings.model_cache_bytes,
+            max_datasets_per_scope=settings.max_datasets_per_server,
+            max_dataset_bytes_per_scope=settings.max_dataset_bytes_per_server,
+            eval_queue_size=settings.eval_queue_size, eval_timeout=settings.eval_timeout)
         # Models load lazily on first use, so the bot connects at once and stays small.
         self.stt = TranscriptionService(
             engines=settings.stt_engines, language=settings.stt_language, whisper_model=settings.whisper_model,

@@ -70,6 +70,12 @@ class Settings:
     chat_mode: str = "everywhere"
     chat_channels: frozenset[int] = frozenset()
     keep_model_versions: int = 3
+    # Model: memory, quotas and evaluation (issue 9)
+    model_cache_bytes: int = 200 * 1024 * 1024
+    max_datasets_per_server: int = 20
+    max_dataset_bytes_per_server: int = 50 * 1024 * 1024
+    eval_queue_size: int = 4
+    eval_timeout: float = 300.0
 
     # Speech to text
     stt_engines: tuple[str, ...] = ("whisper", "google")
@@ -180,7 +186,19 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     return settings
 
 
+def _validate_model(s: Settings) -> None:
+    if s.model_cache_bytes < 1024 * 1024:
+        raise ConfigError("MODEL_CACHE_BYTES must be at least 1048576 (1 MB)")
+    if s.max_datasets_per_server < 1:
+        raise ConfigError("MAX_DATASETS_PER_SERVER must be at least 1")
+    if s.max_dataset_bytes_per_server < 1:
+        raise ConfigError("MAX_DATASET_BYTES_PER_SERVER must be at least 1")
+    if s.eval_timeout <= 0:
+        raise ConfigError("EVAL_TIMEOUT must be more than 0 seconds")
+
+
 def _validate(s: Settings) -> None:
+    _validate_model(s)
     if not s.command_prefix or any(c.isspace() for c in s.command_prefix):
         raise ConfigError("COMMAND_PREFIX must be non-empty and contain no spaces")
     if s.chat_mode not in CHAT_MODES:

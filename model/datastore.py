@@ -40,10 +40,21 @@ def examples_to_csv(examples: list[Example]) -> str:
 class DatasetStore:
     """Blocking dataset operations; call them from a worker thread."""
 
-    def __init__(self, data_dir: Path, *, max_bytes: int = 10_000_000, max_rows: int = 200_000) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        max_bytes: int = 10_000_000,
+        max_rows: int = 200_000,
+        max_datasets: int = 20,
+        max_scope_bytes: int = 50_000_000,
+    ) -> None:
         self.root = Path(data_dir) / "datasets"
         self.max_bytes = max_bytes
         self.max_rows = max_rows
+        # Per-scope quotas: one server can't fill the disk for every other one.
+        self.max_datasets = max_datasets
+        self.max_scope_bytes = max_scope_bytes
         self._locks: dict[Path, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._info_cache: dict[Path, tuple[int, int, DatasetInfo]] = {}
@@ -76,6 +87,39 @@ class DatasetStore:
             return local, False
         shared = self._shared_files().get(sanitize_name(name))
         return (shared, True) if shared else None
+
+    def usage(self, scope: str) -> tuple[int, int]:
+        """(number of datasets, bytes on disk) a scope uses (shared files not counted)."""
+        folder = self.root / check_scope(scope)
+        if not folder.is_dir():
+            return 0, 0
+        sizes = []
+        for path in folder.glob("*.csv"):
+            try:
+                sizes.append(path.stat().st_size)
+            except FileNotFoundError:
+                continue
+        return len(sizes), sum(sizes)
+
+    def _check_quota(self, scope: str, path: Path, new_size: int) -> None:
+        """Refuse a write that would pass the scope's dataset count or byte quota."""
+        count, used = self.usage(scope)
+        try:
+            current = path.stat().st_size
+        except FileNotFoundError:
+            current = None
+        if current is None and count >= self.max_datasets:
+            raise DatasetError(
+                f"This server already has {count} datasets, the limit is {self.max_datasets}. "
+                "Delete a dataset it no longer needs, or add to an existing one, then try again."
+            )
+        after = used - (current or 0) + new_size
+        if after > self.max_scope_bytes:
+            raise DatasetError(
+                f"That would bring this server's datasets to {_size(after)}; the limit is "
+                f"{_size(self.max_scope_bytes)} per server. Delete datasets it no longer needs "
+                "(or trim this one), then try again."
+            )
 
     # --------------------------------------------------------------- read --
     def _parse_file(self, path: Path) -> list[Example]:
@@ -171,9 +215,12 @@ class DatasetStore:
             if not merge:
                 require_trainable(examples)
             content = examples_to_csv(examples)
-            if merge and len(content.encode("utf-8")) > self.max_bytes:
+            size = len(content.encode("utf-8"))
+            if merge and size > self.max_bytes:
                 raise DatasetError(f"Together with `{dataset}` that would pass the {self.max_bytes:,}-byte limit.")
-            atomic_write_text(path, content)
+            with self._lock(path.parent):  # count and bytes are per scope
+                self._check_quota(scope, path, size)
+                atomic_write_text(path, content)
         info = _summarise(dataset, examples, False)
         info.warnings = parsed.warnings + info.warnings
         return info
@@ -194,20 +241,35 @@ class DatasetStore:
                 raise DatasetError(f"`{dataset}` already has {self.max_rows:,} rows, which is my limit.")
             examples.append(Example(text, label))
             content = examples_to_csv(examples)
-            if len(content.encode("utf-8")) > self.max_bytes:
+            size = len(content.encode("utf-8"))
+            if size > self.max_bytes:
                 raise DatasetError(f"`{dataset}` would grow past the {self.max_bytes:,}-byte limit.")
-            atomic_write_text(path, content)
+            with self._lock(path.parent):
+                self._check_quota(scope, path, size)
+                atomic_write_text(path, content)
         return _summarise(dataset, examples, False)
 
     def delete(self, scope: str, name: str) -> bool:
-        """Remove a scope's own copy (shared files are never deleted)."""
+        """Remove a scope's own copy, freeing its quota (shared files are never deleted).
+
+        True if a file was removed. A shared dataset of the same name stays
+        visible afterwards, since it was never the scope's to delete.
+        """
         path = self.local_path(scope, name)
-        with self._lock(path):
+        with self._lock(path), self._lock(path.parent):
+            self._info_cache.pop(path, None)
             try:
                 path.unlink()
                 return True
             except FileNotFoundError:
                 return False
+
+
+def _size(n: int) -> str:
+    """Bytes as people read them: 950 bytes, 12.3 KB, 4.5 MB."""
+    if n < 1000:
+        return f"{n} bytes"
+    return f"{n / 1000:.1f} KB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
 
 
 def _summarise(name: str, examples: list[Example], shared: bool) -> DatasetInfo:

@@ -57,6 +57,35 @@ def _fit_text(lines: list[str]) -> str:
     return "\n".join(out)
 
 
+def evaluate_upload(
+    model: TextClassifier,
+    data: bytes | str,
+    filename: str | None,
+    *,
+    max_bytes: int,
+    max_rows: int,
+    row_cap: int | None = None,
+) -> EvalReport:
+    """Parse an uploaded test file and evaluate at most ``row_cap`` of its rows.
+
+    Runs in the evaluation worker, so a hostile or huge upload is parsed off
+    the bot process. When the cap cuts the data, the report says so first.
+    """
+    from .parsing import parse_dataset
+
+    parsed = parse_dataset(data, filename, None, max_bytes=max_bytes, max_rows=max_rows, allow_unlabelled=True)
+    examples = parsed.examples
+    given = len(examples)
+    if row_cap is not None and given > row_cap:
+        examples = examples[:row_cap]
+    report = evaluate_examples(model, examples, parsed.labelled)
+    report.rows_given = given
+    if len(examples) < given:
+        note = f"(Tested the first {len(examples):,} of {given:,} rows: the row limit for this test.)"
+        report.text = _fit_text([note, *report.text.split("\n")])
+    return report
+
+
 def evaluate_examples(model: TextClassifier, examples: list[Example], labelled: bool) -> EvalReport:
     """Metrics, table, PNG and CSV for labelled data; predictions otherwise."""
     texts = [e.text for e in examples]
@@ -81,6 +110,7 @@ def _unlabelled_report(texts: list[str], predicted: list[str], confidence: np.nd
         csv=_csv_bytes(["text", "predicted", "confidence"], rows),
         labelled=False,
         rows=len(texts),
+        rows_given=len(texts),
     )
 
 
@@ -137,4 +167,5 @@ def _labelled_report(
         macro_f1=macro_f1,
         labelled=True,
         rows=len(texts),
+        rows_given=len(texts),
     )

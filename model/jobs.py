@@ -1,8 +1,12 @@
-"""Training job manager: one job per scope, a bounded queue, worker processes.
+"""Worker-process jobs: training (one per scope, a bounded queue) and evaluation.
 
-Jobs run ``python -m model.train_worker`` via asyncio subprocesses so the
-event loop never blocks; progress goes to an async callback in a fixed
-order: queued -> training -> finished | failed.
+Both run ``python -m model.train_worker`` via asyncio subprocesses so the
+event loop never blocks and heavy work (fitting, parsing a 200,000-row
+upload, scoring it) never runs in the bot process. Training progress goes to
+an async callback in a fixed order: queued -> training -> finished | failed.
+Evaluations are awaited directly; beyond their queue they are refused with
+``Busy`` and a retry hint. Workers get an allow-listed environment
+(``childenv``), never the bot's token.
 """
 
 from __future__ import annotations
@@ -10,15 +14,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import secrets
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Busy
+from errors import format_wait
+
+from .childenv import child_environment
+from .errors import Busy, DatasetError, IncompatibleModelError, ModelError
 from .names import check_scope
 from .types import Example, JobStatus
 
@@ -67,6 +74,10 @@ class JobManager:
         timeout: float = 900.0,
         python: str = sys.executable,
         prestart_worker: bool = True,
+        eval_queue_size: int = 4,
+        max_parallel_evals: int = 1,
+        eval_timeout: float = 300.0,
+        worker_options: dict[str, Any] | None = None,
     ) -> None:
         self.models_dir = Path(models_dir)
         self.queue_size = queue_size
@@ -77,6 +88,15 @@ class JobManager:
         self._slots = asyncio.Semaphore(max_parallel)
         self._active: dict[str, JobHandle] = {}
         self._closed = False
+        # Evaluations: one per scope, ``max_parallel_evals`` running, ``eval_queue_size`` waiting.
+        self.eval_queue_size = eval_queue_size
+        self.max_parallel_evals = max_parallel_evals
+        self.eval_timeout = eval_timeout
+        self._eval_slots = asyncio.Semaphore(max_parallel_evals)
+        self._evals: dict[str, asyncio.subprocess.Process | None] = {}
+        self._eval_seconds = 10.0  # running mean of recent evaluations, for the retry hint
+        # Settings every job carries to the worker (encoder on/off, target precision...).
+        self.worker_options = dict(worker_options or {})
         # A spare worker that has already imported sklearn (~1-2 s) while the
         # bot was idle, so the next job starts training at once.
         self.prestart_worker = prestart_worker
@@ -122,6 +142,7 @@ class JobManager:
         ahead = len(self._active)
         self._active[scope] = job
         request = {
+            **self.worker_options, "kind": "train",
             "models_dir": str(self.models_dir), "scope": scope, "job_id": job_id,
             "keep": self.keep_versions, "dataset": dataset,
             "examples": [[e.text, e.label, e.response] for e in examples],
@@ -179,61 +200,84 @@ class JobManager:
     ) -> tuple[bool, dict[str, Any]]:
         proc = self._take_spare() or await self._spawn()
         job._process = proc
-        stderr_task = asyncio.create_task(proc.stderr.read())
-        result: dict[str, Any] | None = None
-        failure: str | None = None
+
+        async def on_event(event: dict[str, Any]) -> None:
+            if event.get("event") == "training":
+                await self._emit(job, on_status, JobStatus(
+                    job.id, "training", f"training {event.get('rows')} rows, {event.get('classes')} classes…",
+                ))
+
         try:
-            async with asyncio.timeout(self.timeout):
-                try:
-                    proc.stdin.write(payload)
-                    await proc.stdin.drain()
-                    proc.stdin.close()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the worker died early; its exit code tells us why
-                while line := await proc.stdout.readline():
-                    try:
-                        event = json.loads(line)
-                    except ValueError:
-                        continue
-                    kind = event.get("event") if isinstance(event, dict) else None
-                    if kind == "training":
-                        await self._emit(job, on_status, JobStatus(
-                            job.id, "training",
-                            f"training {event.get('rows')} rows, {event.get('classes')} classes…",
-                        ))
-                    elif kind == "finished":
-                        result = event
-                    elif kind == "failed":
-                        failure = str(event.get("message"))
-                rc = await proc.wait()
-                err = await stderr_task
-        except TimeoutError:
-            await _kill(proc)
-            limit = f"{self.timeout / 60:.0f} minutes" if self.timeout >= 120 else f"{self.timeout:g} seconds"
-            return False, {"message": f"it took longer than {limit} and was stopped."}
-        except BaseException:
-            await _kill(proc)
-            raise
+            outcome = await _talk(proc, payload, self.timeout, on_event)
         finally:
-            if not stderr_task.done():
-                stderr_task.cancel()
             job._process = None
+        if outcome.timed_out:
+            return False, {"message": f"it took longer than {_duration(self.timeout)} and was stopped."}
+        result, rc = outcome.result, outcome.rc
         if rc == 0 and result is not None and Path(str(result.get("path", ""))).is_file():
             return True, result
-        if err:
-            log.warning("training worker %s stderr: %s", job.id, err[-2000:].decode("utf-8", "replace"))
-        if failure:
-            return False, {"message": failure}
+        if outcome.stderr:
+            log.warning("training worker %s stderr: %s", job.id, outcome.stderr[-2000:].decode("utf-8", "replace"))
+        if outcome.failure:
+            return False, {"message": outcome.failure.get("message")}
         if rc is not None and rc < 0:
             return False, {"message": "the training process was killed."}
         return False, {"message": f"the training process exited unexpectedly (code {rc})."}
 
+    # --------------------------------------------------------- evaluation --
+    def check_can_evaluate(self, scope: str) -> None:
+        """Raise Busy when ``scope`` is already testing or the evaluation queue is full."""
+        scope = check_scope(scope)
+        if self._closed:
+            raise Busy("The bot is shutting down; please try again in a minute.")
+        if scope in self._evals:
+            raise Busy("A test is already running here. Please wait for its report before starting another.",
+                       retry_after=self._eval_seconds)
+        if len(self._evals) >= self.max_parallel_evals + self.eval_queue_size:
+            waves = len(self._evals) // max(1, self.max_parallel_evals)
+            wait = max(5.0, waves * self._eval_seconds)
+            raise Busy(f"I'm testing models for other servers right now ({len(self._evals)} waiting or running); "
+                       f"please try again in {format_wait(wait)}.", retry_after=wait)
+
+    async def evaluate(self, scope: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Run one evaluation in a worker; returns its 'finished' event.
+
+        Raises Busy (see ``check_can_evaluate``), the worker's DatasetError /
+        IncompatibleModelError / ModelError with its user message, or
+        ModelError when the worker times out or dies.
+        """
+        scope = check_scope(scope)
+        self.check_can_evaluate(scope)
+        self._evals[scope] = None
+        try:
+            payload = (await asyncio.to_thread(json.dumps, {**self.worker_options, **request, "kind": "evaluate"}))
+            async with self._eval_slots:
+                if self._closed:
+                    raise Busy("The bot is shutting down; please try again in a minute.")
+                started = time.monotonic()
+                proc = self._take_spare() or await self._spawn()
+                self._evals[scope] = proc
+                outcome = await _talk(proc, payload.encode("utf-8"), self.eval_timeout)
+                self._eval_seconds = 0.7 * self._eval_seconds + 0.3 * (time.monotonic() - started)
+        finally:
+            self._evals.pop(scope, None)
+            self._prepare_spare()
+        if outcome.timed_out:
+            raise ModelError(f"Testing took longer than {_duration(self.eval_timeout)} and was stopped. "
+                             "Please try a smaller file.")
+        if outcome.rc == 0 and outcome.result is not None:
+            return outcome.result
+        if outcome.stderr:
+            log.warning("evaluation worker stderr: %s", outcome.stderr[-2000:].decode("utf-8", "replace"))
+        if outcome.failure:
+            error = _USER_ERRORS.get(str(outcome.failure.get("error")), ModelError)
+            raise error(str(outcome.failure.get("message")))
+        raise ModelError("Testing failed unexpectedly; it has been logged.",
+                         detail=f"evaluation worker exited with code {outcome.rc}")
+
     # ------------------------------------------------------ worker spawning --
     async def _spawn(self) -> asyncio.subprocess.Process:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")]))
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env.setdefault(var, "1")  # see training.train_model
+        env = child_environment(_PACKAGE_ROOT)  # no DISCORD_TOKEN or other secrets
         return await asyncio.create_subprocess_exec(
             self.python, "-m", "model.train_worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -287,6 +331,9 @@ class JobManager:
         for job in jobs:
             if job._process is not None:
                 await _kill(job._process)
+        for proc in list(self._evals.values()):
+            if proc is not None:
+                await _kill(proc)
         tasks = [j.done for j in jobs if j.done is not None]
         for task in tasks:
             task.cancel()
@@ -300,3 +347,68 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
         except ProcessLookupError:
             pass
     await proc.wait()
+
+
+_USER_ERRORS: dict[str, type[ModelError]] = {
+    "DatasetError": DatasetError, "IncompatibleModelError": IncompatibleModelError, "ModelError": ModelError,
+}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:g} seconds"
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What one worker run said and how it ended."""
+
+    rc: int | None = None
+    result: dict[str, Any] | None = None  # the "finished" event
+    failure: dict[str, Any] | None = None  # the "failed" event
+    stderr: bytes = b""
+    timed_out: bool = False
+
+
+async def _talk(
+    proc: asyncio.subprocess.Process,
+    payload: bytes,
+    timeout: float,
+    on_event: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+) -> _Outcome:
+    """Send the job, read JSON-line events until exit; kill the worker on timeout or cancel."""
+    outcome = _Outcome()
+    stderr_task = asyncio.create_task(proc.stderr.read())
+    try:
+        async with asyncio.timeout(timeout):
+            try:
+                proc.stdin.write(payload)
+                await proc.stdin.drain()
+                proc.stdin.close()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the worker died early; its exit code tells us why
+            while line := await proc.stdout.readline():
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(event, dict):
+                    continue
+                kind = event.get("event")
+                if kind == "finished":
+                    outcome.result = event
+                elif kind == "failed":
+                    outcome.failure = event
+                elif on_event is not None:
+                    await on_event(event)
+            outcome.rc = await proc.wait()
+            outcome.stderr = await stderr_task
+    except TimeoutError:
+        await _kill(proc)
+        outcome.timed_out = True
+    except BaseException:
+        await _kill(proc)
+        raise
+    finally:
+        if not stderr_task.done():
+            stderr_task.cancel()
+    return outcome

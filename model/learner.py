@@ -208,3 +208,8 @@ class TextClassifier:
         proba = softmax(self.score_one(text) * self.scale)
         i = int(proba.argmax())
         return str(self.classes_[i]), float(proba[i])
+
+    def decide_one(self, text: str) -> tuple[str, float, bool]:
+        """Best label, confidence, and whether to abstain (never, for this model)."""
+        label, confidence = self.predict_one(text)
+        return label, confidence, False

@@ -1,8 +1,19 @@
-"""Keeps each scope's newest model in memory and reloads when a newer one lands."""
+"""Keeps recently used models in memory, bounded by bytes, and reloads on demand.
+
+A bot in many servers can't keep every server's model resident (a 22,500-row,
+150-class model is ~25 MB pickled and more in memory), so the cache holds the
+least recently used models up to ``max_bytes`` (estimated from the loaded
+objects' arrays and vocabularies) and drops the oldest beyond it. A dropped
+model is reloaded from disk on its next message; callers run this in a
+thread, so a reload never blocks the event loop, and loads for different
+scopes don't wait for each other.
+"""
 
 from __future__ import annotations
 
+import sys
 import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,27 +25,92 @@ from .types import Prediction
 if TYPE_CHECKING:  # scikit-learn loads with the first model, not at start-up
     from .learner import TextClassifier
 
+DEFAULT_CACHE_BYTES = 200 * 1024 * 1024
+
 
 @dataclass(slots=True)
 class LoadedModel:
     path: Path
     model: TextClassifier
     meta: dict[str, Any]
+    size: int = 0  # estimated resident bytes
 
     def predict(self, text: str) -> Prediction:
-        label, confidence = self.model.predict_one(text)
+        label, confidence, abstain = self.model.decide_one(text)
         reply = self.meta.get("responses", {}).get(label) or label
-        return Prediction(label=label, confidence=confidence, reply=reply)
+        return Prediction(label=label, confidence=confidence, reply=reply, abstain=abstain)
+
+
+def estimate_bytes(obj: Any) -> int:
+    """Approximate resident size of a loaded model: arrays, dicts, strings, objects.
+
+    Walks the object graph once (ids de-duplicated). numpy arrays and scipy
+    sparse matrices count their buffers; everything else ``sys.getsizeof``.
+    Good to ~10 % against RSS growth for the TF-IDF models (bench/model_memory.py).
+    """
+    import numpy as np
+
+    seen: set[int] = set()
+    total = 0
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        if isinstance(o, np.ndarray):
+            total += o.nbytes + 112
+            if o.dtype == object:
+                stack.extend(o.ravel().tolist())
+            continue
+        total += sys.getsizeof(o)
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple, set, frozenset)):
+            stack.extend(o)
+        elif isinstance(o, (str, bytes, int, float, bool, type(None))):
+            continue
+        elif hasattr(o, "__dict__"):
+            stack.append(vars(o))
+        if hasattr(o, "__slots__"):
+            stack.extend(getattr(o, s) for s in o.__slots__ if hasattr(o, s))
+    return total
 
 
 class ModelCache:
     """Blocking; safe to call from several threads."""
 
-    def __init__(self, models_dir: Path) -> None:
+    def __init__(self, models_dir: Path, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.models_dir = Path(models_dir)
-        self._loaded: dict[str, LoadedModel] = {}
+        self.max_bytes = max_bytes
+        self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()  # oldest use first
         self._refused: dict[str, tuple[Path, IncompatibleModelError]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the dicts; never held while loading
+        self._scope_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self.loads = 0  # models read from disk (for tests and the benchmark)
+        self.evictions = 0
+
+    @property
+    def resident_bytes(self) -> int:
+        with self._lock:
+            return sum(m.size for m in self._loaded.values())
+
+    def cached_scopes(self) -> list[str]:
+        """Scopes in memory, least recently used first."""
+        with self._lock:
+            return list(self._loaded)
+
+    def _hit(self, scope: str, path: Path) -> LoadedModel | None:
+        with self._lock:
+            hit = self._loaded.get(scope)
+            if hit is not None and hit.path == path:
+                self._loaded.move_to_end(scope)
+                return hit
+            refused = self._refused.get(scope)
+        if refused is not None and refused[0] == path:
+            raise refused[1]
+        return None
 
     def get(self, scope: str) -> LoadedModel | None:
         """Newest model for ``scope``; None if there is none yet.
@@ -45,24 +121,40 @@ class ModelCache:
         path = latest_version(self.models_dir, scope)
         if path is None:
             return None
+        hit = self._hit(scope, path)
+        if hit is not None:
+            return hit
         with self._lock:
-            hit = self._loaded.get(scope)
-            if hit is not None and hit.path == path:
+            scope_lock = self._scope_locks[scope]
+        with scope_lock:  # one load per scope at a time; other scopes go on
+            hit = self._hit(scope, path)
+            if hit is not None:
                 return hit
-            refused = self._refused.get(scope)
-            if refused is not None and refused[0] == path:
-                raise refused[1]
             try:
                 model, meta = load_model(path)
             except IncompatibleModelError as exc:
-                self._refused[scope] = (path, exc)
+                with self._lock:
+                    self._refused[scope] = (path, exc)
                 raise
             except FileNotFoundError:
-                return self._loaded.get(scope)  # pruned under us; keep what we have
-            loaded = LoadedModel(path, model, meta)
-            self._loaded[scope] = loaded
-            self._refused.pop(scope, None)
+                with self._lock:
+                    return self._loaded.get(scope)  # pruned under us; keep what we have
+            loaded = LoadedModel(path, model, meta, estimate_bytes(model))
+            with self._lock:
+                self.loads += 1
+                self._loaded[scope] = loaded
+                self._loaded.move_to_end(scope)
+                self._refused.pop(scope, None)
+                self._evict()
             return loaded
+
+    def _evict(self) -> None:
+        """Drop least recently used models beyond the bound (the newest always stays)."""
+        total = sum(m.size for m in self._loaded.values())
+        while total > self.max_bytes and len(self._loaded) > 1:
+            _, old = self._loaded.popitem(last=False)
+            total -= old.size
+            self.evictions += 1
 
     def predict(self, scope: str, text: str) -> Prediction | None:
         loaded = self.get(scope)

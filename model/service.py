@@ -2,12 +2,15 @@
 
 Every blocking step (file I/O, parsing, unpickling, prediction, plotting) is
 a plain function elsewhere in the package; here they run via
-``asyncio.to_thread`` and training runs in a separate worker process.
+``asyncio.to_thread``; training and evaluation run in worker processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,8 @@ from .errors import Busy, DatasetError, IncompatibleModelError, ModelError, NoMo
 from .jobs import JobHandle, JobManager, StatusCallback
 from .modelstore import latest_version, list_versions, read_meta
 from .names import check_scope, sanitize_name
-from .predictor import ModelCache
+from .predictor import DEFAULT_CACHE_BYTES, ModelCache
+from .reportio import read_report
 from .types import DatasetInfo, EvalReport, Example, JobStatus, Prediction
 from .validation import require_trainable
 
@@ -41,11 +45,19 @@ class ModelService:
         max_parallel_trainings: int = 1,
         train_timeout: float = 900.0,
         prestart_worker: bool = True,
+        model_cache_bytes: int = DEFAULT_CACHE_BYTES,
+        max_datasets_per_scope: int = 20,
+        max_dataset_bytes_per_scope: int = 50 * 1024 * 1024,
+        eval_queue_size: int = 4,
+        eval_timeout: float = 300.0,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.models_dir = self.data_dir / "models"
-        self.store = DatasetStore(self.data_dir, max_bytes=max_dataset_bytes, max_rows=max_dataset_rows)
-        self.cache = ModelCache(self.models_dir)
+        self.store = DatasetStore(
+            self.data_dir, max_bytes=max_dataset_bytes, max_rows=max_dataset_rows,
+            max_datasets=max_datasets_per_scope, max_scope_bytes=max_dataset_bytes_per_scope,
+        )
+        self.cache = ModelCache(self.models_dir, max_bytes=model_cache_bytes)
         self.jobs = JobManager(
             self.models_dir,
             queue_size=train_queue_size,
@@ -53,6 +65,8 @@ class ModelService:
             max_parallel=max_parallel_trainings,
             timeout=train_timeout,
             prestart_worker=prestart_worker,
+            eval_queue_size=eval_queue_size,
+            eval_timeout=eval_timeout,
         )
 
     # ----------------------------------------------------------- datasets --
@@ -121,24 +135,40 @@ class ModelService:
 
         return await asyncio.to_thread(read)
 
-    async def evaluate(self, scope: str, data: bytes | str, filename: str | None = None) -> EvalReport:
-        """Accuracy report for labelled data, predictions for unlabelled data."""
+    async def evaluate(
+        self, scope: str, data: bytes | str, filename: str | None = None, *, max_rows: int | None = None
+    ) -> EvalReport:
+        """Accuracy report for labelled data, predictions for unlabelled data.
+
+        Parsing and scoring run in a worker process (bounded queue, timeout),
+        not in the bot. ``max_rows`` caps the rows evaluated (the report says
+        when it cut the data); None means the dataset row limit only.
+        """
         scope = check_scope(scope)
-
-        def run() -> EvalReport:
-            from .evaluation import evaluate_examples
-            from .parsing import parse_dataset
-
-            loaded = self.cache.get(scope)
-            if loaded is None:
-                raise NoModelError("There's no trained model here yet. Upload a dataset and run `!train` first.")
-            parsed = parse_dataset(
-                data, filename, None,
-                max_bytes=self.store.max_bytes, max_rows=self.store.max_rows, allow_unlabelled=True,
+        self.jobs.check_can_evaluate(scope)  # fail fast, before any copying
+        path = await asyncio.to_thread(latest_version, self.models_dir, scope)
+        if path is None:
+            raise NoModelError("There's no trained model here yet. Upload a dataset and run `!train` first.")
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+        if len(raw) > self.store.max_bytes:  # same refusal the parser gives, without shipping the bytes
+            raise DatasetError(
+                f"That file is {len(raw) / 1_000_000:.1f} MB; the limit is {self.store.max_bytes / 1_000_000:.1f} MB. "
+                "Please trim it and upload again."
             )
-            return evaluate_examples(loaded.model, parsed.examples, parsed.labelled)
-
-        return await asyncio.to_thread(run)
+        if max_rows is not None and max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        out_dir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="eval-"))
+        try:
+            request = {
+                "model_path": str(path), "data_b64": base64.b64encode(raw).decode("ascii"), "filename": filename,
+                "max_bytes": self.store.max_bytes, "max_rows": self.store.max_rows, "row_cap": max_rows,
+                "out_dir": str(out_dir),
+            }
+            del raw
+            await self.jobs.evaluate(scope, request)
+            return await asyncio.to_thread(read_report, out_dir)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, out_dir, True)
 
     async def warm_up(self) -> None:
         """Pre-start a training worker so the first `!train` skips library start-up."""

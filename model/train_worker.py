@@ -1,18 +1,24 @@
-"""Training entry point run in its own process: ``python -m model.train_worker``.
+"""Worker process for training and evaluation: ``python -m model.train_worker``.
 
 A separate process keeps the bot's event loop responsive (training holds
-the GIL for seconds) and lets the bot kill a stuck job. Protocol: one JSON
-object on stdin ({"models_dir", "scope", "job_id", "keep", "dataset",
-"examples": [[text, label, response], ...]}; the first four may instead be
-command-line options), JSON lines on stdout ({"event": "training" |
-"progress" | "finished" | "failed", ...}).
-The model is written atomically, so a killed worker never leaves a partial
-or replaced model behind.
+the GIL for seconds), keeps untrusted uploads out of the bot process, and
+lets the bot kill a stuck job. Protocol: one JSON object on stdin, JSON
+lines on stdout ({"event": "ready" | "training" | "progress" | "finished" |
+"failed", ...}).
+
+- ``"kind": "train"`` (the default): {"models_dir", "scope", "job_id",
+  "keep", "dataset", "examples": [[text, label, response], ...]}; the first
+  four may instead be command-line options. The model is written
+  atomically, so a killed worker never leaves a partial or replaced model.
+- ``"kind": "evaluate"``: {"model_path", "data_b64", "filename",
+  "max_bytes", "max_rows", "row_cap", "out_dir"}: parses the upload, scores
+  it and writes the report into ``out_dir`` (see ``reportio``).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -62,6 +68,23 @@ def run(models_dir: Path, scope: str, job_id: str, keep: int, payload: dict[str,
     return meta
 
 
+def run_evaluation(payload: dict[str, Any]) -> dict[str, Any]:
+    """Score the upload in ``payload`` with the saved model; the report goes to files."""
+    from .evaluation import evaluate_upload
+    from .modelstore import load_model
+    from .reportio import write_report
+
+    model, _meta = load_model(Path(payload["model_path"]))
+    cap = payload.get("row_cap")
+    report = evaluate_upload(
+        model, base64.b64decode(payload["data_b64"]), payload.get("filename"),
+        max_bytes=int(payload["max_bytes"]), max_rows=int(payload["max_rows"]),
+        row_cap=int(cap) if cap is not None else None,
+    )
+    path = write_report(report, Path(payload["out_dir"]))
+    return {"report": str(path), "rows": report.rows, "rows_given": report.rows_given}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models-dir", type=Path)
@@ -74,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         # A pre-started worker blocks here with everything already imported;
         # job settings may come in the payload because they weren't known yet.
         payload = json.load(sys.stdin)
+        if payload.get("kind") == "evaluate":
+            emit("finished", **run_evaluation(payload))
+            return EXIT_OK
         models_dir = Path(payload.get("models_dir") or args.models_dir)
         scope = str(payload.get("scope") or args.scope)
         job_id = str(payload.get("job_id") or args.job_id)
@@ -82,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         emit("training", rows=len(payload["examples"]), classes=len(labels))
         meta = run(models_dir, scope, job_id, keep, payload)
     except ModelError as exc:
-        emit("failed", message=exc.user_message)
+        emit("failed", message=exc.user_message, error=type(exc).__name__)
         return EXIT_USER_ERROR
     except Exception as exc:  # report, don't hide: the parent logs stderr too
         emit("failed", message=f"Training crashed unexpectedly ({type(exc).__name__}).")

@@ -28,11 +28,17 @@ class DatasetInfo:
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """Best label for a message; ``reply`` is the mapped response or the label."""
+    """Best label for a message; ``reply`` is the mapped response or the label.
+
+    ``abstain`` is the model's own "I don't know": the confidence is below the
+    threshold learned at training, or the best label is out of scope. Chat
+    then says it isn't sure instead of answering.
+    """
 
     label: str
     confidence: float
     reply: str
+    abstain: bool = False
 
 
 @dataclass(slots=True)
@@ -46,7 +52,12 @@ class EvalReport:
     accuracy: float | None = None
     macro_f1: float | None = None
     labelled: bool = False
-    rows: int = 0
+    rows: int = 0  # rows evaluated
+    rows_given: int = 0  # rows in the upload (more than ``rows`` when a row cap cut it)
+    # Only when the labelled data has out-of-scope rows (see model.oos):
+    in_scope_accuracy: float | None = None
+    oos_recall: float | None = None
+    abstention_rate: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,3 +164,42 @@ def test_upload_without_usable_name_gets_default(store):
     assert store.save("1", None, b"text,label\nx,y\nz,w\n").name == "dataset"
     assert store.save("1", "x.csv", b"text,label\nx,y\nz,w\n", name="Chosen Name").name == "chosen_name"
     assert os.path.exists(store.root / "1" / "chosen_name.csv")
+
+
+def test_dataset_count_quota_per_scope_and_delete_frees_it(tmp_path):
+    store = DatasetStore(tmp_path, max_datasets=2, max_scope_bytes=1_000_000)
+    two = b"text,label\na,x\nb,y\n"
+    store.save("1", "one.csv", two)
+    store.save("1", "two.csv", two)
+    store.save("1", "two.csv", two + b"c,x\n")  # replacing an existing one is fine
+    store.add_example("1", "one", "x", "more")  # so is adding to one
+    with pytest.raises(DatasetError) as full:
+        store.save("1", "three.csv", two)
+    assert "already has 2 datasets, the limit is 2" in full.value.user_message
+    assert "Delete a dataset" in full.value.user_message
+    with pytest.raises(DatasetError):
+        store.add_example("1", "three", "x", "new dataset by example")
+    assert [d.name for d in store.list("1")] == ["one", "two"]
+    store.save("2", "three.csv", two)  # other servers have their own quota
+    assert store.delete("1", "two") and not store.delete("1", "two")
+    assert store.save("1", "three.csv", two).name == "three"
+    assert store.usage("1")[0] == 2
+
+
+def test_dataset_bytes_quota_per_scope(tmp_path):
+    store = DatasetStore(tmp_path, max_datasets=10, max_scope_bytes=300)
+    rows = "".join(f"example number {i},{'ab'[i % 2]}\n" for i in range(8)).encode()
+    store.save("1", "a.csv", b"text,label\n" + rows)
+    used = store.usage("1")[1]
+    assert 150 < used < 300
+    before = snapshot(tmp_path)
+    with pytest.raises(DatasetError) as full:
+        store.save("1", "b.csv", b"text,label\n" + rows)
+    assert f"to {used * 2} bytes; the limit is 300 bytes per server" in full.value.user_message
+    assert "Delete datasets" in full.value.user_message
+    with pytest.raises(DatasetError):
+        store.add_example("1", "a", "a", "x" * 200)
+    assert snapshot(tmp_path) == before  # nothing written
+    store.delete("1", "a")
+    assert store.usage("1") == (0, 0)
+    store.save("1", "b.csv", b"text,label\n" + rows)

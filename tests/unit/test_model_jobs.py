@@ -204,3 +204,102 @@ async def test_prestarted_worker_is_used_for_the_next_job(tmp_path):
     finally:
         await jobs.close()
     assert jobs._spare is None
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+async def test_workers_get_no_token_and_no_unknown_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", "secret-token-value")
+    monkeypatch.setenv("SOME_API_KEY", "also-secret")
+    monkeypatch.setenv("LC_PAPER", "C")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    jobs = JobManager(tmp_path)
+    try:
+        await jobs.warm_up()
+        env = environ_of(jobs._spare.pid)  # the real environment of a spawned, waiting worker
+    finally:
+        await jobs.close()
+    assert "DISCORD_TOKEN" not in env and "SOME_API_KEY" not in env
+    assert not any("secret" in v for v in env.values())
+    assert env["PATH"] == os.environ["PATH"] and env["LC_PAPER"] == "C"
+    assert env["OMP_NUM_THREADS"] == "1" and str(ROOT) in env["PYTHONPATH"].split(os.pathsep)
+
+
+def test_child_environment_is_an_allow_list():
+    from model.childenv import child_environment
+
+    env = child_environment(ROOT, {"PATH": "/bin", "HOME": "/h", "LANG": "C.UTF-8", "LC_ALL": "C",
+                                   "TMPDIR": "/t", "DISCORD_TOKEN": "x", "AWS_SECRET_ACCESS_KEY": "y",
+                                   "OPENBLAS_NUM_THREADS": "4", "PYTHONPATH": "/extra"})
+    assert set(env) == {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "OPENBLAS_NUM_THREADS",
+                        "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"}
+    assert env["OPENBLAS_NUM_THREADS"] == "4"  # the host's choice is kept
+    assert env["PYTHONPATH"] == os.pathsep.join([str(ROOT), "/extra"])
+
+
+def eval_request(model_path, tmp_path, data: bytes, row_cap=None):
+    import base64
+
+    out = tmp_path / f"out-{len(list(tmp_path.iterdir()))}"
+    out.mkdir()
+    return {"model_path": str(model_path), "data_b64": base64.b64encode(data).decode(), "filename": "t.csv",
+            "max_bytes": 10_000_000, "max_rows": 200_000, "row_cap": row_cap, "out_dir": str(out)}
+
+
+def csv_of(examples) -> bytes:
+    return ("text,label\n" + "".join(f"{e.text},{e.label}\n" for e in examples)).encode()
+
+
+async def test_evaluation_runs_in_a_worker_and_returns_a_report(tmp_path):
+    from model.reportio import read_report
+
+    path = write_model(tmp_path, "1", train_model(data()).model, {"job_id": "m"})
+    jobs = JobManager(tmp_path, prestart_worker=False)
+    request = eval_request(path, tmp_path, csv_of(data(60, seed=0)), row_cap=25)
+    result = await jobs.evaluate("1", request)
+    report = read_report(request["out_dir"])
+    assert result["rows"] == report.rows == 25 and report.rows_given == 60
+    assert report.labelled and report.accuracy > 0.8
+    assert report.text.startswith("(Tested the first 25 of 60 rows")
+    assert report.csv.count(b"\n") == 26 and report.png.startswith(b"\x89PNG")
+
+
+async def test_evaluation_errors_keep_their_type_and_message(tmp_path):
+    from model.errors import DatasetError, IncompatibleModelError
+
+    path = write_model(tmp_path, "1", train_model(data()).model, {"job_id": "m"})
+    jobs = JobManager(tmp_path, prestart_worker=False)
+    with pytest.raises(DatasetError) as bad:
+        await jobs.evaluate("1", eval_request(path, tmp_path, bytes(range(256)) * 8))
+    assert "doesn't look like text" in bad.value.user_message
+    damaged = tmp_path / "damaged.model"
+    damaged.write_bytes(b"not a model")
+    with pytest.raises(IncompatibleModelError):
+        await jobs.evaluate("1", eval_request(damaged, tmp_path, csv_of(data(10))))
+    assert jobs._evals == {}
+
+
+async def test_evaluation_is_bounded_per_scope_and_overall_and_times_out(tmp_path):
+    from model.errors import ModelError
+
+    path = write_model(tmp_path, "1", train_model(data()).model, {"job_id": "m"})
+    big = csv_of(data(20_000, 3))
+    jobs = JobManager(tmp_path, prestart_worker=False, eval_queue_size=1, max_parallel_evals=1, eval_timeout=0.5)
+    first = asyncio.create_task(jobs.evaluate("1", eval_request(path, tmp_path, big)))
+    second = asyncio.create_task(jobs.evaluate("2", eval_request(path, tmp_path, big)))
+    await asyncio.sleep(0)  # both tasks registered (no work done yet)
+    with pytest.raises(Busy) as same:
+        jobs.check_can_evaluate("1")
+    assert "already running here" in same.value.user_message
+    with pytest.raises(Busy) as full:
+        await jobs.evaluate("3", eval_request(path, tmp_path, big))
+    assert full.value.retry_after >= 5 and "try again in" in full.value.user_message
+    for task in (first, second):
+        with pytest.raises(ModelError) as slow:
+            await task
+        assert "longer than 0.5 seconds" in slow.value.user_message
+    assert jobs._evals == {}
+    await jobs.close()

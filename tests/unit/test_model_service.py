@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import statistics
-import time
 
 import pytest
 
@@ -149,7 +147,11 @@ async def test_shared_dataset_usable_by_any_scope(svc, tmp_path):
     assert (await svc.predict("dm-55", "do you take cash")).reply == "Cards are fine."
 
 
-async def test_prediction_latency_and_event_loop_stays_free(svc):
+async def test_event_loop_stays_free_while_training(svc):
+    """Training runs in a worker process: the loop keeps turning until the job ends.
+
+    (Prediction latency is a speed target, measured by bench/model.py, not asserted here.)
+    """
     texts, labels = intent_dataset(1200, 12, seed=8)
     data = "text,label\n" + "\n".join(f"{t},{lab}" for t, lab in zip(texts, labels))
     await svc.save_dataset("g9", "intents.csv", data.encode())
@@ -160,10 +162,18 @@ async def test_prediction_latency_and_event_loop_stays_free(svc):
         await asyncio.sleep(0)
     assert ticks > 100
     assert (await job.done).state == "finished"
-    loaded = svc.cache.get("g9")
-    timings = []
-    for text in texts[:300]:
-        start = time.perf_counter()
-        loaded.predict(text)
-        timings.append(time.perf_counter() - start)
-    assert statistics.median(timings) < 0.005
+    assert (await svc.predict("g9", texts[0])).label == labels[0]
+
+
+async def test_evaluate_caps_rows_off_the_bot_process(svc):
+    await svc.save_dataset("g1", "faq.csv", faq_csv())
+    await train_and_wait(svc, "g1", "faq")
+    rows = "".join(f"{q},{label}\n" for q, label, _ in FAQ * 3)
+    report = await svc.evaluate("g1", "text,label\n" + rows, "t.csv", max_rows=10)
+    assert (report.rows, report.rows_given) == (10, 36) and report.labelled
+    assert report.text.startswith("(Tested the first 10 of 36 rows")
+    assert report.csv.count(b"\n") == 11
+    full = await svc.evaluate("g1", "text,label\n" + rows, "t.csv")
+    assert (full.rows, full.rows_given) == (36, 36) and "Tested the first" not in full.text
+    with pytest.raises(DatasetError):
+        await svc.evaluate("g1", b"\x00\x01" * 100, "bad.csv")
