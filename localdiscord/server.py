@@ -16,6 +16,8 @@ from typing import Awaitable, Callable, Iterable
 
 from aiohttp import WSMsgType, web
 
+from .appcommands import CommandRegistry
+from .interactions import Interaction, InteractionServer
 from .state import (
     DM_CHANNEL, FLAG_VOICE_MESSAGE, INTENT_MESSAGE_CONTENT, MANAGE_GUILD, MEMBER_PERMISSIONS,
     TEXT_CHANNEL, VOICE_CHANNEL, Attachment, Channel, Guild, Message, Role, User, iso_now, snowflake,
@@ -74,9 +76,15 @@ class FakeDiscord:
     - ``alice`` is a moderator there (a role with Manage Server), not an owner of anything.
     - ``bob`` is a plain member of both guilds.
     - ``carol`` owns the second guild, "Other Guild", where alice is a plain member.
-    Pass ``team`` to make the application team-owned by those users instead."""
+    Pass ``team`` to make the application team-owned by those users instead, and
+    ``message_content_intent=False`` for an application without the privileged Message Content
+    intent (IDENTIFY asking for it is then closed with 4014, as Discord does).
 
-    def __init__(self, token: str = "fake-bot-token", *, team: Iterable[str] = ()) -> None:
+    Interactions (slash commands, context menus, autocomplete, modals): see `interactions.py`;
+    `app_commands` holds what the bot registered, `interactions` every interaction dispatched."""
+
+    def __init__(self, token: str = "fake-bot-token", *, team: Iterable[str] = (),
+                 message_content_intent: bool = True) -> None:
         self.token = token
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
@@ -89,6 +97,10 @@ class FakeDiscord:
         self.unhandled: list[tuple[str, str]] = []
         self.typing: list[int] = []  # channel ids, one per typing indicator
         self.voice_handler: VoiceHandler | None = None
+        self.message_content_intent = message_content_intent
+        self.refused_identifies: list[int] = []  # intents of each IDENTIFY closed with 4014
+        self.interaction_timeout = 3.0  # seconds before an unanswered interaction expires
+        self.interactions: list[Interaction] = []
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -105,6 +117,8 @@ class FakeDiscord:
         self.voice = next(c for c in self.guild.channels.values() if c.type == VOICE_CHANNEL)
         self.guild2 = self.add_guild("Other Guild", owner=self.carol, members=[self.alice, self.bob])
         self.general2 = self.text_channel(self.guild2, "general")
+        self._interactions = InteractionServer(self)
+        self.app_commands: CommandRegistry = self._interactions.commands
 
     # -- the world ---------------------------------------------------------------------------
     def add_user(self, name: str, bot: bool = False) -> User:
@@ -167,6 +181,7 @@ class FakeDiscord:
         app.router.add_get("/api/v10/channels/{channel}", self._get_channel)
         app.router.add_post("/api/v10/users/@me/channels", self._create_dm)
         app.router.add_get("/attachments/{channel}/{attachment}/{filename}", self._cdn)
+        self._interactions.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._unhandled)
         app.middlewares.append(self._record)
         self._runner = web.AppRunner(app, access_log=None)
@@ -176,6 +191,7 @@ class FakeDiscord:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        self._interactions.close()
         for session in self.sessions:
             await session.ws.close()
         if self._runner is not None:
@@ -183,7 +199,10 @@ class FakeDiscord:
 
     @web.middleware
     async def _record(self, request: web.Request, handler):
-        if request.path.startswith("/api/") and request.headers.get("Authorization") != f"Bot {self.token}":
+        # Interaction callbacks and webhook routes are authorised by the token in their path.
+        by_path = request.path.startswith(("/api/v10/interactions/", "/api/v10/webhooks/"))
+        if (request.path.startswith("/api/") and not by_path
+                and request.headers.get("Authorization") != f"Bot {self.token}"):
             response = _error(401, 0, "401: Unauthorized")
         else:
             response = await handler(request)
@@ -248,6 +267,12 @@ class FakeDiscord:
             await session.ws.close(code=4004, message=b"Authentication failed.")
             return
         session.intents = int(data.get("intents", 0))
+        if session.intents & INTENT_MESSAGE_CONTENT and not self.message_content_intent:
+            self.refused_identifies.append(session.intents)
+            await session.ws.close(code=4014, message=b"Disallowed intent(s).")
+            async with self._changed:
+                self._changed.notify_all()
+            return
         session.identified = True
         session.user = self.bot
         await session.dispatch("READY", {
@@ -277,6 +302,10 @@ class FakeDiscord:
             "attachments": [a.payload() for a in msg.attachments], "embeds": msg.embeds, "pinned": False,
             "type": 19 if msg.reference_id else 0, "flags": msg.flags, "components": [],
         }
+        if msg.message_type is not None:
+            data["type"] = msg.message_type
+        if msg.interaction_id is not None:
+            self._interactions.decorate(msg, data)
         guild_id = msg.channel.guild_id
         if guild_id is not None:
             data["guild_id"] = str(guild_id)
@@ -420,12 +449,16 @@ class FakeDiscord:
         for embed in payload.get("embeds") or []:
             if len(embed.get("description") or "") > 4096:
                 return _error(400, 50035, "Invalid Form Body: embed description too long.")
-        limit = DEFAULT_FILESIZE_LIMIT
-        if channel.guild_id is not None:
-            limit = {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}.get(self.guilds[channel.guild_id].premium_tier, limit)
-        if sum(len(f[1]) for f in files) > limit:
+        if sum(len(f[1]) for f in files) > self._upload_limit(channel):
             return _error(413, 40005, "Request entity too large")
         return None
+
+    def _upload_limit(self, channel: Channel) -> int:
+        """Bytes a bot may upload in `channel` (the guild's boost tier raises it)."""
+        if channel.guild_id is None:
+            return DEFAULT_FILESIZE_LIMIT
+        tier = self.guilds[channel.guild_id].premium_tier
+        return {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}.get(tier, DEFAULT_FILESIZE_LIMIT)
 
     async def _create_message(self, request: web.Request) -> web.Response:
         channel = self.channels.get(int(request.match_info["channel"]))
@@ -447,7 +480,9 @@ class FakeDiscord:
 
     def _find_message(self, request: web.Request) -> Message | None:
         msg = self.messages.get(int(request.match_info["message"]))
-        if msg is None or msg.deleted or msg.channel.id != int(request.match_info["channel"]):
+        # Ephemeral messages exist only for their user: the channel routes do not know them.
+        if (msg is None or msg.deleted or msg.ephemeral
+                or msg.channel.id != int(request.match_info["channel"])):
             return None
         return msg
 
@@ -502,6 +537,36 @@ class FakeDiscord:
         if attachment is None:
             return web.Response(status=404, text="not found")
         return web.Response(body=attachment.data, content_type=attachment.content_type or "application/octet-stream")
+
+    # -- acting as a user: interactions (see interactions.py) -------------------------------------
+    async def slash(self, user: User, name: str, options: dict | None = None, channel: Channel | None = None,
+                    subcommand: str | None = None) -> Interaction:
+        """Use `/name` (default channel: #general) as the Discord client would; returns at once.
+
+        Options by name: str/int/float/bool, a User, Role or Channel, and for an attachment option
+        `(filename, bytes, content_type)`.  `subcommand` is "sub" or "group sub".  Raises
+        `CommandUnavailable` (an AssertionError) for a command the client would not offer."""
+        return await self._interactions.slash(user, name, options, channel, subcommand)
+
+    async def message_command(self, user: User, name: str, target: Message,
+                              channel: Channel | None = None) -> Interaction:
+        """Use the message context menu `name` on `target` (Apps > name)."""
+        return await self._interactions.message_command(user, name, target, channel)
+
+    async def user_command(self, user: User, name: str, target: User, channel: Channel | None = None) -> Interaction:
+        """Use the user context menu `name` on `target`."""
+        return await self._interactions.user_command(user, name, target, channel)
+
+    async def autocomplete(self, user: User, name: str, option: str = "name", value: str = "",
+                           options: dict | None = None, channel: Channel | None = None,
+                           subcommand: str | None = None, timeout: float = 10.0) -> list[dict]:
+        """Type `value` into `option` of `/name`; the choices the bot answered ({name, value} dicts)."""
+        return await self._interactions.autocomplete(user, name, option, value, options, channel, subcommand,
+                                                     timeout)
+
+    async def submit_modal(self, user: User, interaction: Interaction, values: dict) -> Interaction:
+        """Fill in and submit the modal the bot answered `interaction` with ({custom_id: text})."""
+        return await self._interactions.submit_modal(user, interaction, values)
 
     # -- voice states (the voice server fills in the rest) ---------------------------------------
     async def set_voice_state(self, guild: Guild, user: User, channel: Channel | None,

@@ -27,7 +27,11 @@ MEMBER_PERMISSIONS = (VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES 
 # Gateway intents
 INTENT_MESSAGE_CONTENT = 1 << 15
 
+ALL_PERMISSIONS = (1 << 51) - 1  # what Discord reports for a guild owner or an Administrator
+
 # Message flags
+FLAG_EPHEMERAL = 1 << 6
+FLAG_LOADING = 1 << 7  # a deferred interaction response ("Bot is thinking...")
 FLAG_VOICE_MESSAGE = 1 << 13
 
 TEXT_CHANNEL = 0
@@ -107,6 +111,15 @@ class Guild:
     def everyone(self) -> Role:
         return self.roles[self.id]
 
+    def permissions(self, user_id: int) -> int:
+        """Guild-level permissions as Discord computes them (no channel overwrites here)."""
+        if user_id == self.owner_id:
+            return ALL_PERMISSIONS
+        value = self.everyone.permissions
+        for role_id in self.members.get(user_id, []):
+            value |= self.roles[role_id].permissions
+        return ALL_PERMISSIONS if value & ADMINISTRATOR else value
+
     def member_payload(self, user: User) -> dict:
         return {"user": user.payload(), "roles": [str(r) for r in self.members[user.id]],
                 "joined_at": iso_now(), "deaf": False, "mute": False, "flags": 0, "nick": None}
@@ -169,6 +182,11 @@ class Message:
     deleted: bool = False
     timestamp: str = field(default_factory=iso_now)
     edits: list[str] = field(default_factory=list)  # every earlier content, oldest first
+    # Interaction responses and follow-ups (see interactions.py): only the invoking user sees an
+    # ephemeral one, so the bot gets no gateway event for it.
+    ephemeral: bool = False
+    interaction_id: int | None = None
+    message_type: int | None = None  # None: 0, or 19 for a reply; 20/23 for an interaction response
 
     @property
     def text(self) -> str:
