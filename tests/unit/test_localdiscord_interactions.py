@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 
 import aiohttp
 import discord
@@ -138,6 +139,29 @@ class ThrowawayBot(commands.Bot):
             except discord.HTTPException as e:
                 self.late_errors.append(e.code)
 
+        @self.tree.command(description="Answer with a file, fail an over-long follow-up, edit in another file")
+        async def files(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("here", file=discord.File(io.BytesIO(b"first"), "first.txt"))
+            code = None
+            try:
+                await interaction.followup.send("x" * 2001)
+            except discord.HTTPException as e:
+                code = e.code
+            await interaction.edit_original_response(
+                content=f"too long: {code}", attachments=[discord.File(io.BytesIO(b"second"), "second.txt")])
+
+        dataset = app_commands.Group(name="dataset", description="Datasets")
+
+        @dataset.command(name="show", description="Show one")
+        async def show(interaction: discord.Interaction, name: str, rows: app_commands.Range[int, 1, 50] = 5) -> None:
+            await interaction.response.send_message(f"{name}: {rows} rows", ephemeral=True)
+
+        self.tree.add_command(dataset)
+
+        @self.tree.context_menu(name="Who is this")
+        async def who(interaction: discord.Interaction, member: discord.Member) -> None:
+            await interaction.response.send_message(f"{member.name} has {len(member.roles)} roles", ephemeral=True)
+
         @self.tree.context_menu(name="Correct this answer")
         async def correct(interaction: discord.Interaction, message: discord.Message) -> None:
             self.targets.append(message)
@@ -184,10 +208,10 @@ async def synced(fake, bot):
 
 async def test_sync_registers_each_scope_and_clear_empties_the_guild(fake, bot, synced):
     guild_id = fake.guild.id
-    slash = {"hi", "work", "upload", "admin", "secret", "slow", "hold"}
+    slash = {"hi", "work", "upload", "admin", "secret", "slow", "hold", "files", "dataset"}
     assert set(synced.names(guild_id, type=1)) == slash
     assert set(synced.names(None, type=1)) == slash
-    assert synced.names(None, type=3) == ["Correct this answer"]
+    assert synced.names(None, type=3) == ["Correct this answer"] and synced.names(None, type=2) == ["Who is this"]
     assert synced.syncs[-2:] == [(guild_id, synced.names(guild_id)), (None, synced.names(None))]
 
     menu = next(c for c in synced.list(None) if c["type"] == 3)
@@ -345,6 +369,30 @@ async def test_hybrid_deferral_is_filled_by_the_first_follow_up(fake, bot, synce
     msg = await ix.wait_followup()
     assert msg is ix.original and msg.content == "finished" and msg.ephemeral
     assert ix.deferred and ix.ephemeral and not msg.flags & FLAG_LOADING
+
+
+async def test_files_and_limits_of_interaction_messages(fake, bot, synced):
+    ix = await fake.slash(fake.bob, "files")
+    msg = await ix.wait_original(lambda m: m.content.startswith("too long"))
+    assert msg.edits == ["here"] and [a.filename for a in fake.attachments.values() if a.data == b"first"] == [
+        "first.txt"]  # the multipart callback's file
+    assert msg.content == "too long: 50035" and ix.followups == []
+    assert [a.filename for a in msg.attachments] == ["second.txt"]
+    assert fake.attachment_data(msg.attachments[0]) == b"second"
+
+
+async def test_subcommands_and_user_commands(fake, bot, synced):
+    ix = await fake.slash(fake.bob, "dataset", {"name": "birds", "rows": 7}, subcommand="show")
+    assert ix.payload["data"]["options"] == [{"name": "show", "type": 1, "options": [
+        {"name": "name", "type": 3, "value": "birds"}, {"name": "rows", "type": 4, "value": 7}]}]
+    assert (await ix.wait_original()).content == "birds: 7 rows"
+    with pytest.raises(AssertionError, match="needs a subcommand"):
+        await fake.slash(fake.bob, "dataset", {"name": "birds"})
+    with pytest.raises(AssertionError, match="within 1..50"):
+        await fake.slash(fake.bob, "dataset", {"name": "birds", "rows": 99}, subcommand="show")
+
+    ix = await fake.user_command(fake.bob, "Who is this", fake.alice)
+    assert (await ix.wait_original()).content == "alice has 2 roles"  # @everyone and Admin
 
 
 async def test_message_context_menu_opens_a_modal(fake, bot, synced):
