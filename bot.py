@@ -13,7 +13,8 @@ import discord
 from discord.ext import commands
 
 from audio.transcription import TranscriptionService
-from commands.errors import handle_command_error
+from commands.errors import handle_command_error, reply_to_interaction_error
+from commands.help import BotHelp
 from commands.voice import VoiceManager
 from config import ConfigError, Settings, load_settings
 from model.service import ModelService
@@ -38,20 +39,20 @@ INITIAL_EXTENSIONS = (
 class ChatBot(commands.Bot):
     """The bot: settings, storage and services, shared by every command."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, message_content: bool = True):
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_messages = True
         intents.dm_messages = True
-        intents.message_content = True
+        intents.message_content = message_content
         intents.voice_states = True
         super().__init__(
-            command_prefix=settings.command_prefix,
+            # A mention works as a prefix too: it is what still works without the Message Content intent.
+            command_prefix=commands.when_mentioned_or(settings.command_prefix),
             intents=intents,
             case_insensitive=True,
             allowed_mentions=discord.AllowedMentions.none(),
-            help_command=commands.DefaultHelpCommand(no_category="Commands", verify_checks=False,
-                                                  show_parameter_descriptions=False),
+            help_command=BotHelp(),
             description="A bot that talks, listens and learns.",
         )
         self.settings = settings
@@ -73,6 +74,7 @@ class ChatBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.owner_ids = owners_of(self.application, self.settings.owner_ids)
+        self.tree.error(reply_to_interaction_error)  # context menus, modals, /help
         self.settings.files_dir.mkdir(parents=True, exist_ok=True)
         await self.db.open()
         for extension in INITIAL_EXTENSIONS:
@@ -155,7 +157,25 @@ async def run(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     if not await wait_for_discord(settings, stop):
         return 0 if stop.is_set() else EXIT_UNREACHABLE
-    bot = ChatBot(settings)
+    message_content = settings.message_content != "off"
+    while True:
+        result = await run_bot(settings, stop, message_content)
+        if result != RETRY_WITHOUT_MESSAGE_CONTENT:
+            return result
+        message_content = False
+        log.warning(
+            "Discord refused the MESSAGE CONTENT intent (it is off for this bot in the Developer Portal), so "
+            "the bot runs without it: typed commands and automatic answers in servers stop working; mentions "
+            "(@bot hi), direct messages, slash commands and message menus keep working. Turn the intent on "
+            "(Bot page) to get everything back, or set MESSAGE_CONTENT=off to silence this warning.")
+
+
+RETRY_WITHOUT_MESSAGE_CONTENT = -1
+
+
+async def run_bot(settings: Settings, stop: asyncio.Event, message_content: bool) -> int:
+    """Run one bot until it stops; an exit code, or RETRY_WITHOUT_MESSAGE_CONTENT."""
+    bot = ChatBot(settings, message_content=message_content)
     async with bot:
         runner = asyncio.create_task(bot.start(settings.discord_token))
         stopper = asyncio.create_task(stop.wait())
@@ -167,7 +187,10 @@ async def run(settings: Settings) -> int:
                 log.error("Discord rejected the token (DISCORD_TOKEN): reset it in the Developer Portal.")
                 return 1
             if isinstance(exc, discord.PrivilegedIntentsRequired):
-                log.error("Turn on the MESSAGE CONTENT intent for the bot in the Developer Portal (Bot page).")
+                if settings.message_content == "auto" and message_content:
+                    return RETRY_WITHOUT_MESSAGE_CONTENT
+                log.error("Turn on the MESSAGE CONTENT intent for the bot in the Developer Portal (Bot page), "
+                          "or set MESSAGE_CONTENT=auto to run without it.")
                 return 1
             if is_unreachable(exc):
                 log.error("Lost Discord while logging in (%s). Exiting; start the bot again when the "

@@ -37,6 +37,8 @@ class Settings:
     command_prefix: str = "!"
     instructions_file: Path = ROOT / "instructions.md"
     log_level: str = "INFO"
+    # The privileged Message Content intent: auto (ask; without it if Discord refuses) | on | off.
+    message_content: str = "auto"
     # How long to keep retrying (with backoff) when Discord can't be reached at start; 0 = once.
     connect_retry_seconds: float = 300.0
 
@@ -92,6 +94,8 @@ class Settings:
     gtts_timeout: float = 10.0
     voice_idle_seconds: float = 300.0
     speak_replies: bool = True
+    # Transcribe audio uploads and voice messages as they arrive (off: only the Transcribe menu).
+    auto_transcribe: bool = True
 
     @property
     def files_dir(self) -> Path:
@@ -201,6 +205,8 @@ def _validate(s: Settings) -> None:
     _validate_model(s)
     if not s.command_prefix or any(c.isspace() for c in s.command_prefix):
         raise ConfigError("COMMAND_PREFIX must be non-empty and contain no spaces")
+    if s.message_content not in ("auto", "on", "off"):
+        raise ConfigError(f"MESSAGE_CONTENT must be auto, on or off, got {s.message_content!r}")
     if s.chat_mode not in CHAT_MODES:
         raise ConfigError(f"CHAT_MODE must be one of {', '.join(CHAT_MODES)}, got {s.chat_mode!r}")
     if not 0.0 <= s.confidence_threshold <= 1.0:

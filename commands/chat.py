@@ -10,9 +10,11 @@ import logging
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from audio.decode import looks_like_audio
+from errors import UserError
 
 from .checks import scope_of
 from .errors import user_message_of
@@ -33,9 +35,18 @@ def _quote(text: str) -> str:
 
 
 class Chat(commands.Cog):
+    """Answers chat, and audio after transcribing it; the **Transcribe** message menu."""
+
     def __init__(self, bot: ChatBot):
         self.bot = bot
         self.settings = bot.settings
+        self.transcribe_menu = app_commands.ContextMenu(name="Transcribe", callback=self.transcribe_from_menu)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.transcribe_menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.transcribe_menu.name, type=self.transcribe_menu.type)
 
     # -- routing ------------------------------------------------------------------------------
     def _addressed(self, message: discord.Message) -> bool:
@@ -65,7 +76,11 @@ class Chat(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or self._is_command_attempt(message) or not self._addressed(message):
             return
+        if (await self.bot.get_context(message)).valid:  # a command given by mentioning the bot
+            return
         audio = [a for a in message.attachments if looks_like_audio(a.filename, a.content_type)]
+        if audio and not self.settings.auto_transcribe:
+            audio = []  # on demand only: the Transcribe menu
         try:
             if audio:
                 await self._answer_audio(message, audio)
@@ -124,8 +139,7 @@ class Chat(commands.Cog):
                 continue
             try:
                 async with message.channel.typing():
-                    data = await attachment.read()
-                    transcript = await self.bot.stt.transcribe(data, scope=scope_of(message))  # fair per server
+                    transcript = await self._transcribe(attachment, scope_of(message))
             except Exception as exc:  # noqa: BLE001
                 friendly = user_message_of(exc)
                 if friendly is None:
@@ -137,6 +151,32 @@ class Chat(commands.Cog):
             if answer is not None:
                 text += f"\n{answer}"
             await self._deliver(message, transcript.text, text, spoken=answer)
+
+    async def _transcribe(self, attachment: discord.Attachment, scope: str):
+        data = await attachment.read()
+        return await self.bot.stt.transcribe(data, scope=scope)  # fair per server
+
+    async def transcribe_from_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Context menu: transcribe a message's audio on demand (for servers with AUTO_TRANSCRIBE off)."""
+        audio = [a for a in message.attachments if looks_like_audio(a.filename, a.content_type)]
+        if not audio:
+            await interaction.response.send_message("That message has no audio or voice message.", ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        scope = str(interaction.guild_id) if interaction.guild_id else f"dm-{interaction.user.id}"
+        parts = []
+        for attachment in audio:
+            if attachment.size > self.settings.max_attachment_bytes:
+                parts.append(f"`{attachment.filename}` is too big to transcribe.")
+                continue
+            try:
+                transcript = await self._transcribe(attachment, scope)
+            except UserError as exc:
+                parts.append(f"`{attachment.filename}`: {exc.user_message}")
+                continue
+            parts.append(f"🎙️ {discord.utils.escape_markdown(message.author.display_name)} said:\n"
+                         f"{_quote(transcript.text)}")
+        await interaction.followup.send("\n".join(parts)[:2000], ephemeral=True)
 
     async def _deliver(self, message: discord.Message, user_text: str, reply_text: str,
                        spoken: str | None) -> None:

@@ -18,11 +18,11 @@ class NotServerAdmin(commands.CheckFailure):
     """Raised by `server_admin_only`; the error handler turns it into a visible explanation."""
 
 
-def scope_of(message: discord.Message) -> str:
-    """The data scope of a message: its guild, or the author's own DM scope."""
-    if message.guild is not None:
-        return str(message.guild.id)
-    return f"dm-{message.author.id}"
+def scope_of(origin: discord.Message | commands.Context) -> str:
+    """The data scope of a message or command: its guild, or the author's own DM scope."""
+    if origin.guild is not None:
+        return str(origin.guild.id)
+    return f"dm-{origin.author.id}"
 
 
 def is_owner_id(bot: commands.Bot, user_id: int) -> bool:

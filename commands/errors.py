@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from errors import UserError
 
 from .checks import NotServerAdmin
-from .replies import send_reply
+from .replies import respond
 
 log = logging.getLogger("commands.errors")
 
@@ -71,16 +72,50 @@ def describe(ctx: commands.Context, error: commands.CommandError) -> str | None:
 
 
 async def handle_command_error(ctx: commands.Context, error: commands.CommandError) -> None:
+    """Reply to a failed `!command` or `/command`; slash replies are ephemeral."""
+    if isinstance(error, commands.HybridCommandError):  # raised by the slash side (option conversion...)
+        error = _from_app_error(error.original)
     text = describe(ctx, error)
     if text is None:
         if isinstance(error, commands.CommandNotFound):
             return
         original = getattr(error, "original", error)
-        log.error("Command %r failed for message %s", ctx.message.content[:100], ctx.message.id,
+        log.error("Command %r failed for message %s", ctx.message.content[:100] or ctx.invoked_with, ctx.message.id,
                   exc_info=(type(original), original, original.__traceback__))
         name = ctx.command.qualified_name if ctx.command else "that"
         text = f"Sorry, something went wrong while running `{ctx.clean_prefix}{name}`. It has been logged."
     try:
-        await send_reply(ctx.message, text)
+        await respond(ctx, text, ephemeral=True)
     except discord.HTTPException:
         log.exception("Could not send the error reply for message %s", ctx.message.id)
+
+
+def _from_app_error(error: app_commands.AppCommandError) -> commands.CommandError:
+    """An app-command error as the prefix side would have raised it, so one `describe` serves both."""
+    if isinstance(error, app_commands.TransformerError):
+        return commands.BadArgument(f"`{str(error.value)[:50]}` isn't a valid {error.type.name.lower()}.")
+    if isinstance(error, app_commands.CommandInvokeError):
+        return commands.CommandInvokeError(error.original)
+    if isinstance(error, app_commands.CheckFailure):
+        return commands.CheckFailure(str(error))
+    return commands.CommandInvokeError(error)
+
+
+async def reply_to_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """The app-command side of the one handler: context menus, modals and `/help` (tree.on_error)."""
+    original = getattr(error, "original", error)
+    if isinstance(original, UserError):
+        text = original.user_message
+    elif isinstance(error, app_commands.CheckFailure):
+        text = "You can't use that here."
+    else:
+        name = interaction.command.name if interaction.command else "that"
+        log.error("App command %r failed", name, exc_info=(type(original), original, original.__traceback__))
+        text = f"Sorry, something went wrong while running **{name}**. It has been logged."
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.exception("Could not send the error reply for interaction %s", interaction.id)

@@ -3,6 +3,8 @@
 Feedback is for a server's admins to read (`!feedback list`); corrections are used at
 the next training.  Both are kept per server under the retention rules (settings
 KEEP_FEEDBACK_*, KEEP_CORRECTIONS_*), so a flood only pushes out that server's oldest rows.
+A correction can also be made from a bot answer's context menu, **Correct this answer**,
+which asks for the right answer in a modal.
 """
 from __future__ import annotations
 
@@ -12,18 +14,20 @@ import time
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from errors import UserError
 from storage.attachments import Outgoing
 
 from .checks import NotServerAdmin, is_server_admin, owner_exempt_cooldown, scope_of
-from .replies import referenced_message, send_files_reply, send_reply
+from .replies import referenced_message, respond, respond_with_files
 
 if TYPE_CHECKING:
     from bot import ChatBot
 
 LIST_SHOWN = 10
+ADMIN_WORDS = ("list", "clear")
 
 
 def _clip(text: str, width: int) -> str:
@@ -31,39 +35,55 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+class MessageId(commands.Converter[int]):
+    """A message id (digits); typed, or given as a slash option's text."""
+
+    async def convert(self, ctx: commands.Context, argument: str) -> int:
+        if not (argument.isdigit() and len(argument) <= 20):
+            raise commands.BadArgument(f"`{argument[:30]}` is not a message id.")
+        return int(argument)
+
+
 class Feedback(commands.Cog):
     """Feedback for the admins, and corrections for the model."""
 
     def __init__(self, bot: ChatBot):
         self.bot = bot
+        self.correct_menu = app_commands.ContextMenu(name="Correct this answer", callback=self.correct_from_menu)
 
-    @commands.group(invoke_without_command=True)
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.correct_menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.correct_menu.name, type=self.correct_menu.type)
+
+    # -- feedback -----------------------------------------------------------------------------
+    @commands.hybrid_command()
     @owner_exempt_cooldown(rate=3)
+    @app_commands.describe(text="What you think (admins: `list` shows this server's feedback, `clear` deletes it)")
     async def feedback(self, ctx: commands.Context, *, text: str = "") -> None:
         """Tell the server's admins what you think, e.g. `!feedback the answers are great`.
 
         Send it as a reply to one of my messages to say which answer you mean.
         Admins: `!feedback list` shows this server's feedback, `!feedback clear` deletes it."""
         text = text.strip()
+        if text.lower() in ADMIN_WORDS:
+            if not is_server_admin(self.bot, ctx.author, ctx.guild):
+                raise NotServerAdmin(f"feedback {text.lower()}")
+            await (self._list(ctx) if text.lower() == "list" else self._clear(ctx))
+            return
         if not text:
             raise UserError(f"Please write your feedback after the command, e.g. "
                             f"`{ctx.clean_prefix}feedback the answers are great`.")
-        replied = await referenced_message(ctx.message)
-        await self.bot.db.add_feedback(scope_of(ctx.message), ctx.channel.id, ctx.author.id, text,
+        replied = await referenced_message(ctx.message) if ctx.interaction is None else None
+        await self.bot.db.add_feedback(scope_of(ctx), ctx.channel.id, ctx.author.id, text,
                                        replied.id if replied else None, replied.content if replied else None)
-        await send_reply(ctx.message, "Thanks for the feedback! It has been saved for the admins.")
+        await respond(ctx, "Thanks for the feedback! It has been saved for the admins.", ephemeral=True)
 
-    def _require_admin(self, ctx: commands.Context) -> None:
-        if not is_server_admin(self.bot, ctx.author, ctx.guild):
-            raise NotServerAdmin(f"feedback {ctx.invoked_with}")
-
-    @feedback.command(name="list")
-    async def feedback_list(self, ctx: commands.Context) -> None:
-        """Show this server's feedback, newest first, with all of it as a CSV. (server admins)"""
-        self._require_admin(ctx)
-        rows = await self.bot.db.list_feedback(scope_of(ctx.message))
+    async def _list(self, ctx: commands.Context) -> None:
+        rows = await self.bot.db.list_feedback(scope_of(ctx))
         if not rows:
-            await send_reply(ctx.message, "No feedback here yet.")
+            await respond(ctx, "No feedback here yet.", ephemeral=True)
             return
         lines = [f"{len(rows)} feedback message{'s' if len(rows) != 1 else ''}, newest first:"]
         for row in rows[:LIST_SHOWN]:
@@ -72,43 +92,43 @@ class Feedback(commands.Cog):
             lines.append(f"• {when} <@{row['author_id']}>{about}: {discord.utils.escape_markdown(_clip(row['text'], 150))}")
         if len(rows) > LIST_SHOWN:
             lines.append(f"… and {len(rows) - LIST_SHOWN} more in the attached CSV.")
-        await send_files_reply(ctx.message, "\n".join(lines), [Outgoing("feedback.csv", _feedback_csv(rows))])
+        await respond_with_files(ctx, "\n".join(lines), [Outgoing("feedback.csv", _feedback_csv(rows))])
 
-    @feedback.command(name="clear")
-    async def feedback_clear(self, ctx: commands.Context) -> None:
-        """Delete all of this server's feedback. (server admins)"""
-        self._require_admin(ctx)
-        count = await self.bot.db.clear_feedback(scope_of(ctx.message))
-        await send_reply(ctx.message, f"Deleted {count} feedback message{'s' if count != 1 else ''}.")
+    async def _clear(self, ctx: commands.Context) -> None:
+        count = await self.bot.db.clear_feedback(scope_of(ctx))
+        await respond(ctx, f"Deleted {count} feedback message{'s' if count != 1 else ''}.")
 
-    @commands.command()
+    # -- corrections --------------------------------------------------------------------------
+    @commands.hybrid_command()
     @owner_exempt_cooldown(rate=3)
-    async def correct(self, ctx: commands.Context, *, text: str = "") -> None:
+    @app_commands.describe(message_id="The id of my answer to correct (typed: or reply to that answer)",
+                           answer="What the right answer is")
+    async def correct(self, ctx: commands.Context, message_id: MessageId | None = None, *, answer: str = "") -> None:
         """Correct one of my answers: reply to it with `!correct RIGHT ANSWER`,
         or give its id: `!correct MESSAGE_ID RIGHT ANSWER`.
 
-        Corrections are used the next time the model is trained."""
-        text = text.strip()
-        target_id: int | None = None
-        replied = await referenced_message(ctx.message)
-        if replied is not None:
-            target_id = replied.id
-        else:
-            first, _, rest = text.partition(" ")
-            if first.isdigit():
-                target_id, text = int(first), rest.strip()
+        Corrections are used the next time the model is trained. From a message's menu,
+        **Apps → Correct this answer** does the same."""
+        answer = answer.strip()
+        replied = await referenced_message(ctx.message) if ctx.interaction is None else None
+        target_id = replied.id if replied is not None else message_id
         if target_id is None:
             raise UserError(f"Reply to one of my messages with `{ctx.clean_prefix}correct RIGHT ANSWER`, "
                             f"or use `{ctx.clean_prefix}correct MESSAGE_ID RIGHT ANSWER`.")
-        if not text:
+        if replied is not None and message_id is not None:  # replying, and the answer starts with digits
+            answer = f"{message_id} {answer}".strip()
+        if not answer:
             raise UserError(f"Please say what the right answer is: `{ctx.clean_prefix}correct RIGHT ANSWER`.")
-        scope = scope_of(ctx.message)
-        original, bot_reply = await self._exchange(ctx, scope, target_id, replied)
-        await self.bot.db.add_correction(scope, ctx.channel.id, ctx.author.id, target_id, original, bot_reply, text)
-        await send_reply(ctx.message, f"Thanks! Noted that the answer should be **{discord.utils.escape_markdown(text)}**. "
-                                      "It will be used the next time the model is trained.")
+        await self._store(ctx.channel, ctx.author, target_id, replied, answer)
+        await respond(ctx, _thanks(answer))
 
-    async def _exchange(self, ctx: commands.Context, scope: str, bot_message_id: int,
+    async def _store(self, channel: discord.abc.Messageable, author: discord.abc.User, target_id: int,
+                     message: discord.Message | None, answer: str) -> None:
+        scope = str(channel.guild.id) if getattr(channel, "guild", None) else f"dm-{author.id}"
+        original, bot_reply = await self._exchange(channel, scope, target_id, message)
+        await self.bot.db.add_correction(scope, channel.id, author.id, target_id, original, bot_reply, answer)
+
+    async def _exchange(self, channel: discord.abc.Messageable, scope: str, bot_message_id: int,
                         message: discord.Message | None) -> tuple[str, str]:
         """(user's original text, bot's reply) for a bot message being corrected."""
         recorded = await self.bot.db.get_bot_reply(scope, bot_message_id)
@@ -116,7 +136,7 @@ class Feedback(commands.Cog):
             return recorded.user_text, recorded.reply_text
         if message is None:
             try:
-                message = await ctx.channel.fetch_message(bot_message_id)
+                message = await channel.fetch_message(bot_message_id)
             except discord.HTTPException:
                 raise UserError(f"I can't find message {bot_message_id} in this channel.") from None
         if self.bot.user is None or message.author.id != self.bot.user.id:
@@ -125,6 +145,41 @@ class Feedback(commands.Cog):
         if original is None:
             raise UserError("That message of mine wasn't an answer to someone, so there is nothing to correct.")
         return original.content, message.content
+
+    async def correct_from_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Context menu: check the message is one of the bot's answers, then ask for the right one."""
+        if self.bot.user is None or message.author.id != self.bot.user.id:
+            await interaction.response.send_message(
+                "That isn't one of my messages; use this on one of my answers.", ephemeral=True)
+            return
+        await interaction.response.send_modal(CorrectionModal(self, message))
+
+
+class CorrectionModal(discord.ui.Modal, title="Correct this answer"):
+    answer = discord.ui.TextInput(label="The right answer", max_length=200, placeholder="e.g. weather")
+
+    def __init__(self, cog: Feedback, message: discord.Message):
+        super().__init__(custom_id=f"correct-{message.id}")
+        self.cog = cog
+        self.message = message
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        answer = self.answer.value.strip()
+        if not answer:
+            await interaction.response.send_message("Please write the right answer.", ephemeral=True)
+            return
+        await self.cog._store(interaction.channel, interaction.user, self.message.id, self.message, answer)
+        await interaction.response.send_message(_thanks(answer), ephemeral=True)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        from .errors import reply_to_interaction_error
+
+        await reply_to_interaction_error(interaction, error)
+
+
+def _thanks(answer: str) -> str:
+    return (f"Thanks! Noted that the answer should be **{discord.utils.escape_markdown(answer)}**. "
+            "It will be used the next time the model is trained.")
 
 
 def _cell(text: str) -> str:

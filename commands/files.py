@@ -10,12 +10,13 @@ import io
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from storage.files import archive_folder, format_size, read_file
 
 from .checks import upload_limit
-from .replies import send_reply
+from .replies import respond
 
 if TYPE_CHECKING:
     from bot import ChatBot
@@ -27,8 +28,9 @@ class Files(commands.Cog):
     def __init__(self, bot: ChatBot):
         self.bot = bot
 
-    @commands.command()
+    @commands.hybrid_command()
     @commands.is_owner()
+    @app_commands.describe(path="A file inside the bot's files folder, e.g. reports/today.txt")
     async def getfile(self, ctx: commands.Context, *, path: str) -> None:
         """Send a file from the bot's files folder. (bot owners)
 
@@ -36,18 +38,19 @@ class Files(commands.Cog):
         settings = self.bot.settings
         file = await asyncio.to_thread(read_file, settings.files_dir, path, max_length=settings.max_path_length,
                                        max_bytes=upload_limit(ctx.channel))
-        await send_reply(ctx.message, f"`{file.relative_path}` ({format_size(len(file.data))})",
-                         files=[discord.File(io.BytesIO(file.data), filename=file.name)])
+        await respond(ctx, f"`{file.relative_path}` ({format_size(len(file.data))})",
+                      files=[discord.File(io.BytesIO(file.data), filename=file.name)], ephemeral=True)
 
-    @commands.command()
+    @commands.hybrid_command()
     @commands.is_owner()
+    @app_commands.describe(folder="A folder inside the bot's files folder (. for all of it)")
     async def archive(self, ctx: commands.Context, *, folder: str) -> None:
         """Zip a folder of the files folder and send the zip. (bot owners)
 
         FOLDER is relative to the files folder, e.g. `!archive reports` (`.` for all of it).
         The newest KEEP_ARCHIVES archives are kept in `archives/`."""
         settings = self.bot.settings
-        async with ctx.typing():
+        async with ctx.typing(ephemeral=True):
             result = await asyncio.to_thread(archive_folder, settings.files_dir, folder,
                                              max_length=settings.max_path_length,
                                              max_input_bytes=settings.archive_max_bytes, keep=settings.keep_archives)
@@ -59,7 +62,7 @@ class Files(commands.Cog):
             files = [discord.File(io.BytesIO(data), filename=result.path.name)]
         else:
             text += "\nThe zip is larger than this server's upload limit, so it stays in the files folder."
-        await send_reply(ctx.message, text, files=files)
+        await respond(ctx, text, files=files, ephemeral=True)
 
 
 async def setup(bot: ChatBot) -> None:

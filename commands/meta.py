@@ -1,15 +1,18 @@
-"""Meta: greeting and instructions."""
+"""Meta: greeting, instructions, help, and syncing the slash commands."""
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+import discord
+from discord import app_commands
 from discord.ext import commands
 
 from errors import UserError
 
-from .replies import send_reply
+from . import help as help_text
+from .replies import respond
 
 if TYPE_CHECKING:
     from bot import ChatBot
@@ -18,18 +21,18 @@ log = logging.getLogger("commands.meta")
 
 
 class Meta(commands.Cog):
-    """Greeting and help."""
+    """Greeting, help and slash-command syncing."""
 
     def __init__(self, bot: ChatBot):
         self.bot = bot
 
-    @commands.command()
+    @commands.hybrid_command()
     async def hi(self, ctx: commands.Context) -> None:
         """Say hello."""
-        await send_reply(ctx.message, f"Hi {ctx.author.display_name}! 👋 I answer messages, listen to voice "
-                                      f"messages and can speak in voice channels. Try `{ctx.clean_prefix}help`.")
+        await respond(ctx, f"Hi {ctx.author.display_name}! 👋 I answer messages, listen to voice "
+                           f"messages and can speak in voice channels. Try `{ctx.clean_prefix}help`.")
 
-    @commands.command()
+    @commands.hybrid_command()
     async def instruction(self, ctx: commands.Context) -> None:
         """Send the bot's instructions (every command, with examples)."""
         path = self.bot.settings.instructions_file
@@ -43,7 +46,48 @@ class Meta(commands.Cog):
             raise UserError("The instructions file cannot be read; ask the bot's owner to check it.") from None
         if not text.strip():
             raise UserError("The instructions file is empty; ask the bot's owner to write some instructions.")
-        await send_reply(ctx.message, text.replace("{prefix}", ctx.clean_prefix))
+        await respond(ctx, text.replace("{prefix}", self.bot.settings.command_prefix))
+
+    @app_commands.command(name="help")
+    @app_commands.describe(command="A command to explain (leave empty for the list)")
+    async def slash_help(self, interaction: discord.Interaction, command: str | None = None) -> None:
+        """Show the commands, or one command's usage."""
+        prefix = self.bot.settings.command_prefix
+        if command:
+            found = self.bot.get_command(command.strip().lstrip("/!"))
+            text = help_text.detail(found, prefix) if found else f"There is no command called `{command}`."
+        else:
+            text = help_text.overview(self.bot, prefix)
+        await interaction.response.send_message(text[:2000], ephemeral=True)
+
+    @slash_help.autocomplete("command")
+    async def help_complete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        names = sorted(c.qualified_name for c in self.bot.walk_commands() if not c.hidden)
+        return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n][:25]
+
+    @commands.command()
+    @commands.is_owner()
+    @commands.guild_only()
+    async def sync(self, ctx: commands.Context, scope: Literal["here", "global", "clear"] = "here") -> None:
+        """Register the slash commands with Discord. (bot owners)
+
+        `!sync`: in this server only, at once (the global commands are copied here).
+        `!sync global`: everywhere; Discord can take up to an hour to show them.
+        `!sync clear`: remove this server's copies (the global ones stay).
+        Run it after installing or updating the bot. Discord rate-limits syncing, so the bot
+        never does it by itself."""
+        tree = self.bot.tree
+        if scope == "global":
+            synced = await tree.sync()
+            await respond(ctx, f"Synced {len(synced)} commands globally. Discord may take up to an hour to show them.")
+        elif scope == "clear":
+            tree.clear_commands(guild=ctx.guild)
+            await tree.sync(guild=ctx.guild)
+            await respond(ctx, "Removed this server's slash commands (the global ones stay).")
+        else:
+            tree.copy_global_to(guild=ctx.guild)
+            synced = await tree.sync(guild=ctx.guild)
+            await respond(ctx, f"Synced {len(synced)} commands to this server.")
 
 
 async def setup(bot: ChatBot) -> None:

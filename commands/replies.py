@@ -9,6 +9,7 @@ import asyncio
 import io
 
 import discord
+from discord.ext import commands
 
 from storage.attachments import Outgoing, fit_attachments
 
@@ -85,15 +86,34 @@ async def send_reply(message: discord.Message, text: str, *, files: list[discord
     return sent
 
 
-async def send_files_reply(message: discord.Message, text: str, files: list[Outgoing]) -> list[discord.Message]:
-    """Reply with `files` made to fit this channel's upload limit; the reply says what changed."""
+async def respond(ctx: commands.Context, text: str, *, files: list[discord.File] | None = None,
+                  ephemeral: bool = False) -> list[discord.Message]:
+    """Answer a command, typed (`!x`: a reply to the message) or slash (`/x`: the interaction's
+    response, then follow-ups); long text is split, files go with the last part.
+
+    `ephemeral` only applies to slash commands: refusals and errors are seen by their author only."""
+    parts = split_message(text) or [""]
+    sent = []
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        sent.append(await ctx.send(
+            part or None,
+            files=files if last and files else None,
+            reference=ctx.message.to_reference(fail_if_not_exists=False) if index == 0 and ctx.interaction is None else None,
+            mention_author=False,
+            ephemeral=ephemeral,
+        ))
+    return sent
+
+
+async def respond_with_files(ctx: commands.Context, text: str, files: list[Outgoing]) -> list[discord.Message]:
+    """`respond` with `files` made to fit this channel's upload limit; the answer says what changed."""
     from .checks import upload_limit
 
-    fitted, notes = await asyncio.to_thread(fit_attachments, files, upload_limit(message.channel))
+    fitted, notes = await asyncio.to_thread(fit_attachments, files, upload_limit(ctx.channel))
     if notes:
         text = text + "\n" + "\n".join(f"📎 {note}" for note in notes)
-    return await send_reply(message, text, files=[discord.File(io.BytesIO(f.data), filename=f.filename)
-                                                  for f in fitted] or None)
+    return await respond(ctx, text, files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in fitted])
 
 
 async def referenced_message(message: discord.Message) -> discord.Message | None:

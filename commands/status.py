@@ -1,12 +1,17 @@
-"""One chat message kept up to date with a background job's progress (training)."""
+"""One chat message kept up to date with a background job's progress (training).
+
+Typed `!train`: a reply to the command.  `/train`: the interaction's response (after a
+deferral, the first follow-up *is* the original response), edited through its token.
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
 
 import discord
+from discord.ext import commands
 
-from .replies import send_reply
+from .replies import respond
 
 log = logging.getLogger("commands.status")
 
@@ -15,8 +20,8 @@ class StatusMessage:
     """Updates may arrive before the message exists or while an edit is in flight:
     only the newest text is ever shown, and edits never overtake each other."""
 
-    def __init__(self, reply_to: discord.Message, header: str = ""):
-        self.reply_to = reply_to
+    def __init__(self, ctx: commands.Context, header: str = ""):
+        self.ctx = ctx
         self.header = header
         self.message: discord.Message | None = None
         self.latest: str | None = None
@@ -28,7 +33,7 @@ class StatusMessage:
     async def send(self, text: str) -> None:
         async with self._lock:
             text, self.latest = self.latest or text, None
-            self.message = (await send_reply(self.reply_to, self._render(text)))[0]
+            self.message = (await respond(self.ctx, self._render(text)[:2000]))[0]
 
     async def update(self, status) -> None:
         self.latest = f"Training job `{status.job_id}`: {status.message}"

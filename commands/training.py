@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from errors import UserError
@@ -16,7 +17,7 @@ from storage.attachments import Outgoing
 from storage.files import format_size
 
 from .checks import NotServerAdmin, is_server_admin, owner_exempt_cooldown, scope_of, server_admin_only
-from .replies import send_files_reply, send_reply
+from .replies import respond, respond_with_files
 from .status import StatusMessage
 
 if TYPE_CHECKING:
@@ -40,45 +41,48 @@ class Training(commands.Cog, name="Model"):
                             f"{format_size(limit)}.")
         return await attachment.read()
 
-    @commands.command()
+    @commands.hybrid_command()
     @server_admin_only()
     @owner_exempt_cooldown()
-    async def train(self, ctx: commands.Context, *, args: str = "") -> None:
+    @app_commands.describe(file="A dataset: CSV/TSV/JSON/JSONL, or plain text with one example per line",
+                           label="The label of every line of a plain-text file, or of one example",
+                           text="One example to add (with a label) instead of a file")
+    async def train(self, ctx: commands.Context, file: discord.Attachment | None = None,
+                    label: str | None = None, *, text: str | None = None) -> None:
         """Train the model. (server admins)
 
         `!train` + an attached CSV/TSV/JSON/JSONL/text file: save it as a dataset, select it, train.
         `!train LABEL` + a plain-text file: every line is an example of LABEL.
         `!train LABEL some text`: add one example to the selected dataset.
         `!train`: retrain on the selected dataset plus this server's corrections."""
-        scope = scope_of(ctx.message)
-        args = args.strip()
+        scope = scope_of(ctx)
+        label, text = (label or "").strip(), (text or "").strip()
         notes = ""
-        if ctx.message.attachments:
-            attachment = ctx.message.attachments[0]
-            data = await self._read_attachment(attachment)
+        await ctx.defer()  # slash: "thinking…" while a large upload is parsed
+        if file is not None:
+            data = await self._read_attachment(file)
             # `!train LABEL` + a plain-text file adds its lines to the selected dataset as LABEL.
-            into = (await self._selected_dataset(scope) or "examples") if args else None
-            info = await self.bot.model.save_dataset(scope, attachment.filename, data, args or None, name=into)
+            into = (await self._selected_dataset(scope) or "examples") if label else None
+            info = await self.bot.model.save_dataset(scope, file.filename, data, label or None, name=into)
             await self.bot.db.set_setting(scope, "dataset", info.name)
             dataset = info.name
             notes = f"Saved dataset `{info.name}` ({info.rows} rows, {info.classes} classes) and selected it."
             if info.warnings:
                 notes += "\n" + "\n".join(f"⚠️ {w}" for w in info.warnings)
             if info.classes < 2:
-                await send_reply(ctx.message, notes + f"\nAdd examples of another class (e.g. "
-                                                      f"`{ctx.clean_prefix}train negative` with a file) to train.")
+                await respond(ctx, notes + f"\nAdd examples of another class (e.g. "
+                                           f"`{ctx.clean_prefix}train negative` with a file) to train.")
                 return
-        elif args:
-            label, _, text = args.partition(" ")
-            if not text.strip():
+        elif label:
+            if not text:
                 raise UserError(f"Give a label and an example: `{ctx.clean_prefix}train positive I love it`, "
                                 "or attach a dataset file.")
             dataset = await self._selected_dataset(scope) or "examples"
-            info = await self.bot.model.add_example(scope, dataset, label, text.strip())
+            info = await self.bot.model.add_example(scope, dataset, label, text)
             await self.bot.db.set_setting(scope, "dataset", info.name)
-            await send_reply(ctx.message, f"Added an example of **{discord.utils.escape_markdown(label)}** to "
-                                          f"dataset `{info.name}` ({info.rows} rows, {info.classes} classes). "
-                                          f"Run `{ctx.clean_prefix}train` to retrain.")
+            await respond(ctx, f"Added an example of **{discord.utils.escape_markdown(label)}** to "
+                               f"dataset `{info.name}` ({info.rows} rows, {info.classes} classes). "
+                               f"Run `{ctx.clean_prefix}train` to retrain.")
             return
         else:
             dataset = await self._selected_dataset(scope)
@@ -86,23 +90,24 @@ class Training(commands.Cog, name="Model"):
                 raise UserError(f"No dataset is selected yet. Attach a dataset file to `{ctx.clean_prefix}train`, "
                                 f"or pick one with `{ctx.clean_prefix}select_dataset NAME`.")
         corrections = [(c.original_text, c.correction) for c in await self.bot.db.list_corrections(scope)]
-        status = StatusMessage(ctx.message, header=notes)
+        status = StatusMessage(ctx, header=notes)
         job = await self.bot.model.train(scope, dataset, corrections, on_status=status.update)
         extra = f" + {len(corrections)} correction{'s' if len(corrections) != 1 else ''}" if corrections else ""
         await status.send(f"Training job `{job.id}`: queued (dataset `{dataset}`{extra}).")
 
-    @commands.command()
+    @commands.hybrid_command()
     @owner_exempt_cooldown()
-    async def test(self, ctx: commands.Context, *, data: str = "") -> None:
+    @app_commands.describe(file="Labelled or unlabelled data, same formats as /train",
+                           data='Or inline data: ["great product", "awful"] or [{"text": "great", "label": "positive"}]')
+    async def test(self, ctx: commands.Context, file: discord.Attachment | None = None, *, data: str = "") -> None:
         """Test the model on labelled or unlabelled data.
 
         Attach a file (same formats as `train`), or give it inline:
         `!test ["great product", "awful"]` or `!test [{"text": "great", "label": "positive"}]`.
         Members who are not admins may test up to TEST_MAX_ROWS_MEMBER rows at a time."""
-        scope = scope_of(ctx.message)
-        if ctx.message.attachments:
-            attachment = ctx.message.attachments[0]
-            raw, filename = await self._read_attachment(attachment), attachment.filename
+        scope = scope_of(ctx)
+        if file is not None:
+            raw, filename = await self._read_attachment(file), file.filename
         else:
             text = data.strip().strip("`")
             if text.startswith(("json\n", "csv\n")):
@@ -119,12 +124,13 @@ class Training(commands.Cog, name="Model"):
             files.append(Outgoing("confusion_matrix.png", report.png))
         if report.csv:
             files.append(Outgoing("predictions.csv", report.csv))
-        await send_files_reply(ctx.message, report.text, files)
+        await respond_with_files(ctx, report.text, files)
 
-    @commands.command()
+    @commands.hybrid_command()
+    @app_commands.describe(name="The dataset to select (leave empty to list them)")
     async def select_dataset(self, ctx: commands.Context, *, name: str = "") -> None:
         """List this server's datasets, or select one to train on: `!select_dataset NAME` (server admins)."""
-        scope = scope_of(ctx.message)
+        scope = scope_of(ctx)
         name = name.strip()
         if name and not is_server_admin(self.bot, ctx.author, ctx.guild):
             raise NotServerAdmin("select_dataset")
@@ -132,33 +138,44 @@ class Training(commands.Cog, name="Model"):
         selected = await self._selected_dataset(scope)
         if not name:
             if not datasets:
-                await send_reply(ctx.message, f"No datasets yet. An admin can attach one to `{ctx.clean_prefix}train`.")
+                await respond(ctx, f"No datasets yet. An admin can attach one to `{ctx.clean_prefix}train`.")
                 return
             lines = [f"{'▶' if d.name == selected else '•'} `{d.name}`: {d.rows} rows, {d.classes} classes"
                      f"{' (shared)' if d.shared else ''}{' **(selected)**' if d.name == selected else ''}"
                      for d in datasets]
-            await send_reply(ctx.message, "Datasets:\n" + "\n".join(lines))
+            await respond(ctx, "Datasets:\n" + "\n".join(lines))
             return
         match = next((d for d in datasets if d.name == name.lower()), None)
         if match is None:
             known = ", ".join(f"`{d.name}`" for d in datasets) or "none yet"
             raise UserError(f"There is no dataset `{name}`. Known datasets: {known}.")
         await self.bot.db.set_setting(scope, "dataset", match.name)
-        await send_reply(ctx.message, f"Selected dataset `{match.name}` ({match.rows} rows, {match.classes} classes). "
+        await respond(ctx, f"Selected dataset `{match.name}` ({match.rows} rows, {match.classes} classes). "
                                       f"Run `{ctx.clean_prefix}train` to train on it.")
 
-    @commands.command()
+    @commands.hybrid_command()
     @server_admin_only()
+    @app_commands.describe(name="The dataset to delete")
     async def delete_dataset(self, ctx: commands.Context, *, name: str) -> None:
         """Delete one of this server's uploaded datasets, to free its quota. (server admins)
 
         Shared datasets placed on the host by the bot's owners are never deleted."""
-        scope = scope_of(ctx.message)
+        scope = scope_of(ctx)
         if not await self.bot.model.delete_dataset(scope, name.strip()):
             raise UserError(f"This server has no uploaded dataset `{name.strip()}`.")
         if await self._selected_dataset(scope) == name.strip().lower():
             await self.bot.db.delete_setting(scope, "dataset")
-        await send_reply(ctx.message, f"Deleted dataset `{name.strip()}`. The trained model stays until you train again.")
+        await respond(ctx, f"Deleted dataset `{name.strip()}`. The trained model stays until you train again.")
+
+
+    @select_dataset.autocomplete("name")
+    @delete_dataset.autocomplete("name")
+    async def dataset_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """This server's datasets (and the shared ones) whose name contains what was typed."""
+        scope = str(interaction.guild_id) if interaction.guild_id else f"dm-{interaction.user.id}"
+        datasets = await self.bot.model.list_datasets(scope)
+        return [app_commands.Choice(name=f"{d.name} ({d.rows} rows, {d.classes} classes)", value=d.name)
+                for d in datasets if current.lower() in d.name][:25]
 
 
 async def setup(bot: ChatBot) -> None:

@@ -28,7 +28,8 @@ from audio.errors import AudioError
 from errors import UserError
 from audio.playback import pcm_for_discord, release_freed_memory
 
-from .replies import send_reply
+from .replies import respond
+from .voice_internals import DaveReportingVoiceClient
 
 if TYPE_CHECKING:
     from audio.synthesis import SpeechSynthesizer
@@ -172,7 +173,7 @@ class VoiceManager:
             await self._settle(guild.voice_client)
             current = guild.voice_client
             if isinstance(current, discord.VoiceClient) and current.is_connected() and current.channel == channel:
-                await send_reply(ctx.message, f"I'm already in {_bold(channel.name)}.")
+                await respond(ctx, f"I'm already in {_bold(channel.name)}.")
                 return
             moved = isinstance(current, discord.VoiceClient) and current.is_connected()
             if (problem := join_problem(channel)) is not None:
@@ -181,7 +182,7 @@ class VoiceManager:
         text = f"{'Moved to' if moved else 'Joined'} {_bold(channel.name)}."
         if self.settings.speak_replies:
             text += f" I'll read my answers aloud here; `{ctx.clean_prefix}leave` to make me go."
-        await send_reply(ctx.message, text)
+        await respond(ctx, text)
 
     async def leave(self, ctx: commands.Context) -> None:
         """`!leave`: disconnect from the guild's voice channel."""
@@ -196,17 +197,17 @@ class VoiceManager:
             await self._disconnect(guild, "asked to leave")
         if not connected:
             raise VoiceError("I'm not in a voice channel.")
-        await send_reply(ctx.message, f"Left {_bold(name)}.")
+        await respond(ctx, f"Left {_bold(name)}.")
 
     # -- speaking replies -------------------------------------------------------------------------
-    async def speak_reply(self, message: discord.Message, text: str) -> None:
-        """Speak `text` in the voice channel of `message`'s author, if they are in one.
+    async def speak_reply(self, message: discord.Message, text: str, listener: discord.Member | None = None) -> None:
+        """Speak `text` in the voice channel of `listener` (default: `message`'s author), if they are in one.
 
         Joins that channel when the bot is in none (or in an empty one) and may connect
         and speak there; queues the text behind earlier replies. Never raises: problems
         are logged, the text reply has been sent anyway."""
         try:
-            await self._speak_reply(message, text)
+            await self._speak_reply(message, text, listener)
         except asyncio.CancelledError:
             raise
         except VoiceError as exc:  # could not join: the text reply is enough
@@ -214,11 +215,11 @@ class VoiceManager:
         except Exception:
             log.exception("Could not speak the reply to message %s", message.id)
 
-    async def _speak_reply(self, message: discord.Message, text: str) -> None:
+    async def _speak_reply(self, message: discord.Message, text: str, listener: discord.Member | None = None) -> None:
         if not self.settings.speak_replies or self._closing or not text or not text.strip():
             return
         guild = message.guild
-        author = message.author
+        author = listener or message.author
         if guild is None or not isinstance(author, discord.Member):
             return
         channel = author.voice.channel if author.voice else None
@@ -333,7 +334,8 @@ class VoiceManager:
             await self._drop_client(client)
         log.info("Joining %s in guild %s", channel, guild.id)
         try:
-            client = await channel.connect(timeout=CONNECT_TIMEOUT, reconnect=True, self_deaf=True)
+            client = await channel.connect(timeout=CONNECT_TIMEOUT, reconnect=True, self_deaf=True,
+                                           cls=DaveReportingVoiceClient)  # logs its DAVE state
         except asyncio.TimeoutError:
             await self._drop_stale(guild)
             raise VoiceError(f"Discord didn't let me into {_bold(channel.name)} in time; "

@@ -1,8 +1,12 @@
-"""Voice commands: `!join` and `!leave`. The voice manager (`commands/voice.py`) does the work."""
+"""Voice commands: `!join`, `!leave`, and the **Speak this** message menu.
+
+The voice manager (`commands/voice.py`) does the work."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import discord
+from discord import app_commands
 from discord.ext import commands
 
 if TYPE_CHECKING:
@@ -14,18 +18,43 @@ class Voice(commands.Cog):
 
     def __init__(self, bot: ChatBot):
         self.bot = bot
+        self.speak_menu = app_commands.ContextMenu(name="Speak this", callback=self.speak_this)
+        self.speak_menu.guild_only = True
 
-    @commands.command()
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.speak_menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.speak_menu.name, type=self.speak_menu.type)
+
+    @commands.hybrid_command()
     @commands.guild_only()
     async def join(self, ctx: commands.Context) -> None:
         """Join your voice channel (or move to it)."""
         await self.bot.voice.join(ctx)
 
-    @commands.command()
+    @commands.hybrid_command()
     @commands.guild_only()
     async def leave(self, ctx: commands.Context) -> None:
         """Leave the voice channel."""
         await self.bot.voice.leave(ctx)
+
+    async def speak_this(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Context menu: say a message aloud in the voice channel of the member who asked."""
+        member = interaction.user
+        channel = member.voice.channel if isinstance(member, discord.Member) and member.voice else None
+        if not self.bot.settings.speak_replies:
+            text = "Speaking is turned off on this bot (SPEAK_REPLIES)."
+        elif channel is None:
+            text = "Join a voice channel first; I'll say it there."
+        elif not message.content.strip():
+            text = "That message has no text I can say."
+        else:
+            await interaction.response.send_message(
+                f"Saying it in **{discord.utils.escape_markdown(channel.name)}**.", ephemeral=True)
+            await self.bot.voice.speak_reply(message, message.content, listener=member)  # joins, queues; never raises
+            return
+        await interaction.response.send_message(text, ephemeral=True)
 
 
 async def setup(bot: ChatBot) -> None:
