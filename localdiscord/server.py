@@ -2,8 +2,10 @@
 
 An unmodified discord.py bot connects to it (see `shim/sitecustomize.py`), and tests
 act as users through `FakeDiscord`'s methods: send messages (with attachments,
-replies, voice messages), then await what the bot sends or edits.  Protocol facts:
-../shared/docs/discord-offline-testing.md.
+replies, voice messages), use slash commands, context menus and modals (`slash`,
+`message_command`, `autocomplete`, `submit_modal`: the routes and records live in
+`interactions.py`, registered commands in `appcommands.py`), then await what the bot
+sends or edits.  Protocol facts: ../shared/docs/discord-offline-testing.md.
 """
 from __future__ import annotations
 
