@@ -318,7 +318,7 @@ class InteractionServer:
         return member
 
     def _new(self, itype: int, user: User, channel: Channel, name: str, data: dict,
-             command_type: int = ac.CHAT_INPUT) -> tuple[Interaction, dict]:
+             command_type: int = ac.CHAT_INPUT) -> Interaction:
         guild = self._guild(channel)
         iid = snowflake()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(64)
@@ -338,8 +338,7 @@ class InteractionServer:
                            app_permissions=str(guild.permissions(self.fake.bot.id)))
         else:
             payload.update(user=user.payload(), app_permissions=str(DM_APP_PERMISSIONS))
-        record = Interaction(iid, token, itype, user, channel, name, command_type, payload, _fake=self.fake)
-        return record, payload
+        return Interaction(iid, token, itype, user, channel, name, command_type, payload, _fake=self.fake)
 
     async def _dispatch(self, record: Interaction) -> Interaction:
         session = next((s for s in self.fake.sessions if s.identified and not s.ws.closed), None)
@@ -471,7 +470,7 @@ class InteractionServer:
         data = self._command_data(command, options=opts)
         if resolved:
             data["resolved"] = resolved
-        record, _ = self._new(APPLICATION_COMMAND, user, channel, name, data)
+        record = self._new(APPLICATION_COMMAND, user, channel, name, data)
         return await self._dispatch(record)
 
     async def message_command(self, user: User, name: str, target: Message,
@@ -481,7 +480,7 @@ class InteractionServer:
         # Message commands get the target's full content even without the Message Content intent.
         data = self._command_data(command, target_id=str(target.id),
                                   resolved={"messages": {str(target.id): self.fake.message_payload(target)}})
-        record, _ = self._new(APPLICATION_COMMAND, user, channel, name, data, ac.MESSAGE_COMMAND)
+        record = self._new(APPLICATION_COMMAND, user, channel, name, data, ac.MESSAGE_COMMAND)
         return await self._dispatch(record)
 
     async def user_command(self, user: User, name: str, target: User, channel: Channel | None = None) -> Interaction:
@@ -490,7 +489,7 @@ class InteractionServer:
         resolved: dict = {}
         self._option_value({"type": ac.USER, "name": "target"}, target, resolved, channel)
         data = self._command_data(command, target_id=str(target.id), resolved=resolved)
-        record, _ = self._new(APPLICATION_COMMAND, user, channel, name, data, ac.USER_COMMAND)
+        record = self._new(APPLICATION_COMMAND, user, channel, name, data, ac.USER_COMMAND)
         return await self._dispatch(record)
 
     async def autocomplete(self, user: User, name: str, option: str, value: str = "",
@@ -502,7 +501,7 @@ class InteractionServer:
         data = self._command_data(command, options=opts)
         if resolved:
             data["resolved"] = resolved
-        record, _ = self._new(AUTOCOMPLETE, user, channel, name, data)
+        record = self._new(AUTOCOMPLETE, user, channel, name, data)
         await self._dispatch(record)
         await record.wait_response(timeout)
         assert record.choices is not None, f"{record.describe()} was answered with {record.callbacks}, not choices"
@@ -544,7 +543,7 @@ class InteractionServer:
         unknown = set(values) - set(inputs)
         assert not unknown, f"the modal has no field {sorted(unknown)}; its fields: {sorted(inputs)}"
         interaction.modal_submitted = True
-        record, _ = self._new(MODAL_SUBMIT, user, interaction.channel, modal["custom_id"],
+        record = self._new(MODAL_SUBMIT, user, interaction.channel, modal["custom_id"],
                               {"custom_id": modal["custom_id"], "components": components},
                               interaction.command_type)
         record.parent = interaction
