@@ -2,10 +2,16 @@
 
 It answers the bot's gateway op 4 (voice state update) with VOICE_STATE_UPDATE and
 VOICE_SERVER_UPDATE, runs the voice handshake (HELLO, READY, IP discovery,
-SESSION_DESCRIPTION with DAVE declined), then decrypts every RTP packet the bot sends
+SESSION_DESCRIPTION), then decrypts every RTP packet the bot sends
 (aead_xchacha20_poly1305_rtpsize) and decodes the Opus inside, so tests can check what
 was *heard*: utterances with their 20 ms frame counts, packet timing, loudness and a
 local speech-to-text transcript.  Protocol facts: ../shared/docs/discord-offline-testing.md.
+
+Like Discord since March 2026, it negotiates DAVE (end-to-end encrypted voice, protocol
+version 1) by default: the server is the MLS group's external sender and adds members of
+its own to the bot's group, which decrypt every frame (dave.py).  ``dave=False`` keeps the
+old plaintext mode (version 0) for comparison.  Frames the bot should have encrypted and
+did not are counted (``FakeVoiceServer.unencrypted_frames``).
 
 Enable it for a test module by overriding the ``fake`` fixture::
 
@@ -36,6 +42,8 @@ import nacl.bindings
 import nacl.exceptions
 from aiohttp import WSMsgType, web
 
+from . import mls
+from .dave import DaveGroup
 from .server import FakeDiscord, GatewaySession
 from .state import Channel, Guild, snowflake
 
@@ -59,6 +67,7 @@ CLOSE_KICKED = 4014  # disconnected: kicked, moved, channel deleted
 CLOSE_CALL_TERMINATED = 4022
 CLOSE_AUTH_FAILED = 4004
 CLOSE_SESSION_INVALID = 4006
+CLOSE_SERVER_CRASHED = 4015  # the client should resume
 
 
 @dataclass
@@ -152,6 +161,11 @@ class VoiceConnection:
         self.silence_frames = 0
         self.decrypt_errors = 0
         self.identify: dict = {}
+        self.dave: DaveGroup | None = None  # DAVE state, when negotiated
+        self.dave_protocol_version = 0
+        self.resumed_from: VoiceConnection | None = None
+        self.resumed_by: VoiceConnection | None = None
+        self.interrupted = False  # closed by the server with 4015: may be resumed
         self._seq = 0
         self._decoder: discord.opus.Decoder | None = None
         self._current: Utterance | None = None
@@ -160,6 +174,17 @@ class VoiceConnection:
         if not self.ws.closed:
             self._seq += 1
             await self.ws.send_str(json.dumps({"op": op, "d": data, "seq": self._seq}))
+
+    async def send_binary(self, op: int, payload: bytes) -> None:
+        """A binary (DAVE/MLS) message: 2-byte sequence number, opcode, payload."""
+        if not self.ws.closed:
+            self._seq += 1
+            await self.ws.send_bytes(struct.pack(">HB", self._seq & 0xFFFF, op) + payload)
+
+    @property
+    def current_frames(self) -> int:
+        """Voice frames of the utterance being received now (0 between utterances)."""
+        return self._current.frames if self._current is not None else 0
 
     # -- RTP ------------------------------------------------------------------------------
     def receive_rtp(self, packet: bytes, now: float) -> None:
@@ -186,6 +211,11 @@ class VoiceConnection:
             self.silence_frames += 1
             self.end_utterance(complete=True, now=now)
             return
+        if self.dave is not None:
+            opus = self.dave.receive_frame(payload, now)
+            if opus is None:  # counted by the DAVE group; the listener heard nothing
+                return
+            payload = opus
         if self._decoder is None:
             self._decoder = discord.opus.Decoder()
         pcm = self._decoder.decode(payload, fec=False)
@@ -194,6 +224,7 @@ class VoiceConnection:
         self._current.pcm += pcm
         self._current.arrivals.append(now)
         self._current.sequences.append(sequence)
+        self.server._changed()  # tests may wait for a point inside an utterance
 
     def end_utterance(self, *, complete: bool, now: float | None = None) -> None:
         utterance, self._current = self._current, None
@@ -207,8 +238,12 @@ class VoiceConnection:
 class FakeVoiceServer:
     """Voice for a ``FakeDiscord``: plugs into its ``voice_handler`` hook (gateway op 4)."""
 
-    def __init__(self, fake: FakeDiscord):
+    def __init__(self, fake: FakeDiscord, dave: bool = True, keep_frames: bool = False):
         self.fake = fake
+        self.dave = dave  # negotiate DAVE protocol version 1 (else plaintext, version 0)
+        self.keep_frames = keep_frames  # listeners keep every decrypted Opus frame
+        self.external_sender = mls.ExternalSenderKey(identity=b"fake-discord-voice")
+        self.listener_id = snowflake()  # the user id of the server's own member of each group
         self.port = 0  # voice websocket (TLS)
         self.udp_port = 0
         self.connections: list[VoiceConnection] = []  # every voice websocket, oldest first
@@ -222,6 +257,7 @@ class FakeVoiceServer:
         self._runner: web.AppRunner | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
+        self._watcher: asyncio.Task | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -242,8 +278,13 @@ class FakeVoiceServer:
         self.udp_port = self._transport.get_extra_info("sockname")[1]
         self.fake.voice_handler = self._on_voice_state_request
         self.fake.voice_server = self  # type: ignore[attr-defined]
+        self._watcher = asyncio.create_task(self._watch_members(), name="fake-voice-dave-members")
 
     async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         for conn in self.connections:
             if not conn.ws.closed:
                 await conn.ws.close()
@@ -275,6 +316,44 @@ class FakeVoiceServer:
         in_channel = self.bot_channel(guild)
         return (conn is not None and conn.connected and not conn.closed and in_channel is not None
                 and (channel is None or in_channel == channel.id))
+
+    @property
+    def unencrypted_frames(self) -> int:
+        """Voice frames the bot sent in plaintext although its DAVE group was ready (all
+        connections); must stay 0 for a bot that does end-to-end encryption."""
+        return sum(c.dave.unencrypted_after_ready for c in self.connections if c.dave is not None)
+
+    @property
+    def undecryptable_frames(self) -> int:
+        """Encrypted voice frames the server's listener could not decrypt (all connections)."""
+        return sum(c.dave.undecryptable for c in self.connections if c.dave is not None)
+
+    def assert_end_to_end_encrypted(self) -> None:
+        """Every DAVE connection so far: nothing sent in plaintext after its group was
+        ready, every encrypted frame decrypted, no MLS error on the server side."""
+        for conn in self.connections:
+            group = conn.dave
+            if group is None:
+                continue
+            assert group.unencrypted_after_ready == 0, f"plaintext voice after DAVE was ready: {group.describe()}"
+            assert group.undecryptable == 0, f"voice the listener could not decrypt: {group.describe()}"
+            late_failures = sum(l.failures for l in group.listeners.values())
+            assert late_failures == 0, f"a member could not decrypt: {group.describe()}"
+            assert not group.errors, f"DAVE errors: {group.describe()}"
+
+    async def wait_dave_ready(self, guild: Guild, timeout: float = 10.0, epoch: int | None = None,
+                              after: int = 0) -> VoiceConnection:
+        """Wait until the bot's latest connection (newer than the first ``after``) has a ready
+        DAVE group (at ``epoch`` or later, if given); returns the connection."""
+        def ok() -> bool:
+            conn = self.connection(guild)
+            return (conn is not None and not conn.closed and self.connections.index(conn) >= after
+                    and conn.dave is not None and conn.dave.ready
+                    and (epoch is None or (conn.dave.epoch or 0) >= epoch))
+        await self.wait_until(ok, timeout, f"DAVE group ready in {guild.name}" + (f" at epoch {epoch}" if epoch else ""))
+        conn = self.connection(guild)
+        assert conn is not None
+        return conn
 
     def utterances(self, guild: Guild) -> list[Utterance]:
         """Finished utterances heard in ``guild``, in the order they started."""
@@ -330,7 +409,8 @@ class FakeVoiceServer:
         for conn in self.connections[-4:]:
             parts.append(f"[guild {conn.guild_id} channel {conn.channel_id} ssrc {conn.ssrc} connected={conn.connected} "
                          f"closed={conn.closed} code={conn.close_code} packets={conn.packets} "
-                         f"decrypt_errors={conn.decrypt_errors}]")
+                         f"decrypt_errors={conn.decrypt_errors}"
+                         + (f" {conn.dave.describe()}" if conn.dave is not None else "") + "]")
         heard = {g: len(u) for g, u in self._utterances.items()}
         return (f"connections: {' '.join(parts) or 'none'}; utterances: {heard}; "
                 f"IP discoveries: {self.discoveries[-4:]}")
@@ -352,6 +432,22 @@ class FakeVoiceServer:
     async def move_bot(self, guild: Guild, channel: Channel) -> None:
         """A moderator drags the bot into another voice channel."""
         await self._place_bot(guild, channel, self._session_id(), {})
+
+    async def interrupt(self, guild: Guild) -> VoiceConnection:
+        """The voice server "crashes": the bot's voice websocket closes with 4015, after which
+        the bot resumes (op 7); returns the interrupted connection."""
+        conn = self.connection(guild)
+        assert conn is not None and not conn.closed, "the bot has no open voice connection"
+        conn.interrupted = True
+        await conn.ws.close(code=CLOSE_SERVER_CRASHED, message=b"Voice server crashed.")
+        return conn
+
+    async def inject_invalid_commit(self, guild: Guild) -> int:
+        """Announce (op 29) a commit the bot can't process; it should answer op 31 and the
+        group forms again. Returns the transition id."""
+        conn = self.connection(guild)
+        assert conn is not None and conn.dave is not None, "no DAVE connection"
+        return await conn.dave.inject_invalid_commit()
 
     # -- main gateway op 4 ---------------------------------------------------------------------
     def _session_id(self, session: GatewaySession | None = None) -> str:
@@ -386,9 +482,17 @@ class FakeVoiceServer:
         guild.voice_states[bot.id] = channel.id
         token = secrets.token_hex(12)
         self._tokens[token] = (guild.id, session_id)
-        await self.fake.broadcast("VOICE_STATE_UPDATE", self._state_payload(guild, channel.id, session_id, request))
-        await self.fake.broadcast("VOICE_SERVER_UPDATE", {"token": token, "guild_id": str(guild.id),
-                                                          "endpoint": self.endpoint})
+        state = self._state_payload(guild, channel.id, session_id, request)
+        server = {"token": token, "guild_id": str(guild.id), "endpoint": self.endpoint}
+        if previous == channel.id:
+            # The bot asks again for the channel it is in: it is resuming after its voice
+            # websocket closed with 4015. A voice server (re)assignment comes first, which is
+            # the order discord.py 2.7.1's resume needs to get both updates while connected.
+            await self.fake.broadcast("VOICE_SERVER_UPDATE", server)
+            await self.fake.broadcast("VOICE_STATE_UPDATE", state)
+        else:
+            await self.fake.broadcast("VOICE_STATE_UPDATE", state)
+            await self.fake.broadcast("VOICE_SERVER_UPDATE", server)
         old = self.connection(guild)
         if previous is not None and previous != channel.id and old is not None and not old.ws.closed:
             await old.ws.close(code=CLOSE_KICKED, message=b"Moved.")
@@ -416,10 +520,17 @@ class FakeVoiceServer:
         await conn.send(HELLO, {"heartbeat_interval": HEARTBEAT_MS})
         try:
             async for frame in ws:
+                if frame.type == WSMsgType.BINARY:  # DAVE/MLS: opcode, payload
+                    if conn.dave is not None:
+                        await conn.dave.on_binary(frame.data)
+                    continue
                 if frame.type != WSMsgType.TEXT:
-                    continue  # binary frames are DAVE/MLS, declined here
+                    continue
                 message = json.loads(frame.data)
-                await self._voice_op(conn, message.get("op"), message.get("d") or {})
+                op, data = message.get("op"), message.get("d") or {}
+                if conn.dave is not None and await conn.dave.on_json(op, data):
+                    continue
+                await self._voice_op(conn, op, data)
         finally:
             conn.closed = True
             conn.close_code = ws.close_code
@@ -456,18 +567,80 @@ class FakeVoiceServer:
             info = data.get("data") or {}
             conn.client_address = (info.get("address"), info.get("port"))
             conn.secret_key = secrets.token_bytes(32)
-            await conn.send(SESSION_DESCRIPTION, {"mode": mode, "secret_key": list(conn.secret_key),
-                                                  "dave_protocol_version": 0})
-            conn.connected = True
-            self._changed()
-            await self.fake.notify()
+            await self._describe_session(conn)
         elif op == HEARTBEAT:
             conn.heartbeats += 1
             await conn.send(HEARTBEAT_ACK, {"t": data.get("t")})
         elif op == SPEAKING:
             conn.speaking.append(int(data.get("speaking", 0)))
         elif op == RESUME:
+            await self._resume(conn, data)
+
+    async def _describe_session(self, conn: VoiceConnection, previous: VoiceConnection | None = None) -> None:
+        """SESSION_DESCRIPTION (the transport key and the DAVE version), then DAVE's handshake."""
+        assert conn.secret_key is not None
+        conn.dave_protocol_version = 1 if self.dave else 0
+        await conn.send(SESSION_DESCRIPTION, {"mode": conn.mode, "secret_key": list(conn.secret_key),
+                                              "dave_protocol_version": conn.dave_protocol_version})
+        conn.connected = True
+        if self.dave:
+            assert conn.user_id is not None and conn.channel_id is not None
+            conn.dave = DaveGroup(self.external_sender, bot_user_id=conn.user_id, channel_id=conn.channel_id,
+                                  listener_id=self.listener_id, humans=lambda: self._humans(conn),
+                                  send_json=conn.send, send_binary=conn.send_binary,
+                                  keep_frames=self.keep_frames, on_change=self._changed)
+            if previous is not None and previous.dave is not None:
+                conn.dave.adopt(previous.dave)
+            await conn.dave.start()
+        self._changed()
+        await self.fake.notify()
+
+    async def _resume(self, conn: VoiceConnection, data: dict) -> None:
+        """Op 7 after the server closed the websocket with 4015: same SSRC, UDP address and
+        key; then, as discord.py 2.7.1 waits for a key on every new websocket, a
+        SESSION_DESCRIPTION again, which restarts its DAVE group."""
+        known = self._tokens.get(str(data.get("token")))
+        previous = None
+        if known is not None and known[0] == int(data.get("server_id", 0)) and known[1] == data.get("session_id"):
+            previous = next((c for c in reversed(self.connections)
+                             if c.guild_id == known[0] and c.session_id == known[1] and c is not conn), None)
+        if previous is None or not previous.interrupted or previous.resumed_by is not None:
             await conn.ws.close(code=CLOSE_SESSION_INVALID, message=b"Session is no longer valid.")
+            return
+        previous.resumed_by = conn
+        conn.identify = previous.identify
+        conn.guild_id, conn.user_id, conn.session_id = previous.guild_id, previous.user_id, previous.session_id
+        conn.channel_id = self.fake.guilds[known[0]].voice_states.get(conn.user_id or 0)
+        conn.ssrc, conn.mode, conn.client_address = previous.ssrc, previous.mode, previous.client_address
+        conn.secret_key = previous.secret_key
+        conn.resumed_from = previous
+        self._by_ssrc[conn.ssrc] = conn
+        await conn.send(RESUMED, None)
+        await self._describe_session(conn, previous)
+
+    # -- DAVE membership -------------------------------------------------------------------------
+    def _humans(self, conn: VoiceConnection) -> set[int]:
+        """Users (not bots) in the voice channel of ``conn``: each gets a listener in its group."""
+        guild = self.fake.guilds.get(conn.guild_id or 0)
+        if guild is None or conn.channel_id is None:
+            return set()
+        return {uid for uid, channel in guild.voice_states.items()
+                if channel == conn.channel_id and uid in self.fake.users and not self.fake.users[uid].bot}
+
+    def _dave_stale(self) -> bool:
+        return any(c.dave.needs_sync() for c in self.connections if c.dave is not None and not c.closed)
+
+    async def _watch_members(self) -> None:
+        """Add or remove listeners when people join or leave the bot's voice channel (woken
+        by the fake's state changes, e.g. ``FakeDiscord.set_voice_state``)."""
+        while True:
+            await self.fake.wait_until(self._dave_stale, timeout=None)
+            for conn in list(self.connections):
+                if conn.dave is not None and not conn.closed and conn.dave.needs_sync():
+                    try:
+                        await conn.dave.sync_members()
+                    except Exception:  # keep watching; the group records and shows its errors
+                        log.exception("DAVE: could not change the members of the bot's group")
 
     # -- UDP -----------------------------------------------------------------------------------
     def _datagram(self, data: bytes, address: tuple[str, int]) -> None:
@@ -531,11 +704,13 @@ async def _self_signed_context(directory: Path) -> ssl.SSLContext:
 
 
 @contextlib.asynccontextmanager
-async def fake_discord_with_voice(**kwargs) -> AsyncIterator[FakeDiscord]:
-    """A started ``FakeDiscord`` with voice enabled (``fake.voice_server``)."""
+async def fake_discord_with_voice(*, dave: bool = True, keep_frames: bool = False,
+                                  **kwargs) -> AsyncIterator[FakeDiscord]:
+    """A started ``FakeDiscord`` with voice enabled (``fake.voice_server``); DAVE end-to-end
+    encryption on unless ``dave=False``."""
     server = FakeDiscord(**kwargs)
     await server.start()
-    voice = FakeVoiceServer(server)
+    voice = FakeVoiceServer(server, dave=dave, keep_frames=keep_frames)
     try:
         await voice.start()
         yield server

@@ -12,8 +12,9 @@ BOT_ENV = {"VOICE_IDLE_SECONDS": "120"}
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fake():
-    async with fake_discord_with_voice() as server:
+    async with fake_discord_with_voice() as server:  # DAVE end-to-end encryption on
         yield server
+        server.voice_server.assert_end_to_end_encrypted()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -52,6 +53,8 @@ async def test_join_connects_with_encrypted_voice_then_leave(fake, voice):
     conn = await voice.wait_connected(fake.guild, fake.voice)
     assert conn.mode == MODE  # picked over the AES-GCM mode it does not support
     assert conn.identify["max_dave_protocol_version"] >= 1
+    assert conn.dave_protocol_version == 1  # end-to-end encrypted, as Discord requires
+    await voice.wait_dave_ready(fake.guild)
     assert voice.op4[-1]["self_deaf"] is True
 
     assert "already in **Voice**" in await command(fake, fake.bob, "!join")

@@ -13,8 +13,9 @@ BOT_ENV = {"CONFIDENCE_THRESHOLD": "0", "TTS_ENGINES": "gtts,piper", "PLAYBACK_Q
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fake():
-    async with fake_discord_with_voice() as server:
+    async with fake_discord_with_voice() as server:  # DAVE end-to-end encryption on
         yield server
+        server.voice_server.assert_end_to_end_encrypted()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
 import pytest_asyncio
 
 from audio.synthesis import SpeechSynthesizer
@@ -64,18 +63,15 @@ def dataset(fake) -> bytes:
 
 
 async def train(fake) -> None:
-    """Train the tiny model as an admin; skips the module when the chat path can't answer yet."""
+    """Train the tiny model as an admin; a chat path that can't answer with it fails the tests."""
     msg = await fake.send(fake.alice, "!train", attachments=[("replies.csv", dataset(fake), "text/csv")])
     status = await fake.reply_to(msg, timeout=15)
-    if "not available yet" in status.text:
-        pytest.skip("!train is not available yet: the chat path has no model to answer with")
     status = await fake.wait_for_edit(
         status, lambda m: FINISHED in m.text or "Training failed" in m.text, timeout=120)
     assert FINISHED in status.text, status.text
     probe = await fake.send(fake.alice, TOPICS["weather"][0][0])
     answer = await fake.reply_to(probe, timeout=15)
-    if answer.content != reply_text(fake, "weather"):
-        pytest.skip(f"the chat path does not answer with the model's label yet: {answer.content!r}")
+    assert answer.content == reply_text(fake, "weather"), f"the chat path did not answer with the model: {answer.content!r}"
 
 
 async def ask(fake, user, topic: str, example: int = 0):
@@ -97,8 +93,9 @@ async def assert_heard(utterance, expected: str, max_wer: float = 0.3) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fake():
-    async with fake_discord_with_voice() as server:
+    async with fake_discord_with_voice() as server:  # DAVE end-to-end encryption on
         yield server
+        server.voice_server.assert_end_to_end_encrypted()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
