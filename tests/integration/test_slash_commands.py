@@ -1,0 +1,168 @@
+"""Slash commands and message menus, through the local server's interactions, as a Discord
+client would use them after the owner ran `!sync`."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+
+import pytest
+import pytest_asyncio
+
+from audio.text_normalize import wer
+from tests.integration.model_data import csv_bytes, rows
+
+BOT_ENV = {"CONFIDENCE_THRESHOLD": "0", "AUTO_TRANSCRIBE": "false", "STT_ENGINES": "whisper"}
+EPHEMERAL = 64
+SENTENCE = "the quick brown fox jumps over the lazy dog"
+
+
+def db_rows(data_dir, sql, *params):
+    with sqlite3.connect(data_dir / "bot.sqlite3") as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql, params)]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def synced(fake, bot):
+    for channel in (fake.general, fake.general2):
+        msg = await fake.send(fake.owner, "!sync", channel=channel)
+        assert "Synced" in (await fake.reply_to(msg, timeout=20)).text
+    return fake
+
+
+@pytest.fixture(scope="module")
+def voice_ogg(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("voice")
+    wav, ogg = folder / "s.wav", folder / "s.ogg"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), SENTENCE], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "libopus", "-b:a", "32k", "-ar", "48000",
+                    "-ac", "1", str(ogg)], check=True)
+    return ogg.read_bytes()
+
+
+async def test_sync_registers_every_command_and_menu_in_the_server(fake, bot, synced):
+    slash = set(fake.app_commands.names(fake.guild.id, type=1))
+    assert {"hi", "train", "test", "select_dataset", "delete_dataset", "getfile", "archive", "feedback", "correct",
+            "join", "leave", "instruction", "help"} <= slash, slash
+    assert {"Transcribe", "Correct this answer", "Speak this"} <= set(fake.app_commands.names(fake.guild.id, type=3))
+    assert "sync" not in slash  # typed only, owners only
+    assert fake.app_commands.list(None) == []  # nothing global until `!sync global`
+
+
+async def test_sync_is_for_owners_only(fake, bot, synced):
+    msg = await fake.send(fake.alice, "!sync")
+    assert "for the bot's owners only" in (await fake.reply_to(msg)).text
+
+
+async def test_slash_hi_answers_in_the_channel(fake, bot, synced):
+    interaction = await fake.slash(fake.bob, "hi")
+    original = await interaction.wait_original()
+    assert "Hi bob" in original.text and not interaction.ephemeral
+
+
+async def test_slash_help_lists_both_forms(fake, bot, synced):
+    interaction = await fake.slash(fake.bob, "help")
+    original = await interaction.wait_original()
+    assert interaction.ephemeral
+    assert "`!train` `/train`" in original.text and "Correct this answer" in original.text
+    detail = await fake.slash(fake.bob, "help", {"command": "train"})
+    text = (await detail.wait_original()).text
+    assert "Usage: `!train" in text and "Slash: `/train file: label: text:`" in text
+
+
+async def test_typed_help_shows_the_slash_form_too(fake, bot, synced):
+    msg = await fake.send(fake.bob, "!help")
+    assert "`!hi` `/hi`" in (await fake.reply_to(msg)).text
+
+
+async def test_slash_refusals_are_ephemeral(fake, bot, synced):
+    refused = await fake.slash(fake.bob, "train", {"file": ("x.csv", csv_bytes(rows()), "text/csv")})
+    message = await refused.wait_original()
+    assert "for admins only" in message.text and message.flags & EPHEMERAL
+    host = await fake.slash(fake.alice, "getfile", {"path": "notes.md"})
+    message = await host.wait_original()
+    assert "for the bot's owners only" in message.text and message.flags & EPHEMERAL
+
+
+async def test_slash_train_defers_then_keeps_the_original_response_up_to_date(fake, bot, synced):
+    interaction = await fake.slash(fake.alice, "train", {"file": ("intents.csv", csv_bytes(rows()), "text/csv")})
+    await interaction.wait_response()
+    assert interaction.deferred
+    finished = await interaction.wait_original(lambda m: "Training finished" in m.text, timeout=120)
+    assert "Saved dataset `intents`" in finished.text
+    assert finished.edits, "the status should have been edited in place"
+    assert len(interaction.followups) <= 1  # the first follow-up of a deferral is the original itself
+
+
+async def test_dataset_names_autocomplete_from_this_server_only(fake, bot, synced):
+    choices = await fake.autocomplete(fake.alice, "select_dataset", "name", "int")
+    assert [c["value"] for c in choices] == ["intents"]
+    elsewhere = await fake.autocomplete(fake.carol, "select_dataset", "name", "", channel=fake.general2)
+    assert elsewhere == []
+
+
+async def test_slash_test_with_a_file_sends_the_report_and_files(fake, bot, synced):
+    data = csv_bytes(rows(seed=1, per_class=10))
+    interaction = await fake.slash(fake.bob, "test", {"file": ("holdout.csv", data, "text/csv")})
+    report = await interaction.wait_original(lambda m: "accuracy" in m.text, timeout=60)
+    assert {a.filename for a in report.attachments} >= {"confusion_matrix.png", "predictions.csv"}
+
+
+async def test_a_bad_option_gets_an_ephemeral_explanation(fake, bot, synced):
+    interaction = await fake.slash(fake.bob, "correct", {"message_id": "not-a-number", "answer": "weather"})
+    message = await interaction.wait_original()
+    assert "is not a message id" in message.text and message.flags & EPHEMERAL
+
+
+async def test_correct_this_answer_asks_in_a_modal_and_stores_it(fake, bot, synced, data_dir):
+    question = await fake.send(fake.bob, "what should i cook tonight")
+    answer = await fake.reply_to(question)
+    menu = await fake.message_command(fake.bob, "Correct this answer", answer)
+    await menu.wait_response()
+    assert menu.modal is not None
+    field = menu.modal["components"][0]["components"][0]["custom_id"]
+    submitted = await fake.submit_modal(fake.bob, menu, {field: "food"})
+    thanks = await submitted.wait_original()
+    assert "food" in thanks.text and submitted.ephemeral
+    row = db_rows(data_dir, "SELECT * FROM corrections WHERE bot_message_id = ?", answer.id)[0]
+    assert (row["original_text"], row["correction"], row["author_id"]) == ("what should i cook tonight", "food",
+                                                                           fake.bob.id)
+
+
+async def test_correct_this_answer_on_someone_elses_message_is_refused(fake, bot, synced):
+    other = await fake.send(fake.alice, "just chatting")
+    menu = await fake.message_command(fake.bob, "Correct this answer", other)
+    message = await menu.wait_original()
+    assert "isn't one of my messages" in message.text and menu.ephemeral and menu.modal is None
+
+
+async def test_transcribe_on_demand_when_automatic_transcription_is_off(fake, bot, synced, voice_ogg):
+    voice = await fake.send(fake.bob, "", attachments=[("voice-message.ogg", voice_ogg, "audio/ogg")],
+                            voice_message=True, duration=3.0)
+    hi = await fake.send(fake.bob, "!hi")
+    assert (await fake.reply_to(voice)).reference_id == hi.id  # AUTO_TRANSCRIBE=false: no automatic answer
+    menu = await fake.message_command(fake.alice, "Transcribe", voice)
+    result = await menu.wait_original(lambda m: "said" in m.text, timeout=90)
+    transcript = " ".join(line[2:] for line in result.text.splitlines() if line.startswith("> "))
+    assert wer(SENTENCE, transcript) <= 0.3, result.text
+    assert menu.deferred and menu.ephemeral
+
+
+async def test_transcribe_on_a_message_without_audio(fake, bot, synced):
+    plain = await fake.send(fake.bob, "no audio here")
+    menu = await fake.message_command(fake.bob, "Transcribe", plain)
+    assert "no audio" in (await menu.wait_original()).text
+
+
+async def test_speak_this_outside_voice_says_what_to_do(fake, bot, synced):
+    plain = await fake.send(fake.bob, "say this please")
+    menu = await fake.message_command(fake.bob, "Speak this", plain)
+    message = await menu.wait_original()
+    assert "Join a voice channel first" in message.text and menu.ephemeral
+
+
+async def test_feedback_by_slash_and_listed_by_an_admin(fake, bot, synced):
+    sent = await fake.slash(fake.bob, "feedback", {"text": "slash feedback works"})
+    assert "Thanks" in (await sent.wait_original()).text and sent.ephemeral
+    listing = await fake.slash(fake.alice, "feedback", {"text": "list"})
+    assert "slash feedback works" in (await listing.wait_original()).text
