@@ -15,7 +15,7 @@ from .state import snowflake
 
 CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
 COMMAND_TYPES = {CHAT_INPUT: "chat input", USER_COMMAND: "user", MESSAGE_COMMAND: "message"}
-LIMITS = {CHAT_INPUT: 100, USER_COMMAND: 15, MESSAGE_COMMAND: 15}
+LIMITS = {CHAT_INPUT: 100, USER_COMMAND: 5, MESSAGE_COMMAND: 5}  # per scope
 
 # Option types
 SUBCOMMAND, SUBCOMMAND_GROUP, STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = range(1, 12)
@@ -104,8 +104,8 @@ def _check_option(option: Any, depth: int) -> dict:
         if key in option and option[key] is not None:
             if otype != STRING:
                 errors[key] = _err("APPLICATION_COMMAND_OPTION_INVALID", f"{key} is only for string options")
-            elif not isinstance(option[key], int) or not 0 <= option[key] <= 6000:
-                errors[key] = _err("NUMBER_TYPE_MAX", "Must be between 0 and 6000")
+            elif not isinstance(option[key], int) or not (key == "max_length") <= option[key] <= 6000:
+                errors[key] = _err("NUMBER_TYPE_MAX", f"Must be between {int(key == 'max_length')} and 6000")
     if option.get("channel_types") and otype != CHANNEL:
         errors["channel_types"] = _err("APPLICATION_COMMAND_OPTION_INVALID", "channel_types is only for channel options")
     nested = option.get("options") or []

@@ -24,7 +24,7 @@ from aiohttp import web
 from . import appcommands as ac
 from .appcommands import CommandRegistry, InvalidCommands
 from .state import (
-    ALL_PERMISSIONS, DM_CHANNEL, FLAG_EPHEMERAL, FLAG_LOADING, MEMBER_PERMISSIONS, Attachment, Channel, Guild,
+    ALL_PERMISSIONS, DM_CHANNEL, FLAG_EPHEMERAL, FLAG_LOADING, Attachment, Channel, Guild,
     Message, Role, User, snowflake,
 )
 
@@ -43,9 +43,11 @@ ALLOWED_CALLBACKS = {
     MODAL_SUBMIT: {CHANNEL_MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE},
 }
 RESPONSE_TIMEOUT = 3.0  # seconds Discord gives a bot to answer an interaction
-# Message flags a bot may set on an interaction message (suppress embeds, ephemeral, silent).
-SETTABLE_FLAGS = (1 << 2) | FLAG_EPHEMERAL | (1 << 12)
-DM_APP_PERMISSIONS = MEMBER_PERMISSIONS  # what Discord grants an app in a DM with it
+# Message flags a bot may set on an interaction message: suppress embeds, ephemeral, silent,
+# voice message, components v2.
+SETTABLE_FLAGS = (1 << 2) | FLAG_EPHEMERAL | (1 << 12) | (1 << 13) | (1 << 15)
+# `app_permissions` in a DM with the bot: ATTACH_FILES | EMBED_LINKS | MENTION_EVERYONE | USE_EXTERNAL_EMOJIS.
+DM_APP_PERMISSIONS = (1 << 15) | (1 << 14) | (1 << 17) | (1 << 18)
 
 T = TypeVar("T")
 
@@ -295,7 +297,7 @@ class InteractionServer:
             raise CommandUnavailable(f"no {ac.COMMAND_TYPES[ctype]} command {name!r} is registered for {where} "
                                      f"(registered there or globally: {sorted(set(known))}); "
                                      f"did the bot sync its command tree?")
-        contexts = command.get("contexts")
+        contexts = command.get("contexts") if "guild_id" not in command else None  # global commands only
         context = 0 if guild else 1
         if contexts is not None and context not in contexts:
             raise CommandUnavailable(f"{name!r} is not offered in {where} (contexts {contexts})")
@@ -732,8 +734,8 @@ class InteractionServer:
             return problem
         original = record.original
         if original is not None and original.flags & FLAG_LOADING and not original.deleted:
-            # Discord turns the first follow-up after a deferral into the deferred response itself
-            # (keeping the deferral's ephemerality).
+            # Right after a deferral, Discord makes a follow-up edit the "thinking" message instead
+            # (deprecated, kept for compatibility); the deferral's ephemerality stays.
             await self._update(original, body, files)
             msg = original
         else:
@@ -741,9 +743,7 @@ class InteractionServer:
             msg = await self._create(record, body, files, flags=flags, followup=True)
         record.followups.append(msg)
         await self.fake.notify()
-        if request.query.get("wait", "").lower() in ("1", "true"):
-            return json_response(self.fake.message_payload(msg))
-        return web.Response(status=204)
+        return json_response(self.fake.message_payload(msg))  # for follow-ups `wait` is always true
 
     async def _get_webhook_message(self, request: web.Request) -> web.Response:
         record = self._webhook_record(request)

@@ -253,6 +253,7 @@ async def test_registration_is_validated_like_discord(fake, synced):
         [{"name": "Menu", "type": 3, "description": "context menus have none"}],
         [{"name": "x", "description": "x", "type": 4}],
         [{"name": "x", "description": "x"}, {"name": "x", "description": "y"}],
+        [{"name": f"Menu {i}", "type": 3} for i in range(6)],  # at most 5 message commands per scope
     ]
     url = f"{fake.url}/api/v10/applications/{fake.application_id}/commands"
     async with aiohttp.ClientSession(headers={"Authorization": f"Bot {fake.token}"}) as http:
