@@ -1,5 +1,10 @@
 """Points an unmodified discord.py at the local fake server; loaded via PYTHONPATH.
 
+The REST and gateway addresses are set as `localdiscord/client.py` does for the playground.
+The two constructor options the playground passes (`connector`, `guild_ready_timeout`) can't
+be passed to a bot that builds its own client, so this test-only shim wraps the two places
+that read them instead.
+
 Only the bot process under test gets this: it reads FAKE_DISCORD_URL and removes
 it from the environment, so the bot's own subprocesses (training workers) start clean.
 """
@@ -7,21 +12,25 @@ import os
 
 _url = os.environ.pop("FAKE_DISCORD_URL", None)
 if _url:
+    import sys
+    from pathlib import Path
+
     import aiohttp
-    import discord.gateway
     import discord.http
     import discord.state
     import discord.utils
-    import yarl
 
-    discord.http.Route.BASE = _url + "/api/v10"
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(_url.replace("http", "ws", 1) + "/")
+    # sitecustomize runs before the script's folder is on sys.path: add the repository.
+    sys.path.append(str(Path(__file__).resolve().parents[2]))
+    from localdiscord.client import GUILD_READY_TIMEOUT, point_discord_at
+
+    point_discord_at(_url)
 
     _state_init = discord.state.ConnectionState.__init__
 
     def _fast_ready(self, *args, **kwargs):
         _state_init(self, *args, **kwargs)
-        self.guild_ready_timeout = 0.05  # the fake sends every guild at once
+        self.guild_ready_timeout = GUILD_READY_TIMEOUT  # the fake sends every guild at once
 
     discord.state.ConnectionState.__init__ = _fast_ready
 
