@@ -55,7 +55,7 @@ def _silence() -> bytes:
 @pytest.mark.parametrize("name, data, expected", [
     ("broken.ogg", b"OggS" + b"\x00garbage" * 500, "couldn't read that file as audio"),
     ("empty.mp3", b"", "empty"),
-    ("notes.mp3", b"just some text pretending to be audio\n" * 20, "couldn't read that file as audio"),
+    ("notes.mp3", b"just some text pretending to be audio\n" * 20, "not an audio format I accept: that looks like text"),
     ("silence.ogg", _silence(), "couldn't hear any speech"),
 ])
 async def test_corrupt_audio_gets_a_clear_reply_and_the_bot_keeps_going(fake, bot, name, data, expected):
@@ -82,3 +82,35 @@ async def test_other_attachments_do_not_take_the_audio_path(fake, bot):
     hi = await fake.send(fake.bob, "!hi")
     reply = await fake.reply_to(msg)
     assert reply.reference_id == hi.id  # nothing was said about notes.txt
+
+
+@pytest.fixture(scope="module")
+def long_voice_message(tmp_path_factory):
+    """About 8 s of speech: transcribing it takes seconds, so server B's message arrives meanwhile."""
+    return speech(tmp_path_factory.mktemp("long"), " ".join([SENTENCE] * 3),
+                  ["-c:a", "libopus", "-b:a", "24k", "-ar", "48000", "-ac", "1"], ".ogg")
+
+
+async def test_a_flood_from_one_server_does_not_hold_up_another(fake, bot, long_voice_message, voice_message):
+    """Server A sends five voice messages at once, then server B one: A's messages beyond its share
+    (one running, two waiting: half of STT_QUEUE_SIZE=4) are told busy at once, B is transcribed
+    right after the job that was running when it came (round robin), and none goes unanswered."""
+    flood = [await fake.send(fake.bob, "", attachments=[(f"a{i}.ogg", long_voice_message, "audio/ogg")])
+             for i in range(5)]
+    flood_ids = {m.id for m in flood}
+    busy_replies = [await fake.wait_for_message(lambda r: r.reference_id in flood_ids and "busy" in r.text,
+                                                timeout=30)]
+    busy_replies.append(await fake.wait_for_message(
+        lambda r: r.reference_id in flood_ids and "busy" in r.text and r.id != busy_replies[0].id, timeout=30))
+    other = await fake.send(fake.bob, "", channel=fake.general2,
+                            attachments=[("b.ogg", voice_message, "audio/ogg")])
+    replies = {m.id: await fake.wait_for_message(lambda r, m=m: r.reference_id == m.id, timeout=180)
+               for m in flood + [other]}
+    transcribed = [m for m in flood if "said" in replies[m.id].text]
+    busy = [m for m in flood if "busy" in replies[m.id].text]
+    assert len(transcribed) == 3 and len(busy) == 2, [replies[m.id].text for m in flood]
+    assert all("try again in" in replies[m.id].text and " s." in replies[m.id].text for m in busy)
+    assert "said" in replies[other.id].text
+    assert wer(SENTENCE, transcript_of(replies[other.id].text)) <= 0.3
+    answered_before_b = [m for m in transcribed if replies[m.id].id < replies[other.id].id]
+    assert len(answered_before_b) <= 1  # at most the job that was running when B's message came
