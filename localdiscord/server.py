@@ -83,10 +83,15 @@ class FakeDiscord:
     intent (IDENTIFY asking for it is then closed with 4014, as Discord does).
 
     Interactions (slash commands, context menus, autocomplete, modals): see `interactions.py`;
-    `app_commands` holds what the bot registered, `interactions` every interaction dispatched."""
+    `app_commands` holds what the bot registered, `interactions` every interaction dispatched.
+
+    ``world`` replaces that test world with another: a function that fills in the empty server
+    and sets at least ``bot``, ``application_id``, ``owner``, ``guild``, ``general`` and ``voice``
+    (the playground's, with ids fixed across restarts: playground/world.py)."""
 
     def __init__(self, token: str = "fake-bot-token", *, team: Iterable[str] = (),
-                 message_content_intent: bool = True) -> None:
+                 message_content_intent: bool = True,
+                 world: Callable[["FakeDiscord"], None] | None = None) -> None:
         self.token = token
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
@@ -107,24 +112,27 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self.port = 0
 
-        self.bot = self.add_user("TestBot", bot=True)
-        self.application_id = snowflake()
-        self.owner = self.add_user("owner")
-        self.alice = self.add_user("alice")
-        self.bob = self.add_user("bob")
-        self.carol = self.add_user("carol")
-        self.team = [self.add_user(name) for name in team]
-        self.guild = self.add_guild("Test Guild", owner=self.owner, admins=[self.alice], members=[self.bob])
-        self.general = self.text_channel(self.guild, "general")
-        self.voice = next(c for c in self.guild.channels.values() if c.type == VOICE_CHANNEL)
-        self.guild2 = self.add_guild("Other Guild", owner=self.carol, members=[self.alice, self.bob])
-        self.general2 = self.text_channel(self.guild2, "general")
+        if world is not None:
+            world(self)
+        else:
+            self.bot = self.add_user("TestBot", bot=True)
+            self.application_id = snowflake()
+            self.owner = self.add_user("owner")
+            self.alice = self.add_user("alice")
+            self.bob = self.add_user("bob")
+            self.carol = self.add_user("carol")
+            self.team = [self.add_user(name) for name in team]
+            self.guild = self.add_guild("Test Guild", owner=self.owner, admins=[self.alice], members=[self.bob])
+            self.general = self.text_channel(self.guild, "general")
+            self.voice = next(c for c in self.guild.channels.values() if c.type == VOICE_CHANNEL)
+            self.guild2 = self.add_guild("Other Guild", owner=self.carol, members=[self.alice, self.bob])
+            self.general2 = self.text_channel(self.guild2, "general")
         self._interactions = InteractionServer(self)
         self.app_commands: CommandRegistry = self._interactions.commands
 
     # -- the world ---------------------------------------------------------------------------
-    def add_user(self, name: str, bot: bool = False) -> User:
-        user = User(snowflake(), name, bot)
+    def add_user(self, name: str, bot: bool = False, user_id: int | None = None) -> User:
+        user = User(user_id or snowflake(), name, bot)
         self.users[user.id] = user
         return user
 

@@ -219,6 +219,8 @@ class VoiceConnection:
         if self._decoder is None:
             self._decoder = discord.opus.Decoder()
         pcm = self._decoder.decode(payload, fec=False)
+        for listener in self.server.pcm_listeners:  # e.g. the playground page, which plays it
+            listener(self.guild_id or 0, pcm)
         if self._current is None:
             self._current = Utterance(self.guild_id or 0, self.channel_id, started=now)
         self._current.pcm += pcm
@@ -250,6 +252,8 @@ class FakeVoiceServer:
         self.op4: list[dict] = []  # every voice state update the bot sent on the main gateway
         self.unknown_packets = 0
         self.discoveries: list[tuple[int, tuple[str, int]]] = []  # (ssrc, client address) per request
+        # Called with (guild id, 20 ms of decoded 48 kHz stereo s16le PCM) as each frame arrives.
+        self.pcm_listeners: list[Callable[[int, bytes], None]] = []
         self._utterances: dict[int, list[Utterance]] = {}
         self._tokens: dict[str, tuple[int, str]] = {}  # token -> (guild id, session id)
         self._by_ssrc: dict[int, VoiceConnection] = {}
