@@ -25,6 +25,7 @@ $(VENV)/.installed: requirements.txt constraints.txt
 
 bench: setup
 	$(PY) bench/core.py
+	$(PY) bench/burst.py
 	$(PY) bench/model.py
 	$(PY) bench/stt.py
 	$(PY) bench/listening.py
