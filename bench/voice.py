@@ -1,4 +1,5 @@
-"""Spoken replies: latency to the first voice packet, gaps inside an utterance, bot memory.
+"""Spoken replies: latency to the first voice packet, gaps inside an utterance, bot memory,
+and what DAVE end-to-end encryption costs, beside the plaintext figures.
 
 Starts the local Discord server with its voice server and the real bot process,
 trains a tiny model whose answers are sentences (the chat path speaks the model's
@@ -10,12 +11,19 @@ the first RTP packet the voice server receives:
   * largest gap between packets of one utterance            (target <= 60 ms)
   * bot resident memory before any speech model, then with the TTS voice and the
     STT model loaded (a voice message makes it transcribe)  (targets <= 200 / 500 MB)
+  * the bot's CPU time while it speaks cached replies, per second of audio (Opus encoding,
+    DAVE and transport encryption: the player thread's work), and !join -> voice connected
+    (-> DAVE group ready)
+
+Everything runs twice: with DAVE (protocol version 1, the local server's listener decrypts
+every frame, as Discord requires since March 2026) and in plaintext (version 0); the
+difference of the CPU figures is the cost of end-to-end encryption.
 
 When the chat path cannot answer yet (no model), `--direct` is used automatically:
 a bench-only start-up shim makes the bot call `VoiceManager.speak_reply` for messages
 starting with "say ", skipping only the model's prediction and the text reply.
 
-    .venv/bin/python bench/voice.py [--rounds 5] [--direct]
+    .venv/bin/python bench/voice.py [--rounds 5] [--direct] [--modes dave,plain]
 """
 from __future__ import annotations
 
@@ -140,19 +148,32 @@ async def start_bot(fake, direct: bool) -> BotProcess:
     return bot
 
 
-async def speak(fake, message: str, direct: bool) -> tuple[float, object]:
-    """Send `message` as bob; returns (seconds to the first voice packet, utterance)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process itself (not its ffmpeg children)."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+async def speak(fake, message: str, direct: bool, pid: int | None = None) -> tuple[float, object, float]:
+    """Send `message` as bob; returns (seconds to the first voice packet, utterance, bot CPU
+    seconds from its first to its last packet)."""
     voice = fake.voice_server
     count = len(voice.utterances(fake.guild))
+    conn = voice.connection(fake.guild)
     text = f"say {message}" if direct else message
     sent = time.monotonic()
     await fake.send(fake.bob, text)
+    await voice.wait_until(lambda: conn.current_frames >= 1 or len(voice.utterances(fake.guild)) > count, 60,
+                           "the first voice packet")
+    cpu_start = cpu_seconds(pid) if pid else 0.0
     heard = (await voice.wait_for_utterances(fake.guild, count + 1, timeout=60))[count]
-    return heard.started - sent, heard
+    cpu = cpu_seconds(pid) - cpu_start if pid else 0.0
+    return heard.started - sent, heard, cpu
 
 
-async def main(rounds: int, force_direct: bool) -> int:
-    async with fake_discord_with_voice() as fake:
+async def run(rounds: int, force_direct: bool, dave: bool) -> dict:
+    """One full measurement with DAVE on or off; returns the figures."""
+    async with fake_discord_with_voice(dave=dave) as fake:
         direct = force_direct
         bot = await start_bot(fake, direct)
         try:
@@ -167,9 +188,15 @@ async def main(rounds: int, force_direct: bool) -> int:
             mode = "direct speak_reply (no model prediction)" if direct else "chat path (model answer)"
             print(f"mode: {mode}")
 
+            voice = fake.voice_server
             await fake.set_voice_state(fake.guild, fake.bob, fake.voice)
+            asked = time.monotonic()
             await fake.reply_to(await fake.send(fake.bob, "!join"))
-            await fake.voice_server.wait_connected(fake.guild, fake.voice)
+            await voice.wait_connected(fake.guild, fake.voice)
+            join = {"connected": time.monotonic() - asked}
+            if dave:
+                await voice.wait_dave_ready(fake.guild)
+                join["DAVE ready"] = time.monotonic() - asked
             await bot.wait_for_log("tts warm-up done", timeout=60)
             joined_mb = rss_mb(bot.proc.pid)
 
@@ -177,48 +204,88 @@ async def main(rounds: int, force_direct: bool) -> int:
             results: dict[str, list[float]] = {"uncached": [], "cached": []}
             gaps: list[float] = []
             errors: list[float] = []
+            cpu = audio = 0.0
             for kind in ("uncached", "cached"):
                 for message, reply in replies:
-                    latency, heard = await speak(fake, reply if direct else message, direct)
+                    latency, heard, used = await speak(fake, reply if direct else message, direct, bot.proc.pid)
                     results[kind].append(latency)
                     gaps.append(heard.max_gap)
                     if kind == "uncached":
                         errors.append(wer(reply, await heard.transcribe()))
-            _latency, long_heard = await speak(fake, LONG[1] if direct else LONG[0], direct)
+                    else:  # nothing left to synthesise: the CPU is playback's
+                        cpu += used
+                        audio += heard.seconds
+            _latency, long_heard, _cpu = await speak(fake, LONG[1] if direct else LONG[0], direct)
             long_gap = long_heard.max_gap
             long_wer = wer(LONG[1], await long_heard.transcribe())
             tts_mb = rss_mb(bot.proc.pid)
 
-            audio = voice_message("what time does the shop open tomorrow")
-            msg = await fake.send(fake.alice, "", attachments=[("voice-message.ogg", audio, "audio/ogg")])
+            audio_msg = voice_message("what time does the shop open tomorrow")
+            msg = await fake.send(fake.alice, "", attachments=[("voice-message.ogg", audio_msg, "audio/ogg")])
             await fake.reply_to(msg, lambda m: "said" in m.text, timeout=120)
             loaded_mb = rss_mb(bot.proc.pid)
+            if dave:
+                voice.assert_end_to_end_encrypted()
+                conn = voice.connection(fake.guild)
+                dave_facts = (f"epoch {conn.dave.epoch}, {conn.dave.decrypted_frames} frames decrypted by the "
+                              f"listener, {voice.undecryptable_frames} undecryptable, "
+                              f"{voice.unencrypted_frames} unencrypted after ready")
+            else:
+                dave_facts = "off (plaintext, protocol version 0)"
         finally:
             code = await bot.stop()
+    return {"direct": direct, "results": results, "gaps": gaps, "long_gap": long_gap, "errors": errors,
+            "long_wer": long_wer, "join": join, "cpu_per_audio_s": cpu / audio if audio else 0.0,
+            "audio_s": audio, "dave": dave_facts, "code": code,
+            "memory": [("started, no speech model", before_mb, TARGET_IDLE_MB),
+                       ("trained (text model loaded)" if not direct else "(no training)", trained_mb, None),
+                       ("after !join (TTS voice loaded)", joined_mb, None),
+                       ("after speaking", tts_mb, None),
+                       ("TTS + STT models loaded", loaded_mb, TARGET_LOADED_MB)]}
 
-    def row(name: str, values: list[float], target: float, unit: str = "s") -> None:
+
+def report(name: str, r: dict, rounds: int) -> None:
+    def row(label: str, values: list[float], target: float, unit: str = "s") -> None:
         scale = 1000 if unit == "ms" else 1
         worst = max(values)
-        print(f"{name:<40} median {statistics.median(values) * scale:7.3f} {unit}  max {worst * scale:7.3f} {unit}"
+        print(f"{label:<40} median {statistics.median(values) * scale:7.3f} {unit}  max {worst * scale:7.3f} {unit}"
               f"  (target <= {target * scale:g} {unit}) {'OK' if worst <= target else 'OVER'}")
 
-    print(f"\nfrom the user's message to the first voice packet, {len(replies)} one-sentence replies:")
-    row("uncached (piper)", results["uncached"], TARGET_UNCACHED)
-    row("cached", results["cached"], TARGET_CACHED)
-    row("largest gap inside an utterance", gaps, TARGET_GAP, "ms")
-    row(f"largest gap, {len(LONG[1].split('. '))}-sentence reply", [long_gap], TARGET_GAP, "ms")
-    print(f"{'round-trip WER (piper -> opus -> whisper)':<40} mean {statistics.mean(errors):.2f}, "
-          f"4-sentence reply {long_wer:.2f}")
-    print("\nbot resident memory (current / peak MB):")
-    for name, (now, peak), target in (("started, no speech model", before_mb, TARGET_IDLE_MB),
-                                      ("trained (text model loaded)" if not direct else "(no training)",
-                                       trained_mb, None),
-                                      ("after !join (TTS voice loaded)", joined_mb, None),
-                                      ("after speaking", tts_mb, None),
-                                      ("TTS + STT models loaded", loaded_mb, TARGET_LOADED_MB)):
+    print(f"\n=== {name}: DAVE {r['dave']}")
+    print(f"from the user's message to the first voice packet, {rounds} one-sentence replies:")
+    row("uncached (piper)", r["results"]["uncached"], TARGET_UNCACHED)
+    row("cached", r["results"]["cached"], TARGET_CACHED)
+    row("largest gap inside an utterance", r["gaps"], TARGET_GAP, "ms")
+    row(f"largest gap, {len(LONG[1].split('. '))}-sentence reply", [r["long_gap"]], TARGET_GAP, "ms")
+    print(f"{'round-trip WER (piper -> opus -> whisper)':<40} mean {statistics.mean(r['errors']):.2f}, "
+          f"4-sentence reply {r['long_wer']:.2f}")
+    print("!join -> " + ", ".join(f"{k} {v:.2f} s" for k, v in r["join"].items()))
+    print(f"bot CPU while speaking cached replies: {r['cpu_per_audio_s'] * 1000:.1f} ms per second of audio "
+          f"({r['audio_s']:.1f} s of audio)")
+    print("bot resident memory (current / peak MB):")
+    for label, (now, peak), target in r["memory"]:
         verdict = f"(target <= {target} MB) {'OK' if peak <= target else 'OVER'}" if target else ""
-        print(f"  {name:<38} {now:6.0f} / {peak:6.0f}  {verdict}")
-    print(f"\nbot exit code {code}")
+        print(f"  {label:<38} {now:6.0f} / {peak:6.0f}  {verdict}")
+    print(f"bot exit code {r['code']}")
+
+
+async def main(rounds: int, force_direct: bool, modes: list[str]) -> int:
+    figures = {}
+    for mode in modes:
+        print(f"\n--- running with {'DAVE' if mode == 'dave' else 'plaintext'} voice")
+        figures[mode] = await run(rounds, force_direct, dave=mode == "dave")
+    for mode, r in figures.items():
+        report("DAVE (E2EE)" if mode == "dave" else "plaintext", r, rounds)
+    if {"dave", "plain"} <= set(figures):
+        d, p = figures["dave"], figures["plain"]
+        med = statistics.median
+        print("\nDAVE vs plaintext (median; CPU per second of audio):")
+        print(f"  first packet, uncached  {med(d['results']['uncached']):.3f} s vs {med(p['results']['uncached']):.3f} s")
+        print(f"  first packet, cached    {med(d['results']['cached']):.3f} s vs {med(p['results']['cached']):.3f} s")
+        print(f"  largest gap             {max(d['gaps']) * 1000:.0f} ms vs {max(p['gaps']) * 1000:.0f} ms")
+        print(f"  bot CPU while speaking  {d['cpu_per_audio_s'] * 1000:.1f} ms vs {p['cpu_per_audio_s'] * 1000:.1f} ms "
+              f"-> end-to-end encryption costs {(d['cpu_per_audio_s'] - p['cpu_per_audio_s']) * 1000:+.1f} ms "
+              "of CPU per second of audio")
     return 0
 
 
@@ -226,5 +293,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="one-sentence replies per measurement (max 8)")
     parser.add_argument("--direct", action="store_true", help="speak through speak_reply without the model")
+    parser.add_argument("--modes", default="dave,plain", help="dave, plain or both (comma-separated)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(min(args.rounds, len(REPLIES)), args.direct)))
+    modes = [m.strip() for m in args.modes.split(",") if m.strip() in ("dave", "plain")]
+    sys.exit(asyncio.run(main(min(args.rounds, len(REPLIES)), args.direct, modes)))
