@@ -39,7 +39,9 @@ INITIAL_EXTENSIONS = (
 class ChatBot(commands.Bot):
     """The bot: settings, storage and services, shared by every command."""
 
-    def __init__(self, settings: Settings, *, message_content: bool = True):
+    def __init__(self, settings: Settings, *, message_content: bool = True, **client_options):
+        """`client_options` go to discord.py's Client as they are (the playground passes the
+        local server's `connector` and `guild_ready_timeout`)."""
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_messages = True
@@ -54,6 +56,7 @@ class ChatBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=BotHelp(),
             description="A bot that talks, listens and learns.",
+            **client_options,
         )
         self.settings = settings
         self.db = Database(settings.database_path, retention_of(settings))
@@ -251,15 +254,27 @@ def loop_time() -> float:
     return asyncio.get_running_loop().time()
 
 
-def main() -> int:
+# Command-line flags that force a mode (the PLAYGROUND setting does the same).
+MODE_FLAGS = {"--playground": "on", "--discord": "off"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    unknown = [a for a in args if a not in MODE_FLAGS]
+    if unknown or len(args) > 1:
+        print(f"usage: bot.py [--playground | --discord] (got {' '.join(args)})", file=sys.stderr)
+        return 2
     try:
-        settings = load_settings()
+        settings = load_settings(playground=MODE_FLAGS[args[0]] if args else None)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings)
     check_environment()
     try:
+        if settings.use_playground:  # no token (or asked for): a local Discord in the browser
+            from playground.runner import run_playground
+            return asyncio.run(run_playground(settings, ChatBot))
         return asyncio.run(run(settings))
     except KeyboardInterrupt:
         return 0

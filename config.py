@@ -23,6 +23,7 @@ TOKEN_HELP = (
 )
 
 CHAT_MODES = ("everywhere", "mention", "channels")
+PLAYGROUND_MODES = ("auto", "on", "off")
 
 
 class ConfigError(Exception):
@@ -97,6 +98,16 @@ class Settings:
     # Transcribe audio uploads and voice messages as they arrive (off: only the Transcribe menu).
     auto_transcribe: bool = True
 
+    # Playground: the bot on a local Discord in your browser (playground/). auto = when there
+    # is no DISCORD_TOKEN; on = always; off = never (a missing token is then an error).
+    playground: str = "auto"
+    playground_host: str = "127.0.0.1"  # anything but loopback lets other machines use the bot as you
+    playground_port: int = 8800
+
+    @property
+    def use_playground(self) -> bool:
+        return self.playground == "on" or (self.playground == "auto" and not self.discord_token)
+
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
@@ -164,16 +175,20 @@ def _convert(name: str, default: object, raw: str) -> object:
     return value
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
-    """Build Settings from `.env` (if present) overlaid by the real environment."""
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None,
+                  playground: str | None = None) -> Settings:
+    """Build Settings from `.env` (if present) overlaid by the real environment;
+    `playground` (from a command-line flag) overrides PLAYGROUND."""
     values: dict[str, str] = {}
     env_file = env_file if env_file is not None else Path.cwd() / ".env"
     if env_file.is_file():
         values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if environ is None else environ)
 
+    if playground is not None:
+        values["PLAYGROUND"] = playground
     token = values.get("DISCORD_TOKEN", "").strip()
-    if not token:
+    if not token and (values.get("PLAYGROUND") or "auto").strip().lower() == "off":
         raise ConfigError(TOKEN_HELP)
 
     kwargs: dict[str, object] = {"discord_token": token}
@@ -207,6 +222,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("COMMAND_PREFIX must be non-empty and contain no spaces")
     if s.message_content not in ("auto", "on", "off"):
         raise ConfigError(f"MESSAGE_CONTENT must be auto, on or off, got {s.message_content!r}")
+    if s.playground not in PLAYGROUND_MODES:
+        raise ConfigError(f"PLAYGROUND must be auto, on or off, got {s.playground!r}")
+    if s.playground_port > 65535:
+        raise ConfigError("PLAYGROUND_PORT must be a port number (0: any free port)")
     if s.chat_mode not in CHAT_MODES:
         raise ConfigError(f"CHAT_MODE must be one of {', '.join(CHAT_MODES)}, got {s.chat_mode!r}")
     if not 0.0 <= s.confidence_threshold <= 1.0:
