@@ -1,0 +1,555 @@
+// The playground page: a small Discord client for the local server (plain JS, no build step).
+// State comes over one WebSocket (/ws); actions are HTTP posts (/api/...). The bot's voice
+// arrives as binary frames of 20 ms 48 kHz stereo s16le PCM, played with WebAudio.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const SAMPLE_RATE = 48000;
+
+// Hooks for tests and the benchmark (read with page.evaluate).
+window.playground = {
+  connected: false, samplesPlayed: 0, peak: 0, firstSampleAt: null, framesReceived: 0,
+  log: [],  // [{kind, id, t}] most recent last: "sent", "render"
+};
+const hook = window.playground;
+
+const state = {
+  world: null, messages: new Map(), channel: null, user: null, commands: [], menus: [],
+  replyTo: null, file: null, voiceMembers: [], online: false, typingTimer: null,
+  audio: null, playHead: 0, speakingUntil: 0, ws: null, suggestion: 0, recorder: null,
+};
+
+function note(kind, id) {
+  hook.log.push({ kind, id, t: performance.now() });
+  if (hook.log.length > 2000) hook.log.splice(0, 1000);
+}
+
+// -- connection -----------------------------------------------------------------------------
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws?user=${state.user || ""}`);
+  ws.binaryType = "arraybuffer";
+  state.ws = ws;
+  ws.onmessage = (event) => {
+    if (typeof event.data !== "string") return play(event.data);
+    receive(JSON.parse(event.data));
+  };
+  ws.onclose = () => {
+    hook.connected = false;
+    setStatus(false, "disconnected: retrying…");
+    setTimeout(connect, 1000);
+  };
+}
+
+function receive(data) {
+  switch (data.type) {
+    case "hello":
+      state.world = data.world;
+      state.messages = new Map(data.messages.map((m) => [m.id, m]));
+      setupWorld();
+      renderAll();
+      hook.connected = true;
+      break;
+    case "message": upsert(data.message); break;
+    case "delete": remove(data.id); break;
+    case "typing": showTyping(data.channel_id, data.user); break;
+    case "commands": state.commands = data.commands; state.menus = data.menus; break;
+    case "voice": updateVoice(data); break;
+    case "notice":
+      if (data.for_user === state.user && data.channel_id === state.channel) addNotice(data.text);
+      break;
+  }
+}
+
+function setStatus(online, text) {
+  $("status").className = online ? "online" : "offline";
+  $("status").textContent = text;
+}
+
+// -- the world ------------------------------------------------------------------------------
+function setupWorld() {
+  const w = state.world;
+  $("guild-name").textContent = w.guild.name;
+  document.title = `${w.guild.name} · playground`;
+  const text = w.channels.filter((c) => c.kind === "text");
+  const voice = w.channels.find((c) => c.kind === "voice");
+  if (!state.channel || !text.some((c) => c.id === state.channel)) state.channel = text[0].id;
+  if (!state.user) state.user = w.people[0].id;
+  $("channels").replaceChildren(...text.map((c) => {
+    const li = document.createElement("li");
+    li.textContent = c.name;
+    li.dataset.id = c.id;
+    li.onclick = () => { state.channel = c.id; renderAll(); };
+    return li;
+  }));
+  if (voice) $("voice-name").textContent = voice.name;
+  $("person").replaceChildren(...w.people.map((p) => {
+    const o = document.createElement("option");
+    o.value = p.id;
+    o.textContent = `${p.name} (${p.role})`;
+    return o;
+  }));
+  $("person").value = state.user;
+}
+
+function userName(id) { return (state.world && state.world.users[id]) || "unknown"; }
+function channelName(id) {
+  const c = state.world && state.world.channels.find((x) => x.id === id);
+  return c ? c.name : "?";
+}
+
+// -- messages -------------------------------------------------------------------------------
+function visible(m) {
+  return m.channel_id === state.channel && !m.deleted && (!m.ephemeral || m.for_user === state.user);
+}
+
+function renderAll() {
+  for (const li of $("channels").children) li.classList.toggle("active", li.dataset.id === state.channel);
+  $("channel-name").textContent = channelName(state.channel);
+  $("input").placeholder = `Message #${channelName(state.channel)}`;
+  const list = [...state.messages.values()].filter(visible).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+  $("messages").replaceChildren(...list.map(renderMessage));
+  scrollDown();
+  updateVoice({ members: state.voiceMembers, online: state.online });
+}
+
+function upsert(m) {
+  const known = state.messages.has(m.id);
+  state.messages.set(m.id, m);
+  if (m.author.bot && m.channel_id === state.channel) hideTyping();
+  if (!visible(m)) return;
+  const el = renderMessage(m);
+  const old = document.querySelector(`.msg[data-id="${m.id}"]`);
+  if (old) old.replaceWith(el);
+  else {
+    const list = $("messages");
+    const later = [...list.children].find((x) => x.dataset.id && BigInt(x.dataset.id) > BigInt(m.id));
+    list.insertBefore(el, later || null);
+    scrollDown();
+  }
+  note(known ? "edit" : "render", m.id);
+}
+
+function remove(id) {
+  const m = state.messages.get(id);
+  if (m) m.deleted = true;
+  const el = document.querySelector(`.msg[data-id="${id}"]`);
+  if (el) el.remove();
+}
+
+function scrollDown() { const l = $("messages"); l.scrollTop = l.scrollHeight; }
+
+function escapeHtml(s) {
+  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+// Enough Discord markdown to read the bot: code blocks, inline code, bold, italics, mentions.
+function markdown(text) {
+  const blocks = [];
+  let s = escapeHtml(text).replace(/```(?:\w*\n)?([\s\S]*?)```/g, (_, code) => {
+    blocks.push(`<pre>${code}</pre>`);
+    return `\u0000${blocks.length - 1}\u0000`;
+  });
+  s = s.replace(/`([^`\n]+)`/g, "<code>$1</code>")
+    .replace(/\*\*([^*]+)\*\*/g, "<b>$1</b>")
+    .replace(/(^|[^*])\*([^*\n]+)\*/g, "$1<i>$2</i>")
+    .replace(/&lt;@!?(\d+)&gt;/g, (_, id) => `<span class="mention">@${escapeHtml(userName(id))}</span>`)
+    .replace(/&lt;#(\d+)&gt;/g, (_, id) => `<span class="mention">#${escapeHtml(channelName(id))}</span>`);
+  return s.replace(/\u0000(\d+)\u0000/g, (_, i) => blocks[Number(i)]);
+}
+
+function el(tag, cls, html) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (html !== undefined) e.innerHTML = html;
+  return e;
+}
+
+function renderMessage(m) {
+  const li = el("li", "msg" + (m.author.bot ? " bot" : "") + (m.ephemeral ? " ephemeral" : ""));
+  li.dataset.id = m.id;
+  li.dataset.author = m.author.name;
+  if (m.reference) {
+    li.append(el("div", "quote", `<b>@${escapeHtml(m.reference.author)}</b> ${
+      m.reference.deleted ? "<i>Original message was deleted</i>" : escapeHtml(m.reference.content)}`));
+  }
+  if (m.interaction) {
+    li.append(el("div", "used", m.interaction.menu
+      ? `${escapeHtml(m.interaction.user)} used <b>${escapeHtml(m.interaction.name)}</b>`
+      : `${escapeHtml(m.interaction.user)} used <b>/${escapeHtml(m.interaction.name)}</b>`));
+  }
+  li.append(el("div", "avatar", escapeHtml(m.author.name.slice(0, 1).toUpperCase())));
+  const time = new Date(m.timestamp).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  li.append(el("div", "meta", `<span class="author">${escapeHtml(m.author.name)}</span>${
+    m.author.bot ? '<span class="tag">APP</span>' : ""}<time datetime="${escapeHtml(m.timestamp)}">${time}</time>`));
+  const body = el("div", "content");
+  if (m.loading) body.append(el("span", "loading", `${escapeHtml(m.author.name)} is thinking…`));
+  else body.innerHTML = markdown(m.content);
+  if (m.edited) body.append(el("span", "edited", "(edited)"));
+  li.append(body);
+  const used = new Set();
+  for (const e of m.embeds) li.append(renderEmbed(e, m, used));
+  for (const a of m.attachments) if (!used.has(a.id)) li.append(renderAttachment(a, m));
+  if (m.ephemeral) li.append(el("div", "ephemeral-note", "Only you can see this"));
+  const actions = el("div", "actions");
+  const reply = el("button", "reply", "Reply");
+  reply.title = "Reply to this message";
+  reply.onclick = () => startReply(m);
+  const apps = el("button", "apps", "Apps ▾");
+  apps.title = "Message commands";
+  apps.onclick = (event) => openMenu(event, m);
+  actions.append(reply, apps);
+  li.append(actions);
+  return li;
+}
+
+function renderEmbed(e, m, used) {
+  const box = el("div", "embed");
+  if (e.title) box.append(el("div", "title", markdown(e.title)));
+  if (e.description) box.append(el("div", "description", markdown(e.description)));
+  for (const f of e.fields) {
+    box.append(el("div", "field-name", markdown(f.name)), el("div", "field-value", markdown(f.value)));
+  }
+  if (e.image && e.image.startsWith("attachment://")) {
+    const a = m.attachments.find((x) => x.filename === e.image.slice("attachment://".length));
+    if (a) { box.append(renderAttachment(a, m)); used.add(a.id); }
+  }
+  if (e.footer) box.append(el("div", "footer", escapeHtml(e.footer)));
+  return box;
+}
+
+function renderAttachment(a, m) {
+  const type = a.content_type || "";
+  if (type.startsWith("image/") || /\.(png|jpe?g|gif|webp)$/i.test(a.filename)) {
+    const img = el("img", "attachment");
+    img.src = a.url;
+    img.alt = a.filename;
+    return img;
+  }
+  const box = el("div", "file");
+  if (type.startsWith("audio/") || /\.(ogg|mp3|wav|m4a|opus|webm)$/i.test(a.filename)) {
+    box.append(el("div", "", m.voice_message ? `♪ Voice message${a.duration ? ` · ${a.duration.toFixed(1)} s` : ""}`
+      : `♪ ${escapeHtml(a.filename)}`));
+    const audio = document.createElement("audio");
+    audio.controls = true;
+    audio.src = a.url;
+    audio.preload = "none";
+    box.append(audio);
+  } else {
+    box.innerHTML = `<a href="${a.url}" download="${escapeHtml(a.filename)}">${escapeHtml(a.filename)}</a> <span class="size">${formatSize(a.size)}</span>`;
+  }
+  return box;
+}
+
+function formatSize(n) {
+  return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
+}
+
+function addNotice(text) {
+  $("messages").append(el("li", "notice", escapeHtml(text)));
+  scrollDown();
+}
+
+// -- typing ---------------------------------------------------------------------------------
+function showTyping(channelId, name) {
+  if (channelId !== state.channel) return;
+  $("typing-name").textContent = name;
+  $("typing").hidden = false;
+  clearTimeout(state.typingTimer);
+  state.typingTimer = setTimeout(hideTyping, 10000);  // Discord's typing lasts 10 s
+}
+function hideTyping() { $("typing").hidden = true; clearTimeout(state.typingTimer); }
+
+// -- composing ------------------------------------------------------------------------------
+function startReply(m) {
+  state.replyTo = m.id;
+  $("replying-name").textContent = m.author.name;
+  $("replying-text").textContent = (m.content || "").slice(0, 80);
+  $("replying").hidden = false;
+  $("input").focus();
+}
+function cancelReply() { state.replyTo = null; $("replying").hidden = true; }
+
+function showError(text) {
+  $("error").textContent = text;
+  $("error").hidden = !text;
+}
+
+async function post(url, form) {
+  const response = await fetch(url, form instanceof FormData ? { method: "POST", body: form }
+    : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(form) });
+  let data = {};
+  try { data = await response.json(); } catch (e) { data = { error: await response.text().catch(() => "") }; }
+  if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
+  return data;
+}
+
+async function send() {
+  const input = $("input");
+  const text = input.value;
+  if (!text.trim() && !state.file) return;
+  note("sent", null);
+  const form = new FormData();
+  form.append("user", state.user);
+  form.append("channel", state.channel);
+  if (state.file) form.append("file", state.file, state.file.name);
+  const isSlash = text.trimStart().startsWith("/");
+  if (isSlash) form.append("text", text.trim());
+  else {
+    form.append("content", text);
+    if (state.replyTo) form.append("reply_to", state.replyTo);
+  }
+  input.value = "";
+  autosize();
+  hideSuggestions();
+  try {
+    await post(isSlash ? "/api/slash" : "/api/send", form);
+    showError("");
+    cancelReply();
+    clearFile();
+  } catch (e) {
+    showError(e.message);
+    if (isSlash) input.value = text;
+  }
+}
+
+function clearFile() { state.file = null; $("file").value = ""; $("attached").hidden = true; }
+
+function autosize() {
+  const input = $("input");
+  input.style.height = "auto";
+  input.style.height = Math.min(input.scrollHeight, 200) + "px";
+}
+
+// -- slash command suggestions --------------------------------------------------------------
+function currentSuggestions() {
+  const text = $("input").value;
+  const match = /^\/(\S*)$/.exec(text);
+  if (!match) return [];
+  return state.commands.filter((c) => c.name.startsWith(match[1].toLowerCase()));
+}
+
+function updateSuggestions() {
+  const list = currentSuggestions();
+  const ul = $("suggestions");
+  if (!list.length) return hideSuggestions();
+  state.suggestion = Math.min(state.suggestion, list.length - 1);
+  ul.replaceChildren(...list.map((c, i) => {
+    const li = el("li", i === state.suggestion ? "selected" : "");
+    li.innerHTML = `<b>/${escapeHtml(c.name)}</b>` + c.options.map((o) =>
+      `<span class="opt${o.required ? " required" : ""}">${o.kind === "subcommand" || o.kind === "group"
+        ? escapeHtml(o.name) : `${escapeHtml(o.name)}:${o.kind === "file" ? "file" : ""}`}</span>`).join("") +
+      `<span class="desc">${escapeHtml(c.description)}</span>`;
+    li.onmousedown = (event) => { event.preventDefault(); complete(c); };
+    return li;
+  }));
+  ul.hidden = false;
+}
+
+function hideSuggestions() { $("suggestions").hidden = true; state.suggestion = 0; }
+
+function complete(c) {
+  const first = c.options.find((o) => o.required && o.kind !== "file");
+  $("input").value = `/${c.name} ` + (first && first.kind !== "subcommand" && first.kind !== "group" ? `${first.name}:` : "");
+  hideSuggestions();
+  $("input").focus();
+}
+
+// -- message menus and modals ---------------------------------------------------------------
+function openMenu(event, m) {
+  const menu = $("menu");
+  menu.replaceChildren(el("div", "label", "Apps"));
+  if (!state.menus.length) menu.append(el("div", "label", "(no message commands registered)"));
+  for (const name of state.menus) {
+    const b = el("button", "", escapeHtml(name));
+    b.onclick = () => { closeMenu(); useMenu(name, m); };
+    menu.append(b);
+  }
+  const rect = event.target.getBoundingClientRect();
+  menu.style.left = `${Math.max(8, rect.right - 200)}px`;
+  menu.style.top = `${rect.bottom + 4}px`;
+  menu.hidden = false;
+  event.stopPropagation();
+}
+function closeMenu() { $("menu").hidden = true; }
+
+async function useMenu(name, m) {
+  try {
+    const answer = await post("/api/menu", { user: state.user, name, message: m.id });
+    showError("");
+    if (answer.modal) openModal(answer.interaction, answer.modal);
+  } catch (e) { showError(e.message); }
+}
+
+function openModal(interaction, modal) {
+  $("modal-title").textContent = modal.title;
+  const fields = $("modal-fields");
+  fields.replaceChildren(...modal.fields.map((f) => {
+    const wrap = el("div", "field");
+    const label = el("label", "", escapeHtml(f.label));
+    const input = document.createElement(f.paragraph ? "textarea" : "input");
+    input.name = f.custom_id;
+    input.value = f.value;
+    input.placeholder = f.placeholder;
+    input.required = f.required;
+    if (f.max) input.maxLength = f.max;
+    label.htmlFor = input.id = `modal-${f.custom_id}`;
+    wrap.append(label, input);
+    return wrap;
+  }));
+  const dialog = $("modal");
+  $("modal-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const values = {};
+    for (const input of fields.querySelectorAll("input, textarea")) values[input.name] = input.value;
+    dialog.close();
+    try { await post("/api/modal", { user: state.user, interaction, values }); showError(""); }
+    catch (e) { showError(e.message); }
+  };
+  $("modal-cancel").onclick = () => dialog.close();
+  dialog.showModal();
+}
+
+// -- voice ----------------------------------------------------------------------------------
+function updateVoice(data) {
+  state.voiceMembers = data.members;
+  state.online = data.online;
+  setStatus(state.online, state.online ? `${state.world ? state.world.bot.name : "bot"} is online` : "bot offline");
+  const ul = $("voice-members");
+  ul.replaceChildren(...data.members.map((id) => {
+    const li = el("li", "", escapeHtml(userName(id)));
+    li.dataset.id = id;
+    if (state.world && id === state.world.bot.id) li.classList.toggle("speaking", speaking());
+    return li;
+  }));
+  const inVoice = data.members.includes(state.user);
+  $("voice-button").textContent = inVoice ? "Leave voice" : "Join voice";
+  $("voice-button").dataset.joined = inVoice ? "1" : "0";
+}
+
+function audioContext() {
+  if (!state.audio) {
+    state.audio = new AudioContext({ sampleRate: SAMPLE_RATE });
+    state.playHead = 0;
+  }
+  if (state.audio.state === "suspended") state.audio.resume();
+  return state.audio;
+}
+
+async function toggleVoice() {
+  const join = $("voice-button").dataset.joined !== "1";
+  if (join) audioContext();  // created in the click, so the browser lets it play
+  try { await post("/api/voice", { user: state.user, join }); showError(""); }
+  catch (e) { showError(e.message); }
+}
+
+function play(buffer) {
+  hook.framesReceived += 1;
+  const ctx = audioContext();
+  const pcm = new Int16Array(buffer);
+  const frames = pcm.length / 2;
+  const audio = ctx.createBuffer(2, frames, SAMPLE_RATE);
+  const left = audio.getChannelData(0), right = audio.getChannelData(1);
+  let peak = hook.peak;
+  for (let i = 0; i < frames; i++) {
+    left[i] = pcm[2 * i] / 32768;
+    right[i] = pcm[2 * i + 1] / 32768;
+    const level = Math.abs(left[i]);
+    if (level > peak) peak = level;
+  }
+  hook.peak = peak;
+  if (hook.firstSampleAt === null) hook.firstSampleAt = performance.now();
+  hook.samplesPlayed += frames;
+  const source = ctx.createBufferSource();
+  source.buffer = audio;
+  source.connect(ctx.destination);
+  const start = Math.max(state.playHead, ctx.currentTime + 0.06);  // a little jitter buffer
+  source.start(start);
+  state.playHead = start + audio.duration;
+  state.speakingUntil = performance.now() + (state.playHead - ctx.currentTime) * 1000;
+  showSpeaking();
+}
+
+function speaking() { return performance.now() < state.speakingUntil; }
+
+function showSpeaking() {
+  $("speaking").hidden = false;
+  const bot = state.world && document.querySelector(`#voice-members li[data-id="${state.world.bot.id}"]`);
+  if (bot) bot.classList.add("speaking");
+  clearTimeout(state.speakingTimer);
+  state.speakingTimer = setTimeout(() => {
+    $("speaking").hidden = true;
+    if (bot) bot.classList.remove("speaking");
+  }, Math.max(0, state.speakingUntil - performance.now()) + 100);
+}
+
+// -- voice messages -------------------------------------------------------------------------
+async function toggleRecording() {
+  if (state.recorder) { state.recorder.stop(); return; }
+  let stream;
+  try { stream = await navigator.mediaDevices.getUserMedia({ audio: true }); }
+  catch (e) { return showError(`No microphone: ${e.message}`); }
+  const type = MediaRecorder.isTypeSupported("audio/ogg;codecs=opus") ? "audio/ogg;codecs=opus" : "audio/webm;codecs=opus";
+  const recorder = new MediaRecorder(stream, { mimeType: type });
+  const chunks = [];
+  const started = performance.now();
+  recorder.ondataavailable = (event) => chunks.push(event.data);
+  recorder.onstop = async () => {
+    stream.getTracks().forEach((t) => t.stop());
+    state.recorder = null;
+    $("record").classList.remove("recording");
+    const seconds = (performance.now() - started) / 1000;
+    const form = new FormData();
+    form.append("user", state.user);
+    form.append("channel", state.channel);
+    form.append("voice_message", "1");
+    form.append("duration", seconds.toFixed(2));
+    form.append("file", new Blob(chunks, { type }), type.includes("ogg") ? "voice-message.ogg" : "voice-message.webm");
+    try { await post("/api/send", form); showError(""); } catch (e) { showError(e.message); }
+  };
+  recorder.start();
+  state.recorder = recorder;
+  $("record").classList.add("recording");
+}
+
+// -- wiring ---------------------------------------------------------------------------------
+function init() {
+  const input = $("input");
+  input.addEventListener("keydown", (event) => {
+    const list = $("suggestions").hidden ? [] : currentSuggestions();
+    if (list.length && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+      state.suggestion = (state.suggestion + (event.key === "ArrowDown" ? 1 : list.length - 1)) % list.length;
+      updateSuggestions();
+      event.preventDefault();
+    } else if (list.length && event.key === "Tab") {
+      complete(list[state.suggestion]);
+      event.preventDefault();
+    } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (list.length && list[state.suggestion].name !== input.value.slice(1)) complete(list[state.suggestion]);
+      else send();
+    } else if (event.key === "Escape") {
+      hideSuggestions();
+      cancelReply();
+    }
+  });
+  input.addEventListener("input", () => { autosize(); updateSuggestions(); });
+  $("file").addEventListener("change", () => {
+    state.file = $("file").files[0] || null;
+    $("attached-name").textContent = state.file ? `${state.file.name} (${formatSize(state.file.size)})` : "";
+    $("attached").hidden = !state.file;
+  });
+  $("cancel-file").onclick = clearFile;
+  $("cancel-reply").onclick = cancelReply;
+  $("voice-button").onclick = toggleVoice;
+  $("record").onclick = toggleRecording;
+  $("person").addEventListener("change", () => {
+    state.user = $("person").value;
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: "as", user: state.user }));
+    renderAll();
+  });
+  document.addEventListener("click", closeMenu);
+  connect();
+}
+
+init();

@@ -1,0 +1,239 @@
+"""The playground through its real page: Debian's Chromium (headless, Playwright) on the page
+that `python bot.py` serves with no DISCORD_TOKEN, the bot answering through the local server.
+
+The tests run in order on one playground and one page, as one person would use it: talk,
+upload audio, record a voice message, train and test a model, be refused as a plain member,
+correct an answer, hear the bot in voice, reload, restart.  Set SCREENSHOTS_DIR (`make
+screenshots` sets it to docs/) to keep the README's screenshots."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+pytestmark = pytest.mark.slow
+
+PLAYGROUND_ENV = {"CONFIDENCE_THRESHOLD": "0", "STT_ENGINES": "whisper", "VOICE_IDLE_SECONDS": "60"}
+SPOKEN = "the quick brown fox jumps over the lazy dog"
+TOPICS = {
+    "weather": ["is it going to rain today", "will it be sunny tomorrow", "what is the weather like",
+                "how hot is it outside", "is there snow in the forecast", "do i need an umbrella"],
+    "food": ["where can i get pizza", "recommend a restaurant", "what should i cook tonight", "i am hungry",
+             "find me a good burger place", "what is for dinner"],
+    "greeting": ["hello there", "good morning", "hi bot", "hey how are you", "nice to meet you",
+                 "greetings friend"],
+}
+
+
+def dataset_csv() -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["text", "label"])
+    for _round in range(4):
+        for label, examples in TOPICS.items():
+            writer.writerows((example, label) for example in examples)
+    return out.getvalue().encode()
+
+
+def speech_wav(folder: Path, text: str = SPOKEN) -> Path:
+    path = folder / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(path), text], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("uploads")
+    speech_wav(folder)
+    (folder / "topics.csv").write_bytes(dataset_csv())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fake_microphone(files) -> list[str]:
+    # Chromium's fake microphone plays this file (looped): recording it is recording speech.
+    return [f"--use-file-for-fake-audio-capture={files / 'speech.wav'}"]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def page(playground, browser):
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(playground.url)
+    await page.wait_for_function("window.playground.connected")
+    yield page
+    assert not errors, f"errors in the page: {errors}"
+    await page.close()
+
+
+def screenshot_dir(tmp_path_factory) -> Path:
+    wanted = os.environ.get("SCREENSHOTS_DIR")
+    return Path(wanted) if wanted else tmp_path_factory.getbasetemp()
+
+
+async def send(page, text: str) -> None:
+    """Type into the message box and press Enter, as a person does."""
+    await page.fill("#input", text)
+    await page.press("#input", "Enter")
+
+
+async def wait_bot_message(page, contains: str, timeout: float = 30_000, after: str | None = None) -> str:
+    """The id of the first bot message in view whose text contains `contains` (newer than `after`)."""
+    handle = await page.wait_for_function(
+        """([text, after]) => {
+            for (const m of document.querySelectorAll('#messages .msg.bot')) {
+                if (after && BigInt(m.dataset.id) <= BigInt(after)) continue;
+                if (m.innerText.includes(text)) return m.dataset.id;
+            }
+            return null;
+        }""", arg=[contains, after], timeout=timeout)
+    return await handle.json_value()
+
+
+async def last_message_id(page) -> str:
+    return await page.evaluate("[...document.querySelectorAll('#messages .msg')].pop().dataset.id")
+
+
+async def be(page, name: str) -> None:
+    await page.select_option("#person", label=f"{name} ({'owner' if name == 'you' else 'member'})")
+
+
+async def test_hi_is_answered(page):
+    await send(page, "!hi")
+    reply = await wait_bot_message(page, "Hi you!")
+    item = page.locator(f'.msg[data-id="{reply}"]')
+    assert "!hi" in await item.locator(".quote").inner_text()  # a reply, quoting the command
+    assert await item.locator(".author").inner_text() == "ChatBot"
+
+
+async def test_slash_command_with_suggestions(page):
+    await page.fill("#input", "/h")
+    suggestions = await page.locator("#suggestions li").all_inner_texts()
+    assert any(s.startswith("/hi") for s in suggestions) and any(s.startswith("/help") for s in suggestions)
+    await page.fill("#input", "/hi")
+    await page.press("#input", "Enter")
+    reply = await wait_bot_message(page, "used /hi")
+    assert "Hi you!" in await page.locator(f'.msg[data-id="{reply}"]').inner_text()
+
+
+async def test_unknown_slash_command_is_explained(page):
+    await send(page, "/nosuch thing")
+    await page.wait_for_selector("#error:not([hidden])")
+    assert "not a registered command" in await page.locator("#error").inner_text()
+    await page.fill("#input", "")
+
+
+async def test_uploaded_recording_is_transcribed(page, files):
+    before = await last_message_id(page)
+    await page.set_input_files("#file", files / "speech.wav")
+    await page.press("#input", "Enter")  # a file alone is a message
+    reply = await wait_bot_message(page, "said:", timeout=60_000, after=before)
+    text = (await page.locator(f'.msg[data-id="{reply}"] .content').inner_text()).lower()
+    assert "quick brown fox" in text, text
+    upload = page.locator(f'.msg[data-id="{before}"] ~ .msg audio').first  # the upload plays in the page
+    assert await upload.get_attribute("src")
+
+
+async def test_voice_message_recorded_from_the_microphone(page):
+    before = await last_message_id(page)
+    await page.click("#record")
+    await page.wait_for_selector("#record.recording")
+    # Record about 3 s of the fake microphone (a real duration, not a wait for something).
+    await page.wait_for_timeout(3500)
+    await page.click("#record")
+    voice = await page.wait_for_function(
+        """(after) => [...document.querySelectorAll('#messages .msg:not(.bot)')]
+            .find(m => BigInt(m.dataset.id) > BigInt(after) && m.innerText.includes('Voice message'))?.dataset.id""",
+        arg=before, timeout=15_000)
+    reply = await wait_bot_message(page, "said:", timeout=60_000, after=await voice.json_value())
+    text = (await page.locator(f'.msg[data-id="{reply}"] .content').inner_text()).lower()
+    assert "fox" in text or "lazy dog" in text, text
+
+
+async def test_training_status_is_edited_live_and_the_confusion_matrix_shown(page, files, tmp_path_factory):
+    await page.click("#channels li:has-text('training')")
+    await page.set_input_files("#file", files / "topics.csv")
+    await send(page, "!train")
+    status = await wait_bot_message(page, "Training job")
+    item = page.locator(f'.msg[data-id="{status}"]')
+    await item.locator("text=Training finished").wait_for(timeout=120_000)  # the same message, edited
+    assert await item.locator(".edited").count() == 1
+    before = await last_message_id(page)
+    await page.set_input_files("#file", files / "topics.csv")
+    await send(page, "!test")
+    report = await wait_bot_message(page, "ccuracy", timeout=60_000, after=before)
+    image = page.locator(f'.msg[data-id="{report}"] img.attachment')
+    await image.wait_for()
+    assert await image.get_attribute("alt") == "confusion_matrix.png"
+    await page.wait_for_function("(img) => img.complete && img.naturalWidth > 100", arg=await image.element_handle())
+    await page.screenshot(path=str(screenshot_dir(tmp_path_factory) / "playground.png"))
+
+
+async def test_second_member_is_refused_an_admin_command(page):
+    await be(page, "sam")
+    try:
+        await send(page, "!select_dataset topics")
+        reply = await wait_bot_message(page, "for admins only")
+        assert "Manage Server" in await page.locator(f'.msg[data-id="{reply}"]').inner_text()
+        await send(page, "/select_dataset name:topics")  # the same through the slash command
+        await page.wait_for_function(
+            "document.querySelector('#error:not([hidden])') || "
+            "[...document.querySelectorAll('.msg.ephemeral')].some(m => m.innerText.includes('admins'))")
+    finally:
+        await be(page, "you")
+
+
+async def test_correct_this_answer_with_its_modal(page):
+    await page.click("#channels li:has-text('general')")
+    before = await last_message_id(page)
+    await send(page, "is it going to rain today")
+    answer = await wait_bot_message(page, "weather", after=before)
+    item = page.locator(f'.msg[data-id="{answer}"]')
+    await item.hover()
+    await item.locator("button.apps").click()
+    await page.locator("#menu button", has_text="Correct this answer").click()
+    dialog = page.locator("#modal")
+    await dialog.wait_for()
+    await dialog.locator("input, textarea").first.fill("rain")
+    await dialog.locator("#modal-submit").click()
+    thanks = await wait_bot_message(page, "Thanks! Noted", after=answer)
+    assert "Only you can see this" in await page.locator(f'.msg[data-id="{thanks}"]').inner_text()
+
+
+async def test_joining_voice_plays_the_bots_spoken_answer(page, tmp_path_factory):
+    await page.click("#voice-button")
+    await page.wait_for_selector("#voice-members li:has-text('you')")
+    before = await page.evaluate("window.playground.samplesPlayed")
+    last = await last_message_id(page)
+    await send(page, "where can i get pizza")
+    await wait_bot_message(page, "food", after=last)
+    await page.wait_for_function(f"window.playground.samplesPlayed > {before} + 48000 * 0.3", timeout=60_000)
+    await page.wait_for_selector("#voice-members li:has-text('ChatBot')")
+    assert await page.evaluate("window.playground.peak") > 0.05  # speech, not silence
+    await page.screenshot(path=str(screenshot_dir(tmp_path_factory) / "playground-voice.png"))
+    await page.click("#voice-button")  # leave
+    await page.wait_for_selector("#voice-button:has-text('Join voice')")
+
+
+async def test_reload_keeps_history(page):
+    before = await page.locator("#messages .msg").all_inner_texts()
+    await page.reload()
+    await page.wait_for_function("window.playground.connected")
+    after = await page.locator("#messages .msg").all_inner_texts()
+    assert after == before and any("!hi" in text for text in after)
+
+
+async def test_restart_keeps_the_model_and_the_history(playground, page):
+    await playground.restart()
+    await page.goto(playground.url)  # the port is new (PLAYGROUND_PORT=0 in tests)
+    await page.wait_for_function("window.playground.connected")
+    assert any("!hi" in text for text in await page.locator("#messages .msg").all_inner_texts())
+    before = await last_message_id(page)
+    await send(page, "what should i cook tonight")
+    await wait_bot_message(page, "food", after=before)  # the model trained before the restart answers
