@@ -148,6 +148,52 @@ async def start_bot(fake, direct: bool) -> BotProcess:
     return bot
 
 
+def per_frame_costs(frames: int = 3000) -> dict[str, float]:
+    """CPU seconds per 20 ms frame of the bot's per-packet work, measured in this process with
+    the same libraries: Opus encoding, DAVE encryption (davey, in a real two-member group)
+    and transport encryption (xchacha20-poly1305). The bot's process CPU is too noisy on a
+    shared machine to show DAVE's share, so this is the figure to compare."""
+    import math
+
+    import davey
+    import discord.opus
+    import nacl.bindings
+
+    from localdiscord import mls
+
+    if not discord.opus.is_loaded():
+        discord.opus._load_default()
+    encoder = discord.opus.Encoder()
+    tone = b"".join(int(8000 * math.sin(2 * math.pi * 440 * i / 48000)).to_bytes(2, "little", signed=True) * 2
+                    for i in range(960))
+    opus_frame = encoder.encode(tone, 960)
+    key = mls.ExternalSenderKey()
+    bot, listener = davey.DaveSession(1, 1, 99), davey.DaveSession(1, 2, 99)
+    bot.set_external_sender(key.package())
+    listener.set_external_sender(key.package())
+    add = mls.external_proposal(key, mls.group_id_for(99), 0, mls.add_proposal(listener.get_serialized_key_package()))
+    result = bot.process_proposals(davey.ProposalsOperationType.append, mls.proposals_payload([add]))
+    listener.process_welcome(result.welcome)
+    bot.process_commit(result.commit)
+    secret, header = bytes(32), bytes(12)
+
+    def timed(work) -> float:
+        start = time.process_time()
+        for _ in range(frames):
+            work()
+        return (time.process_time() - start) / frames
+
+    costs = {
+        "Opus encoding": timed(lambda: encoder.encode(tone, 960)),
+        "DAVE encryption (davey)": timed(lambda: bot.encrypt_opus(opus_frame)),
+        "transport encryption": timed(lambda: nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
+            opus_frame, header, bytes(24), secret)),
+    }
+    encrypted = iter([bot.encrypt_opus(opus_frame) for _ in range(frames)])
+    costs["DAVE decryption (a listener)"] = timed(lambda: listener.decrypt(1, davey.MediaType.audio, next(encrypted)))
+    return costs
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of the process itself (not its ffmpeg children)."""
     times = psutil.Process(pid).cpu_times()
@@ -276,6 +322,9 @@ async def main(rounds: int, force_direct: bool, modes: list[str]) -> int:
         figures[mode] = await run(rounds, force_direct, dave=mode == "dave")
     for mode, r in figures.items():
         report("DAVE (E2EE)" if mode == "dave" else "plaintext", r, rounds)
+    print("\nCPU per second of audio (50 frames), measured per frame in this process:")
+    for label, seconds in per_frame_costs().items():
+        print(f"  {label:<30} {seconds * 1e6:7.1f} us per frame = {seconds * 50 * 1000:6.2f} ms per second of audio")
     if {"dave", "plain"} <= set(figures):
         d, p = figures["dave"], figures["plain"]
         med = statistics.median

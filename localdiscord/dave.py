@@ -19,7 +19,7 @@ import asyncio
 import logging
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 import davey
@@ -61,7 +61,6 @@ class Listener:
     early: int = 0  # frames it could not decrypt before the bot switched to its epoch
     expected_since: float | None = None  # from then on, every encrypted frame must decrypt
     removing: bool = False
-    frames: list[bytes] = field(default_factory=list, repr=False)  # kept only when asked
 
     @property
     def epoch(self) -> int | None:
@@ -86,7 +85,6 @@ class DaveGroup:
 
     def __init__(self, key: mls.ExternalSenderKey, *, bot_user_id: int, channel_id: int, listener_id: int,
                  humans: Callable[[], set[int]], send_json: SendJson, send_binary: SendBinary,
-                 keep_frames: bool = False,
                  on_change: Callable[[], None] = lambda: None):
         self.key = key
         self.bot_user_id = bot_user_id
@@ -96,7 +94,6 @@ class DaveGroup:
         self._send_json = send_json
         self._send_binary = send_binary
         self._on_change = on_change
-        self.keep_frames = keep_frames
         self.protocol_version = PROTOCOL_VERSION
         self.listeners: dict[int, Listener] = {}  # user id -> member of the group
         self.retired: list[tuple[float, Listener]] = []  # (until, listener) of replaced groups
@@ -324,8 +321,8 @@ class DaveGroup:
         self._on_change()
 
     def adopt(self, previous: "DaveGroup") -> None:
-        """A resumed connection: the old group's listeners still decrypt frames in flight,
-        and its counters carry over."""
+        """A resumed connection: the old group's listeners may still decrypt frames that
+        were in flight when the old websocket closed."""
         now = time.monotonic()
         self.retired = [(now + RETIRED_SECONDS, l) for l in previous.listeners.values()]
         self.retired += [(until, l) for until, l in previous.retired if until > now]
@@ -397,8 +394,6 @@ class DaveGroup:
                     listener.early += 1
                 continue
             listener.decrypted += 1
-            if self.keep_frames:
-                listener.frames.append(frame)
             if listener.primary:
                 heard = frame
         if heard is None:

@@ -240,10 +240,9 @@ class VoiceConnection:
 class FakeVoiceServer:
     """Voice for a ``FakeDiscord``: plugs into its ``voice_handler`` hook (gateway op 4)."""
 
-    def __init__(self, fake: FakeDiscord, dave: bool = True, keep_frames: bool = False):
+    def __init__(self, fake: FakeDiscord, dave: bool = True):
         self.fake = fake
         self.dave = dave  # negotiate DAVE protocol version 1 (else plaintext, version 0)
-        self.keep_frames = keep_frames  # listeners keep every decrypted Opus frame
         self.external_sender = mls.ExternalSenderKey(identity=b"fake-discord-voice")
         self.listener_id = snowflake()  # the user id of the server's own member of each group
         self.port = 0  # voice websocket (TLS)
@@ -453,6 +452,19 @@ class FakeVoiceServer:
         assert conn is not None and conn.dave is not None, "no DAVE connection"
         return await conn.dave.inject_invalid_commit()
 
+    async def downgrade(self, guild: Guild) -> int:
+        """Op 21 to DAVE protocol version 0 (as when a client without DAVE joins the call):
+        after op 23 and op 22 the bot sends plaintext. Returns the transition id."""
+        conn = self.connection(guild)
+        assert conn is not None and conn.dave is not None, "no DAVE connection"
+        return await conn.dave.downgrade()
+
+    async def upgrade(self, guild: Guild) -> None:
+        """Op 24 (epoch 1, version 1) after a downgrade: the bot forms a new group."""
+        conn = self.connection(guild)
+        assert conn is not None and conn.dave is not None, "no DAVE connection"
+        await conn.dave.upgrade()
+
     # -- main gateway op 4 ---------------------------------------------------------------------
     def _session_id(self, session: GatewaySession | None = None) -> str:
         session = session or next((s for s in self.fake.sessions if s.identified), None)
@@ -591,8 +603,7 @@ class FakeVoiceServer:
             assert conn.user_id is not None and conn.channel_id is not None
             conn.dave = DaveGroup(self.external_sender, bot_user_id=conn.user_id, channel_id=conn.channel_id,
                                   listener_id=self.listener_id, humans=lambda: self._humans(conn),
-                                  send_json=conn.send, send_binary=conn.send_binary,
-                                  keep_frames=self.keep_frames, on_change=self._changed)
+                                  send_json=conn.send, send_binary=conn.send_binary, on_change=self._changed)
             if previous is not None and previous.dave is not None:
                 conn.dave.adopt(previous.dave)
             await conn.dave.start()
@@ -708,13 +719,12 @@ async def _self_signed_context(directory: Path) -> ssl.SSLContext:
 
 
 @contextlib.asynccontextmanager
-async def fake_discord_with_voice(*, dave: bool = True, keep_frames: bool = False,
-                                  **kwargs) -> AsyncIterator[FakeDiscord]:
+async def fake_discord_with_voice(*, dave: bool = True, **kwargs) -> AsyncIterator[FakeDiscord]:
     """A started ``FakeDiscord`` with voice enabled (``fake.voice_server``); DAVE end-to-end
     encryption on unless ``dave=False``."""
     server = FakeDiscord(**kwargs)
     await server.start()
-    voice = FakeVoiceServer(server, dave=dave, keep_frames=keep_frames)
+    voice = FakeVoiceServer(server, dave=dave)
     try:
         await voice.start()
         yield server

@@ -143,3 +143,26 @@ async def test_invalid_commit_is_answered_with_op_31_and_the_group_recovers(fake
     await ask(fake, fake.bob, "greeting")
     [after] = await voice.wait_for_utterances(fake.guild, 1, timeout=30)
     assert group.encrypted_frames - encrypted == after.frames == group.decrypted_frames - decrypted
+
+
+async def test_downgrade_to_plaintext_and_upgrade_again(fake, voice):
+    """Op 21 to version 0 (a client without DAVE joined), later op 24 back to version 1."""
+    conn = voice.connection(fake.guild)
+    group = conn.dave
+    transition = await voice.downgrade(fake.guild)
+    await voice.wait_until(lambda: transition in group.transitions_executed and group.protocol_version == 0,
+                           10, "the downgrade executed")
+    plaintext = group.plaintext_frames
+    await ask(fake, fake.bob, "weather")
+    [heard] = await voice.wait_for_utterances(fake.guild, 1, timeout=30)
+    assert group.plaintext_frames - plaintext == heard.frames  # plaintext, and allowed now
+    await assert_heard(heard, spoken_text(fake, "weather"))
+
+    await voice.upgrade(fake.guild)
+    await voice.wait_until(lambda: group.protocol_version == 1 and group.ready, 10, "the upgrade")
+    voice.clear(fake.guild)
+    decrypted = group.decrypted_frames
+    await ask(fake, fake.bob, "food")
+    [again] = await voice.wait_for_utterances(fake.guild, 1, timeout=30)
+    assert group.decrypted_frames - decrypted == again.frames
+    await assert_heard(again, spoken_text(fake, "food"))
