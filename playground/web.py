@@ -163,10 +163,11 @@ class PlaygroundPage:
             "loading": bool(msg.flags & FLAG_LOADING),
             "ephemeral": msg.ephemeral,
             "for_user": str(record.user.id) if record is not None and msg.ephemeral else None,
-            "interaction": ({"name": record.name, "user": record.user.username,
-                             "menu": record.command_type != ac.CHAT_INPUT} if record is not None else None),
-            "reference": ({"id": str(ref.id), "author": ref.author.username, "content": ref.text[:200],
-                           "deleted": ref.deleted} if ref is not None else None),
+            "interaction": _used(record),
+            "reference": ({"id": str(ref.id), "author": ref.author.username, "deleted": ref.deleted,
+                           "content": ref.text[:200] or ("(voice message)" if ref.flags & FLAG_VOICE_MESSAGE
+                                                         else "(attachment)" if ref.attachments else "")}
+                          if ref is not None else None),
         }
 
     def history_for_page(self) -> list[dict]:
@@ -398,6 +399,14 @@ class PlaygroundPage:
         join = bool(body.get("join"))
         await self.fake.set_voice_state(self.fake.guild, user, self.fake.voice if join else None)
         return _ok(self.voice_state())
+
+
+def _used(record: Interaction | None) -> dict | None:
+    """"you used /name" above an interaction's message (a modal's: the command that opened it)."""
+    if record is None:
+        return None
+    opener = record.parent or record
+    return {"name": opener.name, "user": record.user.username, "menu": opener.command_type != ac.CHAT_INPUT}
 
 
 def modal_form(modal: dict) -> dict:

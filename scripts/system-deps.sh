@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(ffmpeg libopus0 espeak-ng openssl)
+# The playground's browser tests: Debian's Chromium, driven by Playwright (never a browser
+# download), and an emoji font so the bot's emoji show in the screenshots.
+packages+=(chromium fonts-noto-color-emoji)
 python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 
 missing=()
@@ -14,7 +17,7 @@ done
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "Missing system packages: ${missing[*]}. This is not a Debian/Ubuntu system: install ffmpeg," \
-       "libopus and espeak-ng with your package manager." >&2
+       "libopus and espeak-ng (and Chromium for the browser tests) with your package manager." >&2
   exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then

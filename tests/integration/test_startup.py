@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
+
+import pytest
 
 from localdiscord import BotProcess, FakeDiscord
 from localdiscord.botprocess import ROOT
 
 
-async def test_missing_token_exits_with_instructions(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path)}
+@pytest.mark.parametrize("how", [{"PLAYGROUND": "off"}, "--discord"])
+async def test_missing_token_with_the_playground_off_exits_with_instructions(tmp_path, how):
+    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), **(how if isinstance(how, dict) else {})}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "bot.py"), cwd=tmp_path, env=env,
+        sys.executable, str(ROOT / "bot.py"), *([how] if isinstance(how, str) else []), cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
@@ -20,6 +24,31 @@ async def test_missing_token_exits_with_instructions(tmp_path):
     assert "DISCORD_TOKEN is not set" in text
     assert "Developer Portal" in text or "developers/applications" in text
     assert "MESSAGE CONTENT" in text
+
+
+async def test_missing_token_opens_the_playground(tmp_path):
+    """`make run` on a fresh machine: no token, so the bot runs on the local Discord and the
+    page's URL is printed; the page answers and the bot is online there."""
+    import aiohttp
+
+    from tests.browser.playground_process import PlaygroundProcess
+
+    process = PlaygroundProcess(tmp_path, {"PATH": os.environ["PATH"]})
+    url = await process.start()
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url) as page:
+                assert page.status == 200 and "<textarea" in await page.text()
+            async with session.ws_connect(url + "ws") as ws:
+                hello = await ws.receive_json(timeout=10)
+                assert hello["type"] == "hello" and hello["world"]["bot"]["name"] == "ChatBot"
+                while (update := await ws.receive_json(timeout=10))["type"] != "voice":
+                    pass
+                assert update["online"] is True
+    finally:
+        assert await process.stop() == 0, process.log_tail()
+    assert not any("Traceback" in line for line in process.lines), process.log_tail()
 
 
 async def test_rejected_token_exits_non_zero_without_logging_it(fake, tmp_path):

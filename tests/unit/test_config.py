@@ -1,4 +1,4 @@
-"""Settings: required token, defaults, parsing and validation."""
+"""Settings: the token (or the playground without one), defaults, parsing and validation."""
 from __future__ import annotations
 
 import pytest
@@ -10,10 +10,30 @@ def load(tmp_path, **env):
     return load_settings({"DISCORD_TOKEN": "t", **env}, env_file=tmp_path / "none.env")
 
 
-def test_token_is_required_and_never_shown(tmp_path):
+def test_token_is_required_with_the_playground_off_and_never_shown(tmp_path):
     with pytest.raises(ConfigError, match="Developer Portal|developers/applications"):
-        load_settings({}, env_file=tmp_path / "none.env")
+        load_settings({"PLAYGROUND": "off"}, env_file=tmp_path / "none.env")
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN is not set"):
+        load_settings({}, env_file=tmp_path / "none.env", playground="off")  # --discord
     assert "sekrit" not in repr(load(tmp_path, DISCORD_TOKEN="sekrit"))
+
+
+def test_without_a_token_the_playground_runs(tmp_path):
+    s = load_settings({}, env_file=tmp_path / "none.env")
+    assert s.discord_token == "" and s.playground == "auto" and s.use_playground
+    assert s.playground_host == "127.0.0.1" and s.playground_port == 8800
+
+
+def test_playground_mode_is_forced_by_setting_or_flag(tmp_path):
+    assert not load(tmp_path).use_playground  # a token: Discord
+    assert load(tmp_path, PLAYGROUND="on").use_playground
+    assert load_settings({"DISCORD_TOKEN": "t"}, env_file=tmp_path / "none.env", playground="on").use_playground
+    s = load(tmp_path, PLAYGROUND_HOST="0.0.0.0", PLAYGROUND_PORT="9000")
+    assert s.playground_host == "0.0.0.0" and s.playground_port == 9000
+    with pytest.raises(ConfigError, match="PLAYGROUND must be"):
+        load(tmp_path, PLAYGROUND="maybe")
+    with pytest.raises(ConfigError, match="PLAYGROUND_PORT"):
+        load(tmp_path, PLAYGROUND_PORT="70000")
 
 
 def test_defaults(tmp_path):
