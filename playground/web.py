@@ -262,8 +262,10 @@ class PlaygroundPage:
                 if frame.type != WSMsgType.TEXT:
                     continue
                 data = json.loads(frame.data)
-                if data.get("type") == "as":  # the page switched person
+                if data.get("type") == "as":  # the page switched person (who hears voice)
                     client.user_id = self._person(str(data.get("user", ""))).id
+                    client.put(json.dumps({"type": "as", "user": str(client.user_id)}))
+                    client.put(json.dumps(self.voice_state()))
         finally:
             self.clients.discard(client)
             pump.cancel()
@@ -292,15 +294,14 @@ class PlaygroundPage:
         return channel
 
     async def _form(self, request: web.Request) -> tuple[dict[str, str], list[tuple[str, bytes, str | None]]]:
+        """Fields and files of a form post (multipart with files, or url-encoded)."""
         fields: dict[str, str] = {}
         files: list[tuple[str, bytes, str | None]] = []
-        reader = await request.multipart()
-        async for part in reader:
-            if part.filename:
-                data = bytes(await part.read())
-                files.append((_safe_name(part.filename), data, part.headers.get("Content-Type") or None))
-            elif part.name:
-                fields[part.name] = await part.text()
+        for name, value in (await request.post()).items():
+            if isinstance(value, web.FileField):
+                files.append((_safe_name(value.filename), value.file.read(), value.content_type or None))
+            else:
+                fields[name] = str(value)
         return fields, files
 
     def _mentions(self, content: str) -> str:
