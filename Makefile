@@ -3,10 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test setup system-deps bench clean
+.PHONY: run playground test setup system-deps bench screenshots clean
 
+# With no DISCORD_TOKEN this opens the playground (a local Discord in your browser).
 run: setup
 	$(PY) bot.py
+
+playground: setup
+	$(PY) bot.py --playground
 
 test: setup
 	$(PY) -m pytest
@@ -30,6 +34,11 @@ bench: setup
 	$(PY) bench/stt.py
 	$(PY) bench/listening.py
 	$(PY) bench/voice.py
+	$(PY) bench/playground.py
+
+# The README's screenshots of the playground, taken by its browser tests.
+screenshots: setup
+	SCREENSHOTS_DIR=docs $(PY) -m pytest tests/browser -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache

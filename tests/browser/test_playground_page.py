@@ -74,7 +74,9 @@ async def page(playground, browser):
 
 def screenshot_dir(tmp_path_factory) -> Path:
     wanted = os.environ.get("SCREENSHOTS_DIR")
-    return Path(wanted) if wanted else tmp_path_factory.getbasetemp()
+    folder = Path(wanted) if wanted else tmp_path_factory.getbasetemp()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 async def send(page, text: str) -> None:
