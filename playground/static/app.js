@@ -15,7 +15,7 @@ const hook = window.playground;
 
 const state = {
   world: null, messages: new Map(), channel: null, user: null, commands: [], menus: [],
-  replyTo: null, file: null, voiceMembers: [], online: false, typingTimer: null,
+  replyTo: null, file: null, voiceMembers: [], online: false, typingTimer: null, choices: [],
   audio: null, playHead: 0, speakingUntil: 0, ws: null, suggestion: 0, recorder: null,
 };
 
@@ -346,7 +346,50 @@ function updateSuggestions() {
   ul.hidden = false;
 }
 
-function hideSuggestions() { $("suggestions").hidden = true; state.suggestion = 0; }
+function hideSuggestions() { $("suggestions").hidden = true; state.suggestion = 0; state.choices = []; }
+
+// An option registered with autocomplete (e.g. /select_dataset name:) asks the bot, as Discord does.
+function autocompleteContext() {
+  const text = $("input").value;
+  const m = /^\/(\S+)\s([\s\S]*)$/.exec(text);
+  const c = m && state.commands.find((x) => x.name === m[1].toLowerCase());
+  const tail = c && /(?:^|\s)([\w-]+):([^:]*)$/.exec(m[2]);
+  const option = tail && c.options.find((o) => o.name === tail[1] && o.autocomplete);
+  if (!option) return null;
+  return { command: c.name, option: option.name, value: tail[2], prefix: text.slice(0, text.length - tail[2].length) };
+}
+
+async function updateChoices() {
+  const context = autocompleteContext();
+  if (!context) { state.choices = []; return; }
+  const asked = $("input").value;
+  let answer;
+  try {
+    answer = await post("/api/autocomplete", { user: state.user, channel: state.channel, command: context.command,
+      option: context.option, value: context.value });
+  } catch (e) { return; }
+  if ($("input").value !== asked) return;  // typed on meanwhile
+  state.choices = answer.choices.map((choice) => ({ ...choice, prefix: context.prefix }));
+  state.suggestion = 0;
+  renderChoices();
+}
+
+function renderChoices() {
+  const ul = $("suggestions");
+  if (!state.choices.length) { ul.hidden = true; return; }
+  ul.replaceChildren(...state.choices.map((choice, i) => {
+    const li = el("li", i === state.suggestion ? "selected choice" : "choice", escapeHtml(choice.name));
+    li.onmousedown = (event) => { event.preventDefault(); pickChoice(choice); };
+    return li;
+  }));
+  ul.hidden = false;
+}
+
+function pickChoice(choice) {
+  $("input").value = choice.prefix + String(choice.value);
+  hideSuggestions();
+  $("input").focus();
+}
 
 function complete(c) {
   const first = c.options.find((o) => o.required && o.kind !== "file");
@@ -516,6 +559,20 @@ async function toggleRecording() {
 function init() {
   const input = $("input");
   input.addEventListener("keydown", (event) => {
+    if (!$("suggestions").hidden && state.choices.length) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        const n = state.choices.length;
+        state.suggestion = (state.suggestion + (event.key === "ArrowDown" ? 1 : n - 1)) % n;
+        renderChoices();
+        event.preventDefault();
+        return;
+      }
+      if (event.key === "Tab" || (event.key === "Enter" && !event.shiftKey)) {
+        pickChoice(state.choices[state.suggestion]);
+        event.preventDefault();
+        return;
+      }
+    }
     const list = $("suggestions").hidden ? [] : currentSuggestions();
     if (list.length && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
       state.suggestion = (state.suggestion + (event.key === "ArrowDown" ? 1 : list.length - 1)) % list.length;
@@ -533,7 +590,14 @@ function init() {
       cancelReply();
     }
   });
-  input.addEventListener("input", () => { autosize(); updateSuggestions(); });
+  let choicesTimer = null;
+  input.addEventListener("input", () => {
+    autosize();
+    updateSuggestions();
+    clearTimeout(choicesTimer);
+    if (autocompleteContext()) choicesTimer = setTimeout(updateChoices, 150);
+    else if (state.choices.length) hideSuggestions();
+  });
   $("file").addEventListener("change", () => {
     state.file = $("file").files[0] || null;
     $("attached-name").textContent = state.file ? `${state.file.name} (${formatSize(state.file.size)})` : "";

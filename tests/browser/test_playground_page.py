@@ -55,6 +55,15 @@ def files(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A DATA_DIR with a dataset placed by hand, as the README tells owners to do."""
+    folder = tmp_path_factory.mktemp("playground-data")
+    (folder / "datasets").mkdir()
+    (folder / "datasets" / "faq.csv").write_text("text,label\nwhen do you open,hours\nwhere are you,address\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
 def fake_microphone(files) -> list[str]:
     # Chromium's fake microphone plays this file (looped): recording it is recording speech.
     return [f"--use-file-for-fake-audio-capture={files / 'speech.wav'}"]
@@ -221,6 +230,18 @@ async def test_joining_voice_plays_the_bots_spoken_answer(page, tmp_path_factory
     await page.screenshot(path=str(screenshot_dir(tmp_path_factory) / "playground-voice.png"))
     await page.click("#voice-button")  # leave
     await page.wait_for_selector("#voice-button:has-text('Join voice')")
+
+
+async def test_hand_placed_dataset_is_picked_with_autocomplete(page):
+    await page.fill("#input", "")
+    await page.type("#input", "/select_dataset name:fa")
+    choice = page.locator("#suggestions li.choice", has_text="faq")
+    await choice.wait_for()  # the bot's own autocomplete answer, through the local server
+    await page.press("#input", "Enter")  # picks the choice
+    assert await page.input_value("#input") == "/select_dataset name:faq"
+    await page.press("#input", "Enter")
+    reply = await wait_bot_message(page, "used /select_dataset")
+    assert "faq" in await page.locator(f'.msg[data-id="{reply}"]').inner_text()
 
 
 async def test_reload_keeps_history(page):
