@@ -253,6 +253,7 @@ function addNotice(text) {
 // -- typing ---------------------------------------------------------------------------------
 function showTyping(channelId, name) {
   if (channelId !== state.channel) return;
+  hook.typingShown = (hook.typingShown || 0) + 1;
   $("typing-name").textContent = name;
   $("typing").hidden = false;
   clearTimeout(state.typingTimer);
@@ -517,6 +518,7 @@ function speaking() { return performance.now() < state.speakingUntil; }
 
 function showSpeaking() {
   $("speaking").hidden = false;
+  hook.speakingShown = true;
   const bot = state.world && document.querySelector(`#voice-members li[data-id="${state.world.bot.id}"]`);
   if (bot) bot.classList.add("speaking");
   clearTimeout(state.speakingTimer);

@@ -147,6 +147,7 @@ async def test_uploaded_recording_is_transcribed(page, files):
     reply = await wait_bot_message(page, "said:", timeout=60_000, after=before)
     text = (await page.locator(f'.msg[data-id="{reply}"] .content').inner_text()).lower()
     assert "quick brown fox" in text, text
+    assert await page.evaluate("window.playground.typingShown") > 0  # "ChatBot is typing…" while it listened
     upload = page.locator(f'.msg[data-id="{before}"] ~ .msg audio').first  # the upload plays in the page
     assert await upload.get_attribute("src")
 
@@ -227,7 +228,16 @@ async def test_joining_voice_plays_the_bots_spoken_answer(page, tmp_path_factory
     await page.wait_for_function(f"window.playground.samplesPlayed > {before} + 48000 * 0.3", timeout=60_000)
     await page.wait_for_selector("#voice-members li:has-text('ChatBot')")
     assert await page.evaluate("window.playground.peak") > 0.05  # speech, not silence
+    assert await page.evaluate("window.playground.speakingShown")
     await page.screenshot(path=str(screenshot_dir(tmp_path_factory) / "playground-voice.png"))
+    # Apps -> Speak this on the bot's answer: heard again.
+    heard = await page.evaluate("window.playground.samplesPlayed")
+    answer = page.locator(".msg.bot", has_text="food").last
+    await answer.hover()
+    await answer.locator("button.apps").click()
+    await page.locator("#menu button", has_text="Speak this").click()
+    await wait_bot_message(page, "Saying it in")
+    await page.wait_for_function(f"window.playground.samplesPlayed > {heard} + 48000 * 0.2", timeout=60_000)
     await page.click("#voice-button")  # leave
     await page.wait_for_selector("#voice-button:has-text('Join voice')")
 
