@@ -51,6 +51,35 @@ async def test_missing_token_opens_the_playground(tmp_path):
     assert not any("Traceback" in line for line in process.lines), process.log_tail()
 
 
+async def test_playground_forced_with_a_token_and_a_non_loopback_host_says_so(tmp_path):
+    from tests.browser.playground_process import PlaygroundProcess
+
+    process = PlaygroundProcess(tmp_path, {"DISCORD_TOKEN": "a-real-looking-token", "PLAYGROUND": "on",
+                                           "PLAYGROUND_HOST": "0.0.0.0"})
+    url = await process.start()
+    try:
+        assert url.startswith("http://0.0.0.0:")
+        warning = await process.wait_for_log("PLAYGROUND_HOST=0.0.0.0")
+        assert "reachable from other machines" in warning
+    finally:
+        assert await process.stop() == 0, process.log_tail()
+
+
+async def test_playground_port_in_use_exits_with_a_clear_message(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "PLAYGROUND"))}
+        env.update(DATA_DIR=str(tmp_path), PLAYGROUND_PORT=str(taken.getsockname()[1]))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "bot.py"), cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    text = out.decode()
+    assert proc.returncode == 2, text
+    assert "cannot listen" in text and "PLAYGROUND_PORT" in text and "Traceback" not in text
+
+
 async def test_rejected_token_exits_non_zero_without_logging_it(fake, tmp_path):
     secret = "definitely-wrong-token-1234567890"
     process = BotProcess(fake, tmp_path, env={"DISCORD_TOKEN": secret})
