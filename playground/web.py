@@ -299,7 +299,8 @@ class PlaygroundPage:
         files: list[tuple[str, bytes, str | None]] = []
         for name, value in (await request.post()).items():
             if isinstance(value, web.FileField):
-                files.append((_safe_name(value.filename), value.file.read(), value.content_type or None))
+                data = await asyncio.to_thread(value.file.read)  # aiohttp spools big uploads to disk
+                files.append((_safe_name(value.filename), data, value.content_type or None))
             else:
                 fields[name] = str(value)
         return fields, files
@@ -367,7 +368,7 @@ class PlaygroundPage:
     async def _menu(self, request: web.Request) -> web.Response:
         body = await request.json()
         user = self._person(str(body.get("user", "")))
-        target = self.fake.messages.get(int(body.get("message", 0)))
+        target = self.fake.messages.get(_int(body.get("message")))
         if target is None or target.deleted:
             return _ok({"error": "that message is gone"}, status=400)
         try:
@@ -383,7 +384,7 @@ class PlaygroundPage:
     async def _modal(self, request: web.Request) -> web.Response:
         body = await request.json()
         user = self._person(str(body.get("user", "")))
-        record = self._interactions.get(int(body.get("interaction", 0)))
+        record = self._interactions.get(_int(body.get("interaction")))
         if record is None:
             return _ok({"error": "unknown form"}, status=400)
         try:
@@ -449,6 +450,10 @@ async def to_ogg_opus(recording: tuple[str, bytes, str | None]) -> tuple[str, by
 def _attachment_ref(url: str | None) -> str | None:
     """An embed image given as `attachment://name` stays that (the page finds the file)."""
     return url
+
+
+def _int(value: Any) -> int:
+    return int(value) if str(value).isdigit() else 0
 
 
 def _safe_name(name: str) -> str:

@@ -187,6 +187,16 @@ async def test_training_status_is_edited_live_and_the_confusion_matrix_shown(pag
     await page.screenshot(path=str(screenshot_dir(tmp_path_factory) / "playground.png"))
 
 
+async def test_slash_command_takes_the_attached_file_and_its_status_is_edited(page, files):
+    before = await last_message_id(page)
+    await page.set_input_files("#file", files / "topics.csv")
+    await send(page, "/train")  # the file goes to /train's attachment option
+    status = await wait_bot_message(page, "used /train", after=before)
+    item = page.locator(f'.msg[data-id="{status}"]')
+    await item.locator("text=Training finished").wait_for(timeout=120_000)  # the original response, edited
+    assert "topics" in await item.inner_text()
+
+
 async def test_second_member_is_refused_an_admin_command(page):
     await be(page, "sam")
     try:
