@@ -17,6 +17,7 @@ import logging
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import WSMsgType, web
 
@@ -157,7 +158,7 @@ class PlaygroundPage:
                         "footer": (e.get("footer") or {}).get("text", ""),
                         "image": _attachment_ref((e.get("image") or {}).get("url"))} for e in msg.embeds],
             "attachments": [{"id": str(a.id), "filename": a.filename, "size": len(a.data),
-                             "content_type": a.content_type or "", "url": f"/files/{a.id}/{a.filename}",
+                             "content_type": a.content_type or "", "url": f"/files/{a.id}/{quote(a.filename)}",
                              "duration": a.duration_secs} for a in msg.attachments],
             "voice_message": bool(msg.flags & FLAG_VOICE_MESSAGE),
             "loading": bool(msg.flags & FLAG_LOADING),

@@ -236,7 +236,7 @@ function renderAttachment(a, m) {
     audio.preload = "none";
     box.append(audio);
   } else {
-    box.innerHTML = `<a href="${a.url}" download="${escapeHtml(a.filename)}">${escapeHtml(a.filename)}</a> <span class="size">${formatSize(a.size)}</span>`;
+    box.innerHTML = `<a href="${escapeHtml(a.url)}" download="${escapeHtml(a.filename)}">${escapeHtml(a.filename)}</a> <span class="size">${formatSize(a.size)}</span>`;
   }
   return box;
 }

@@ -228,6 +228,31 @@ async def test_correct_this_answer_with_its_modal(page):
     assert "Only you can see this" in await page.locator(f'.msg[data-id="{thanks}"]').inner_text()
 
 
+async def test_reply_to_an_answer_with_correct(page):
+    answer = page.locator(".msg.bot", has_text="weather").last
+    answer_id = await answer.get_attribute("data-id")
+    await answer.hover()
+    await answer.locator("button.reply").click()
+    assert await page.locator("#replying").is_visible()
+    await send(page, "!correct sunshine")
+    thanks = await wait_bot_message(page, "sunshine", after=answer_id)
+    corrected = page.locator(f'.msg[data-id="{thanks}"]').locator("xpath=preceding-sibling::li[1]")
+    assert "!correct sunshine" in await corrected.locator(".content").inner_text()
+    assert "weather" in await corrected.locator(".quote").inner_text()  # sent as a reply to the answer
+    assert await page.locator("#replying").is_hidden()
+
+
+async def test_transcribe_from_the_message_menu(page):
+    upload = page.locator(".msg:not(.bot)", has=page.locator("audio")).first
+    await upload.hover()
+    await upload.locator("button.apps").click()
+    before = await last_message_id(page)
+    await page.locator("#menu button", has_text="Transcribe").click()
+    reply = await wait_bot_message(page, "used Transcribe", timeout=60_000, after=before)
+    item = page.locator(f'.msg[data-id="{reply}"]')
+    await item.locator("text=fox").wait_for(timeout=60_000)  # deferred, then filled in
+
+
 async def test_joining_voice_plays_the_bots_spoken_answer(page, tmp_path_factory):
     await page.click("#voice-button")
     await page.wait_for_selector("#voice-members li:has-text('you')")

@@ -125,11 +125,43 @@ async def test_history_survives_a_restart(tmp_path):
         assert gone.id not in again.messages
     finally:
         await again.stop()
+    # compacted: one line per kept message; the deleted message's line is gone
+    lines = (tmp_path / "messages.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in lines) == sorted([first.id, reply.id])
 
 
-def test_a_broken_history_line_is_skipped(tmp_path):
-    (tmp_path / "messages.jsonl").write_text('{"id": 1, "channel": 2}\nnot json\n')
-    assert list(History(tmp_path)._read()) == [1]
+async def test_history_keeps_the_newest_messages_of_each_channel_and_their_files(tmp_path, monkeypatch):
+    from playground import history as history_module
+
+    monkeypatch.setattr(history_module, "KEEP_PER_CHANNEL", 2)
+    fake = FakeDiscord(world=world.build_world)
+    await fake.start()
+    try:
+        history = History(tmp_path)
+        sent = [await fake.send(fake.owner, f"m{i}", attachments=[(f"{i}.txt", b"x", None)]) for i in range(3)]
+        for msg in sent:
+            await history.save(msg)
+    finally:
+        await fake.stop()
+    again = FakeDiscord(world=world.build_world)
+    await again.start()
+    try:
+        assert await History(tmp_path).restore(again) == 2
+        assert [m.content for m in again.messages.values()] == ["m1", "m2"]
+        assert sorted(p.name for p in (tmp_path / "files").iterdir()) == \
+            sorted(str(m.attachments[0].id) for m in sent[1:])
+    finally:
+        await again.stop()
+
+
+async def test_broken_history_lines_are_skipped(tmp_path):
+    (tmp_path / "messages.jsonl").write_text(f'{{"id": 1, "channel": {world.TEXT_CHANNELS[0][1]}}}\nnot json\n')
+    fake = FakeDiscord(world=world.build_world)
+    await fake.start()
+    try:
+        assert await History(tmp_path).restore(fake) == 0  # the first lacks its author and text
+    finally:
+        await fake.stop()
 
 
 # -- pieces of the page server ----------------------------------------------------------------
