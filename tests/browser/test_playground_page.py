@@ -123,6 +123,16 @@ async def test_hi_is_answered(page):
     assert await item.locator(".author").inner_text() == "ChatBot"
 
 
+async def test_text_is_shown_as_text_and_markdown_rendered(page):
+    await send(page, "<img src=x onerror=window.pwned=1> **bold** `code` <@1050000000000000001>")
+    item = page.locator("#messages .msg:not(.bot)").last
+    await item.locator("b", has_text="bold").wait_for()
+    assert await item.locator("img").count() == 0 and not await page.evaluate("window.pwned")
+    content = await item.locator(".content").inner_text()
+    assert "<img src=x" in content and "@ChatBot" in content
+    assert await item.locator("code", has_text="code").count() == 1
+
+
 async def test_slash_command_with_suggestions(page):
     await page.fill("#input", "/h")
     suggestions = await page.locator("#suggestions li").all_inner_texts()

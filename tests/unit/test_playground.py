@@ -237,3 +237,11 @@ async def test_page_server_pushes_messages_and_pcm_only_to_pages_in_voice(tmp_pa
     finally:
         await page.stop()
         await fake.stop()
+
+
+def test_bot_py_takes_only_the_mode_flags(capsys):
+    import bot
+
+    assert bot.main(["--bogus"]) == 2 and "usage: bot.py [--playground | --discord]" in capsys.readouterr().err
+    assert bot.main(["--playground", "--discord"]) == 2
+
