@@ -109,6 +109,9 @@ class PlaygroundPage:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        saves = [t for t in self._tasks if t.get_name() == "playground-save"]
+        if saves:  # the last messages reach the disk before the process ends
+            await asyncio.wait(saves, timeout=10)
         for task in list(self._tasks):
             task.cancel()
         for client in list(self.clients):
@@ -116,8 +119,8 @@ class PlaygroundPage:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def _spawn(self, coro) -> None:
-        task = asyncio.create_task(coro)
+    def _spawn(self, coro, name: str | None = None) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -189,7 +192,7 @@ class PlaygroundPage:
     def announce(self, msg: Message) -> None:
         self.broadcast({"type": "message", "message": self.view(msg)})
         if self.history is not None:
-            self._spawn(self.history.save(msg))
+            self._spawn(self.history.save(msg), "playground-save")
 
     def set_bot_online(self, online: bool) -> None:
         self.bot_online = online
@@ -215,7 +218,7 @@ class PlaygroundPage:
                     self.broadcast({"type": "delete", "id": str(event.message.id),
                                     "channel_id": str(event.message.channel.id)})
                     if self.history is not None:
-                        self._spawn(self.history.save(event.message))
+                        self._spawn(self.history.save(event.message), "playground-save")
                 else:
                     self.announce(event.message)
             events = len(fake.events)
