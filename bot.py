@@ -12,6 +12,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from audio.playback import keep_large_buffers_out_of_heap
 from audio.transcription import TranscriptionService
 from commands.errors import handle_command_error, reply_to_interaction_error
 from commands.help import BotHelp
@@ -69,11 +70,13 @@ class ChatBot(commands.Bot):
             max_dataset_bytes_per_scope=settings.max_dataset_bytes_per_server,
             eval_queue_size=settings.eval_queue_size, eval_timeout=settings.eval_timeout)
         # Models load lazily on first use, so the bot connects at once and stays small.
+        keep_large_buffers_out_of_heap()  # speech models' per-call buffers go back to the OS when freed
         self.stt = TranscriptionService(
             engines=settings.stt_engines, language=settings.stt_language, whisper_model=settings.whisper_model,
             max_bytes=settings.max_attachment_bytes, max_seconds=settings.max_audio_seconds,
             decode_timeout=settings.decode_timeout, google_timeout=settings.google_timeout,
-            workers=settings.stt_workers, queue_size=settings.stt_queue_size)
+            workers=settings.stt_workers, queue_size=settings.stt_queue_size,
+            model_cache_dir=settings.data_dir / "speech-models")
 
     async def setup_hook(self) -> None:
         self.owner_ids = owners_of(self.application, self.settings.owner_ids)

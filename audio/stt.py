@@ -99,10 +99,13 @@ def resolve_whisper_model(model: str) -> str:
     return model
 
 
-def load_whisper_model(model: str = "tiny.en", *, cpu_threads: int = 2, num_workers: int = 1):
+def load_whisper_model(model: str = "tiny.en", *, cpu_threads: int = 2, num_workers: int = 1,
+                       cache_dir: str | os.PathLike | None = None):
     """The process-wide WhisperModel for ``model``, loaded once (thread-safe).
 
-    Loading costs ~1 s and ~250 MB, so every service and thread shares one.
+    Loading costs ~1 s and ~70 MB, so every service and thread shares one.  With
+    ``cache_dir``, a local float model is loaded from an int8 copy made there once
+    (``audio.whisper_int8``): same weights as quantizing at load, ~100 MB less peak.
     Raises EngineUnavailable if it can't be loaded (and doesn't retry for a while).
     """
     key = resolve_whisper_model(model)
@@ -121,7 +124,8 @@ def load_whisper_model(model: str = "tiny.en", *, cpu_threads: int = 2, num_work
 
             started = time.perf_counter()
             loaded = WhisperModel(
-                key, device="cpu", compute_type="int8", cpu_threads=cpu_threads, num_workers=num_workers
+                _int8_copy(key, cache_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads,
+                num_workers=num_workers,
             )
         except Exception as exc:
             _model_failures[key] = (time.monotonic(), f"{type(exc).__name__}: {exc}")
@@ -130,6 +134,19 @@ def load_whisper_model(model: str = "tiny.en", *, cpu_threads: int = 2, num_work
         _model_failures.pop(key, None)
         _model_cache[key] = loaded
         return loaded
+
+
+def _int8_copy(path: str, cache_dir: str | os.PathLike | None) -> str:
+    """``path``'s int8 copy in ``cache_dir`` when it is a local float model, else ``path``."""
+    if cache_dir is None or not os.path.isfile(os.path.join(path, "model.bin")):
+        return path
+    from audio.whisper_int8 import quantized_model_dir
+
+    try:
+        return str(quantized_model_dir(path, cache_dir))
+    except (OSError, RuntimeError, ValueError) as exc:
+        log.warning("using %s as it is: no int8 copy (%s)", path, exc)
+        return path
 
 
 class WhisperEngine(SpeechEngine):
@@ -146,10 +163,12 @@ class WhisperEngine(SpeechEngine):
         "condition_on_previous_text": False,
     }
 
-    def __init__(self, model: str = "tiny.en", *, cpu_threads: int = 2, num_workers: int = 1, **options):
+    def __init__(self, model: str = "tiny.en", *, cpu_threads: int = 2, num_workers: int = 1,
+                 cache_dir: str | os.PathLike | None = None, **options):
         self.model = model
         self.cpu_threads = cpu_threads
         self.num_workers = num_workers
+        self.cache_dir = cache_dir
         self.options = {**self.DEFAULT_OPTIONS, **options}
 
     def _english_only(self) -> bool:
@@ -165,7 +184,8 @@ class WhisperEngine(SpeechEngine):
         return lang in whisper_languages()
 
     def _model(self):
-        return load_whisper_model(self.model, cpu_threads=self.cpu_threads, num_workers=self.num_workers)
+        return load_whisper_model(self.model, cpu_threads=self.cpu_threads, num_workers=self.num_workers,
+                                  cache_dir=self.cache_dir)
 
     def warm_up(self) -> None:
         self._model()
@@ -307,6 +327,7 @@ def build_engines(
     whisper_model: str = "tiny.en",
     google_timeout: float = 15.0,
     cpu_threads: int = 2,
+    model_cache_dir: str | os.PathLike | None = None,
 ) -> list[SpeechEngine]:
     """Engines from config names, in order (ready-made engine objects pass through)."""
     engines: list[SpeechEngine] = []
@@ -316,7 +337,7 @@ def build_engines(
             continue
         name = str(item).strip().lower()
         if name == "whisper":
-            engines.append(WhisperEngine(whisper_model, cpu_threads=cpu_threads))
+            engines.append(WhisperEngine(whisper_model, cpu_threads=cpu_threads, cache_dir=model_cache_dir))
         elif name == "google":
             engines.append(GoogleEngine(timeout=google_timeout))
         elif name == "sphinx":

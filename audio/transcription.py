@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Hashable, Iterable
@@ -53,10 +54,12 @@ class TranscriptionService:
         workers: int = 1,
         queue_size: int = 4,
         scope_queue_size: int | None = None,
+        model_cache_dir: str | os.PathLike | None = None,
     ):
         """``queue_size`` jobs may wait in all; one scope at most ``scope_queue_size`` of them
         (default: half, at least one), and a scope holding more than its share of a full
-        queue is pushed back when another scope arrives."""
+        queue is pushed back when another scope arrives.  ``model_cache_dir`` keeps the
+        int8 copy of the whisper model (see ``audio.whisper_int8``)."""
         if workers < 1 or queue_size < 0:
             raise ValueError("workers must be >= 1 and queue_size >= 0")
         if scope_queue_size is None:
@@ -66,7 +69,7 @@ class TranscriptionService:
         self.max_seconds = max_seconds
         self.decode_timeout = decode_timeout
         self.engines: list[SpeechEngine] = build_engines(
-            engines, whisper_model=whisper_model, google_timeout=google_timeout
+            engines, whisper_model=whisper_model, google_timeout=google_timeout, model_cache_dir=model_cache_dir
         )
         if not any(engine.supports(language) for engine in self.engines):
             log.warning(
