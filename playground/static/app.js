@@ -476,7 +476,11 @@ function audioContext() {
     state.audio = new AudioContext({ sampleRate: SAMPLE_RATE });
     state.playHead = 0;
   }
-  if (state.audio.state === "suspended") state.audio.resume();
+  if (state.audio.state === "suspended") {
+    // After a reload while in voice there was no click yet: browsers keep audio off until one.
+    state.audio.resume();
+    if (!state.soundHint) { state.soundHint = true; showError("Click anywhere in the page to hear the bot."); }
+  }
   return state.audio;
 }
 
@@ -614,7 +618,10 @@ function init() {
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: "as", user: state.user }));
     renderAll();
   });
-  document.addEventListener("click", closeMenu);
+  document.addEventListener("click", () => {
+    closeMenu();
+    if (state.audio && state.audio.state === "suspended") state.audio.resume().then(() => showError(""));
+  });
   connect();
 }
 
