@@ -124,7 +124,7 @@ def load_whisper_model(model: str = "tiny.en", *, cpu_threads: int = 2, num_work
 
             started = time.perf_counter()
             loaded = WhisperModel(
-                _int8_copy(key, cache_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads,
+                int8_copy(key, cache_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads,
                 num_workers=num_workers,
             )
         except Exception as exc:
@@ -136,7 +136,7 @@ def load_whisper_model(model: str = "tiny.en", *, cpu_threads: int = 2, num_work
         return loaded
 
 
-def _int8_copy(path: str, cache_dir: str | os.PathLike | None) -> str:
+def int8_copy(path: str, cache_dir: str | os.PathLike | None) -> str:
     """``path``'s int8 copy in ``cache_dir`` when it is a local float model, else ``path``."""
     if cache_dir is None or not os.path.isfile(os.path.join(path, "model.bin")):
         return path

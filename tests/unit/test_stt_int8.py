@@ -13,7 +13,7 @@ import pytest
 
 from audio.decode import decode_audio
 from audio.playback import keep_large_buffers_out_of_heap
-from audio.stt import _int8_copy, resolve_whisper_model
+from audio.stt import int8_copy, resolve_whisper_model
 from audio.text_normalize import wer
 from audio.whisper_int8 import quantized_model_dir
 from tests.unit.test_stt_decode import encode, espeak
@@ -71,11 +71,11 @@ def test_a_model_that_cannot_be_converted_is_used_as_it_is(tmp_path, caplog):
     with pytest.raises(RuntimeError):
         quantized_model_dir(broken, tmp_path / "cache")
     with caplog.at_level(logging.WARNING, logger="audio.stt"):
-        assert _int8_copy(str(broken), tmp_path / "cache") == str(broken)
+        assert int8_copy(str(broken), tmp_path / "cache") == str(broken)
     assert "no int8 copy" in caplog.text
     assert [p.name for p in (tmp_path / "cache").iterdir()] == []  # nothing half-written kept
-    assert _int8_copy("Systran/faster-whisper-base", tmp_path / "cache") == "Systran/faster-whisper-base"
-    assert _int8_copy(str(broken), None) == str(broken)
+    assert int8_copy("Systran/faster-whisper-base", tmp_path / "cache") == "Systran/faster-whisper-base"
+    assert int8_copy(str(broken), None) == str(broken)
 
 
 def test_heap_setting_applies_on_glibc():
