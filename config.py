@@ -79,6 +79,11 @@ class Settings:
     max_dataset_bytes_per_server: int = 50 * 1024 * 1024
     eval_queue_size: int = 4
     eval_timeout: float = 300.0
+    # Model: sentence encoder and learned abstention (issue 13)
+    sentence_encoder: bool = True
+    target_precision: float = 0.9
+    oos_labels: tuple[str, ...] = ("oos", "out_of_scope")
+    embedding_cache_bytes: int = 32 * 1024 * 1024
 
     # Speech to text
     stt_engines: tuple[str, ...] = ("whisper", "google")
@@ -97,6 +102,13 @@ class Settings:
     speak_replies: bool = True
     # Transcribe audio uploads and voice messages as they arrive (off: only the Transcribe menu).
     auto_transcribe: bool = True
+    # Talking in voice (`!listen`): whether servers listen before an admin chooses; a wake word
+    # that utterances must start with to be answered (empty: every utterance); the pause that
+    # ends an utterance and the longest one (seconds).
+    listen_default: bool = False
+    listen_wake_word: str = ""
+    listen_pause_seconds: float = 1.0
+    listen_max_seconds: float = 20.0
 
     # Playground: the bot on a local Discord in your browser (playground/). auto = when there
     # is no DISCORD_TOKEN; on = always; off = never (a missing token is then an error).
@@ -214,6 +226,8 @@ def _validate_model(s: Settings) -> None:
         raise ConfigError("MAX_DATASET_BYTES_PER_SERVER must be at least 1")
     if s.eval_timeout <= 0:
         raise ConfigError("EVAL_TIMEOUT must be more than 0 seconds")
+    if not 0.0 < s.target_precision <= 1.0:
+        raise ConfigError("TARGET_PRECISION must be more than 0 and at most 1")
 
 
 def _validate(s: Settings) -> None:
@@ -226,6 +240,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"PLAYGROUND must be auto, on or off, got {s.playground!r}")
     if s.playground_port > 65535:
         raise ConfigError("PLAYGROUND_PORT must be a port number (0: any free port)")
+    if not 0.2 <= s.listen_pause_seconds <= 5 or not 1 <= s.listen_max_seconds <= 120:
+        raise ConfigError("LISTEN_PAUSE_SECONDS must be 0.2-5 and LISTEN_MAX_SECONDS 1-120")
     if s.chat_mode not in CHAT_MODES:
         raise ConfigError(f"CHAT_MODE must be one of {', '.join(CHAT_MODES)}, got {s.chat_mode!r}")
     if not 0.0 <= s.confidence_threshold <= 1.0:

@@ -18,6 +18,7 @@ MAX_TABLE_ROWS = 15
 MAX_TEXT_CHARS = 1800
 PREVIEW_ROWS = 5
 BATCH = 2000
+OOS_SPELLINGS = frozenset({"oos", "out_of_scope", "out-of-scope"})
 
 
 def _clip(text: str, width: int) -> str:
@@ -25,15 +26,24 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _predict(model: TextClassifier, texts: list[str]) -> tuple[list[str], np.ndarray]:
+def _predict(model: TextClassifier, texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Labels, confidences and abstentions (learned threshold or out-of-scope label)."""
     labels: list[str] = []
-    confidences = []
+    confidences, abstains = [], []
     for start in range(0, len(texts), BATCH):
-        proba = model.predict_proba(texts[start : start + BATCH])
-        best = proba.argmax(axis=1)
-        labels.extend(str(model.classes_[i]) for i in best)
-        confidences.append(proba[np.arange(len(best)), best])
-    return labels, np.concatenate(confidences) if confidences else np.zeros(0)
+        lab, conf, abstain = model.decide(texts[start : start + BATCH])
+        labels.extend(lab)
+        confidences.append(conf)
+        abstains.append(abstain)
+    if not confidences:
+        return labels, np.zeros(0), np.zeros(0, dtype=bool)
+    return labels, np.concatenate(confidences), np.concatenate(abstains)
+
+
+def is_oos_label(label: str, model) -> bool:
+    """An expected label meaning "out of scope": the model's own, or a usual spelling."""
+    own = getattr(model, "oos_label", None)
+    return (own is not None and label == own) or label.casefold() in OOS_SPELLINGS
 
 
 def _csv_bytes(header: list[str], rows: list[list[object]]) -> bytes:
@@ -89,25 +99,29 @@ def evaluate_upload(
 def evaluate_examples(model: TextClassifier, examples: list[Example], labelled: bool) -> EvalReport:
     """Metrics, table, PNG and CSV for labelled data; predictions otherwise."""
     texts = [e.text for e in examples]
-    predicted, confidence = _predict(model, texts)
+    predicted, confidence, abstain = _predict(model, texts)
     if not labelled:
-        return _unlabelled_report(texts, predicted, confidence)
+        return _unlabelled_report(texts, predicted, confidence, abstain)
     expected = [str(e.label) for e in examples]
-    return _labelled_report(model, texts, expected, predicted, confidence)
+    return _labelled_report(model, texts, expected, predicted, confidence, abstain)
 
 
-def _unlabelled_report(texts: list[str], predicted: list[str], confidence: np.ndarray) -> EvalReport:
+def _unlabelled_report(
+    texts: list[str], predicted: list[str], confidence: np.ndarray, abstain: np.ndarray
+) -> EvalReport:
     counts = Counter(predicted)
     lines = [f"Predicted {len(texts)} message(s) (no labels given, so no accuracy):"]
-    for text, label, conf in list(zip(texts, predicted, confidence))[:PREVIEW_ROWS]:
-        lines.append(f"  {_clip(label, 20)} ({conf:.2f})  {_clip(text, 60)}")
+    for text, label, conf, no in list(zip(texts, predicted, confidence, abstain))[:PREVIEW_ROWS]:
+        lines.append(f"  {_clip(label, 20)} ({conf:.2f}){' not sure' if no else ''}  {_clip(text, 60)}")
     if len(texts) > PREVIEW_ROWS:
         lines.append(f"  … and {len(texts) - PREVIEW_ROWS} more in the attached CSV.")
     lines.append("Labels: " + ", ".join(f"{_clip(k, 20)} {v}" for k, v in counts.most_common(8)))
-    rows = [[t, p, f"{c:.4f}"] for t, p, c in zip(texts, predicted, confidence)]
+    if abstain.any():
+        lines.append(f"Not sure (would not answer): {int(abstain.sum())} of {len(texts)} ({abstain.mean():.1%}).")
+    rows = [[t, p, f"{c:.4f}", int(a)] for t, p, c, a in zip(texts, predicted, confidence, abstain)]
     return EvalReport(
         text=_fit_text(lines),
-        csv=_csv_bytes(["text", "predicted", "confidence"], rows),
+        csv=_csv_bytes(["text", "predicted", "confidence", "abstained"], rows),
         labelled=False,
         rows=len(texts),
         rows_given=len(texts),
@@ -115,7 +129,8 @@ def _unlabelled_report(texts: list[str], predicted: list[str], confidence: np.nd
 
 
 def _labelled_report(
-    model: TextClassifier, texts: list[str], expected: list[str], predicted: list[str], confidence: np.ndarray
+    model: TextClassifier, texts: list[str], expected: list[str], predicted: list[str], confidence: np.ndarray,
+    abstain: np.ndarray,
 ) -> EvalReport:
     accuracy = float(accuracy_score(expected, predicted))
     macro_f1 = float(f1_score(expected, predicted, average="macro", zero_division=0))
@@ -126,6 +141,20 @@ def _labelled_report(
     lines = [
         f"accuracy {accuracy:.3f}   macro-F1 {macro_f1:.3f}   ({len(texts)} examples, {len(classes)} labels)",
     ]
+    oos = np.array([is_oos_label(e, model) for e in expected], dtype=bool)
+    in_scope_accuracy = oos_recall = abstention_rate = None
+    if oos.any():
+        right = np.array([e == p for e, p in zip(expected, predicted)], dtype=bool) & ~abstain
+        in_scope_accuracy = float(right[~oos].mean()) if (~oos).any() else None
+        oos_recall = float(abstain[oos].mean())
+        abstention_rate = float(abstain.mean())
+        shown = f"{in_scope_accuracy:.3f}" if in_scope_accuracy is not None else "n/a"
+        lines.append(
+            f"in-scope accuracy {shown} (a \"not sure\" counts as wrong)   out-of-scope recall {oos_recall:.3f} "
+            f"({int(oos.sum())} out-of-scope rows)   not sure on {abstention_rate:.1%} of all rows"
+        )
+    elif abstain.any():
+        lines.append(f"Not sure (would not answer) on {int(abstain.sum())} rows ({abstain.mean():.1%}).")
     unknown = sorted(set(classes) - {str(c) for c in model.classes_})
     if unknown:
         lines.append(
@@ -157,14 +186,18 @@ def _labelled_report(
     png = confusion_png(matrix, plot_labels, title)
 
     misclassified = [(t, e, p) for t, e, p in zip(texts, expected, predicted) if e != p]
-    rows = [[t, e, p, f"{c:.4f}", int(e == p)] for t, e, p, c in zip(texts, expected, predicted, confidence)]
+    rows = [[t, e, p, f"{c:.4f}", int(e == p), int(a)]
+            for t, e, p, c, a in zip(texts, expected, predicted, confidence, abstain)]
     return EvalReport(
         text=_fit_text(lines),
         png=png,
-        csv=_csv_bytes(["text", "expected", "predicted", "confidence", "correct"], rows),
+        csv=_csv_bytes(["text", "expected", "predicted", "confidence", "correct", "abstained"], rows),
         misclassified=misclassified,
         accuracy=accuracy,
         macro_f1=macro_f1,
+        in_scope_accuracy=in_scope_accuracy,
+        oos_recall=oos_recall,
+        abstention_rate=abstention_rate,
         labelled=True,
         rows=len(texts),
         rows_given=len(texts),

@@ -58,7 +58,29 @@ def finished_message(result: dict[str, Any]) -> str:
         where = f"by {result.get('cv_folds', 5)}-fold cross-validation on {n} rows"
     else:
         where = f"on the {n} training rows (too few examples per label for a held-out check)"
-    return f"Training finished: accuracy {acc:.2f}, macro-F1 {f1:.2f} {where} ({secs:.1f} s)"
+    text = f"Training finished: accuracy {acc:.2f}, macro-F1 {f1:.2f} {where} ({secs:.1f} s)"
+    return text + learner_message(result)
+
+
+def learner_message(result: dict[str, Any]) -> str:
+    """Which learner was chosen and why (held-out figures), and when the model says "not sure"."""
+    parts = []
+    learner, tried = result.get("learner"), result.get("candidates") or {}
+    if learner and len(tried) > 1:
+        others = ", ".join(f"{k} {v:.3f}" for k, v in sorted(tried.items(), key=lambda kv: -kv[1])[1:4])
+        parts.append(f"Learner: {learner}, the most accurate on the held-out rows ({others}).")
+    elif learner:
+        parts.append(f"Learner: {learner}.")
+    threshold, precision = result.get("threshold"), result.get("precision")
+    if threshold is not None and precision is not None:
+        if threshold > 0:
+            parts.append(f"Below confidence {threshold:.2f} I'll say I'm not sure "
+                         f"(held-out: {precision:.0%} of answers right, {result.get('coverage', 1):.0%} answered).")
+        else:
+            parts.append(f"I'll answer every message (held-out: {precision:.0%} of answers right).")
+    if result.get("oos_label"):
+        parts.append(f"Messages like the `{result['oos_label']}` examples get \"not sure\".")
+    return ("\n" + " ".join(parts)) if parts else ""
 
 
 class JobManager:

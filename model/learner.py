@@ -25,6 +25,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import RidgeClassifier, SGDClassifier
 from sklearn.pipeline import FeatureUnion
 
+from .hybrid import AbstainMixin
+
 # Word tokens, or single symbols so "!!!" and emoji still count as words.
 TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
 # nnz(train) x outputs above which ridge is too slow and SGD takes over.
@@ -139,8 +141,11 @@ def strip_for_pickle(vectorizer: FeatureUnion) -> None:
             part.stop_words_ = None
 
 
-class TextClassifier:
+class TextClassifier(AbstainMixin):
     """Fitted features + linear weights + confidence scale; this is what's saved.
+
+    ``threshold`` and ``oos_label`` (see hybrid.AbstainMixin) are set after
+    training; models saved before they existed read the class defaults.
 
     Only the vectorisers and a plain weight matrix are kept (not the sklearn
     estimator), so scoring one chat message is a dictionary lookup per
@@ -203,13 +208,11 @@ class TextClassifier:
             offset += len(vocab)
         return total
 
+    def proba_one(self, text: str) -> np.ndarray:
+        return softmax(self.score_one(text) * self.scale)
+
     def predict_one(self, text: str) -> tuple[str, float]:
         """Best label and its softmax confidence for one message."""
-        proba = softmax(self.score_one(text) * self.scale)
+        proba = self.proba_one(text)
         i = int(proba.argmax())
         return str(self.classes_[i]), float(proba[i])
-
-    def decide_one(self, text: str) -> tuple[str, float, bool]:
-        """Best label, confidence, and whether to abstain (never, for this model)."""
-        label, confidence = self.predict_one(text)
-        return label, confidence, False

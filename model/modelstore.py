@@ -120,7 +120,8 @@ def check_compatible(meta: dict[str, Any]) -> None:
 
 def load_model(path: Path) -> tuple[Any, dict[str, Any]]:
     """Model and metadata, or IncompatibleModelError with a user message."""
-    from .learner import TextClassifier  # the class must be importable to unpickle
+    from .hybrid import HybridClassifier  # the classes must be importable to unpickle
+    from .learner import TextClassifier
 
     with open(path, "rb") as fh:
         meta = _read_header(fh)
@@ -131,6 +132,6 @@ def load_model(path: Path) -> tuple[Any, dict[str, Any]]:
             raise IncompatibleModelError(
                 f"I couldn't load the saved model. {_RETRAIN}", detail=f"unpickle failed: {exc!r}"
             ) from None
-    if not isinstance(model, TextClassifier):
+    if not isinstance(model, (TextClassifier, HybridClassifier)):
         raise IncompatibleModelError(f"The saved model isn't one I can use. {_RETRAIN}")
     return model, meta

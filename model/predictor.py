@@ -64,7 +64,8 @@ class LoadedModel:
     def predict(self, text: str) -> Prediction:
         label, confidence, abstain = self.model.decide_one(text)
         reply = self.meta.get("responses", {}).get(label) or label
-        return Prediction(label=label, confidence=confidence, reply=reply, abstain=abstain)
+        threshold = getattr(self.model, "threshold", None)
+        return Prediction(label=label, confidence=confidence, reply=reply, abstain=abstain, threshold=threshold)
 
 
 def estimate_bytes(obj: Any) -> int:

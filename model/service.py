@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .datastore import DatasetStore
+from .encoder import set_enabled as set_encoder_enabled
 from .errors import Busy, DatasetError, IncompatibleModelError, ModelError, NoModelError
 from .jobs import JobHandle, JobManager, StatusCallback
 from .modelstore import latest_version, list_versions, read_meta
@@ -50,8 +51,14 @@ class ModelService:
         max_dataset_bytes_per_scope: int = 50 * 1024 * 1024,
         eval_queue_size: int = 4,
         eval_timeout: float = 300.0,
+        use_encoder: bool = True,
+        target_precision: float = 0.9,
+        oos_labels: Iterable[str] = ("oos", "out_of_scope"),
+        embedding_cache_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.data_dir = Path(data_dir)
+        # The encoder itself loads on the first message to a model that needs it, never here.
+        set_encoder_enabled(use_encoder)
         self.models_dir = self.data_dir / "models"
         self.store = DatasetStore(
             self.data_dir, max_bytes=max_dataset_bytes, max_rows=max_dataset_rows,
@@ -67,6 +74,10 @@ class ModelService:
             prestart_worker=prestart_worker,
             eval_queue_size=eval_queue_size,
             eval_timeout=eval_timeout,
+            worker_options={
+                "encoder": bool(use_encoder), "target_precision": float(target_precision),
+                "oos_labels": [str(x) for x in oos_labels], "embedding_cache_bytes": int(embedding_cache_bytes),
+            },
         )
 
     # ----------------------------------------------------------- datasets --

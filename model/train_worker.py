@@ -28,7 +28,9 @@ from typing import Any
 
 from .errors import ModelError
 from .modelstore import remove_stale_temp_files, write_model
-from .training import CV_FOLDS, train_model
+from .embedcache import cache_path
+from .encoder import set_enabled as set_encoder_enabled
+from .training import CV_FOLDS, TrainOptions, train_model
 from .types import Example
 
 EXIT_OK, EXIT_CRASH, EXIT_USER_ERROR = 0, 1, 2
@@ -43,7 +45,14 @@ def run(models_dir: Path, scope: str, job_id: str, keep: int, payload: dict[str,
     """Train on ``payload`` and save the model; returns the saved metadata."""
     examples = [Example(str(r[0]), str(r[1]), (str(r[2]) if len(r) > 2 and r[2] else None)) for r in payload["examples"]]
     remove_stale_temp_files(models_dir, scope)
-    result = train_model(examples, progress=lambda msg: emit("progress", message=msg))
+    options = TrainOptions(
+        encoder=bool(payload.get("encoder", False)),
+        target_precision=float(payload.get("target_precision", 0.9)),
+        oos_labels=tuple(str(x) for x in payload.get("oos_labels", ("oos", "out_of_scope"))),
+        embed_cache=cache_path(models_dir, scope),
+        embed_cache_bytes=int(payload.get("embedding_cache_bytes", 32 * 1024 * 1024)),
+    )
+    result = train_model(examples, progress=lambda msg: emit("progress", message=msg), options=options)
     meta = {
         "job_id": job_id,
         "dataset": payload.get("dataset"),
@@ -56,6 +65,13 @@ def run(models_dir: Path, scope: str, job_id: str, keep: int, payload: dict[str,
         "eval_method": result.eval_method,
         "cv_folds": CV_FOLDS,
         "learner": result.learner,
+        "candidates": result.candidates,
+        "threshold": result.threshold,
+        "precision": result.precision,
+        "coverage": result.coverage,
+        "oos_label": result.oos_label,
+        "embedded": result.embedded,
+        "encoder": result.encoder_used,
         "duplicates_removed": result.duplicates_removed,
         "responses": result.responses,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -97,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         # A pre-started worker blocks here with everything already imported;
         # job settings may come in the payload because they weren't known yet.
         payload = json.load(sys.stdin)
+        set_encoder_enabled(bool(payload.get("encoder", False)))
         if payload.get("kind") == "evaluate":
             emit("finished", **run_evaluation(payload))
             return EXIT_OK

@@ -1,5 +1,10 @@
-"""Fit a TextClassifier and measure it honestly on held-out rows.
+"""Fit a classifier, choose the learner and the abstention threshold on held-out rows.
 
+Candidates: TF-IDF (ridge, or SGD on big data), and with the sentence
+encoder on: embeddings alone and three TF-IDF/embedding mixes. Each is
+scored on the same held-out rows (k-fold on small data); the most accurate
+wins, and its held-out confidences set the threshold below which the model
+says it isn't sure (``TrainOptions.target_precision``).
 Plain blocking functions: the worker process calls them, and so does the
 benchmark, so there's exactly one training code path.
 """
@@ -10,10 +15,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pathlib import Path
+
 import numpy as np
+from scipy.special import softmax
 from sklearn.metrics import accuracy_score, f1_score
 from threadpoolctl import threadpool_limits
 
+from .embedcache import embed_with_cache
+from .encoder import shared_encoder
+from .hybrid import HybridClassifier, embedding_scores, fit_embedding_ridge, fit_threshold
 from .learner import (
     DEFAULT_TEMPERATURE_SCALE,
     refit_all,
@@ -32,6 +43,8 @@ TEST_FRACTION = 0.2
 # Below this many rows a 20 % hold-out is too noisy; use k-fold instead.
 CV_MAX_ROWS = 500
 CV_FOLDS = 5
+# Weights of TF-IDF in the mixed candidates (the rest is the embedding model).
+MIX_WEIGHTS = (0.3, 0.5, 0.7)
 
 
 @dataclass(slots=True)
@@ -49,6 +62,24 @@ class TrainResult:
     learner: str
     responses: dict[str, str] = field(default_factory=dict)
     duplicates_removed: int = 0
+    candidates: dict[str, float] = field(default_factory=dict)  # held-out accuracy of each learner tried
+    threshold: float | None = None  # learned abstention threshold on the confidence
+    precision: float | None = None  # held-out precision of the answers at that threshold
+    coverage: float | None = None  # share of in-scope held-out rows answered at that threshold
+    oos_label: str | None = None
+    embedded: int = 0  # rows the encoder had to embed (the rest came from the cache)
+    encoder_used: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOptions:
+    """Settings the worker passes in (SENTENCE_ENCODER, TARGET_PRECISION, OOS_LABELS...)."""
+
+    encoder: bool = False
+    target_precision: float = 0.9
+    oos_labels: tuple[str, ...] = ("oos", "out_of_scope")
+    embed_cache: Path | None = None
+    embed_cache_bytes: int = 32 * 1024 * 1024
 
 
 def dedupe(examples: list[Example]) -> list[Example]:
@@ -97,34 +128,41 @@ def kfold_split(labels: list[str], k: int = CV_FOLDS, seed: int = 0) -> list[tup
     return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(k) if (fold == f).any()]
 
 
-def _cross_check(learner: str, X, y: np.ndarray, classes: np.ndarray, splits) -> tuple[float, float, float, object]:
-    """Accuracy, macro-F1 and confidence scale from out-of-sample predictions.
+def _out_of_sample(fit, score, splits, n: int, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray, object]:
+    """Held-out scores (rows in ``order``) of a learner over the splits, aligned to ``classes``.
 
-    Returns the last fitted estimator too, so a single held-out split can
-    warm-start the final fit.
+    ``fit(train_idx)`` returns a model with ``classes_``; ``score(model,
+    test_idx)`` its (len(test), K_model) scores. Classes a fold never saw get
+    a score below every other. Returns the last model too (warm start).
     """
     column = {c: i for i, c in enumerate(classes)}
-    blocks, rows = [], []
-    est = None
+    blocks, rows, model = [], [], None
     for train_idx, test_idx in splits:
-        est = fit_estimator(learner, X[train_idx], y[train_idx])
-        scores = np.full((len(test_idx), len(classes)), -1e9)
-        scores[:, [column[c] for c in est.classes_]] = class_scores(est, X[test_idx])
-        blocks.append(scores)
+        model = fit(train_idx)
+        raw = score(model, test_idx)
+        block = np.full((len(test_idx), len(classes)), float(raw.min()) - 1.0)
+        block[:, [column[c] for c in model.classes_]] = raw
+        blocks.append(block)
         rows.append(test_idx)
-    scores = np.vstack(blocks)
-    truth = y[np.concatenate(rows)]
-    pred = classes[scores.argmax(axis=1)]
-    accuracy = float(accuracy_score(truth, pred))
-    macro_f1 = float(f1_score(truth, pred, average="macro", zero_division=0))
-    scale = fit_temperature(scores, np.array([column[t] for t in truth]))
-    return accuracy, macro_f1, scale, est
+    return np.vstack(blocks), np.concatenate(rows), model
+
+
+class _EmbModel:
+    """Closed-form embedding ridge with ``classes_`` (for _out_of_sample)."""
+
+    def __init__(self, E: np.ndarray, y: np.ndarray) -> None:
+        self.W, self.classes_ = fit_embedding_ridge(E, y)
+
+
+def _metrics(truth: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    return float(accuracy_score(truth, pred)), float(f1_score(truth, pred, average="macro", zero_division=0))
 
 
 def train_model(
     examples: list[Example],
     progress: Callable[[str], None] | None = None,
     seed: int = 0,
+    options: TrainOptions | None = None,
 ) -> TrainResult:
     """Held-out evaluation (k-fold on small data), then the final fit on every row.
 
@@ -133,18 +171,28 @@ def train_model(
     training got 5x slower in measurement.
     """
     with threadpool_limits(limits=1, user_api="blas"):
-        return _train(examples, progress, seed)
+        return _train(examples, progress, seed, options or TrainOptions())
 
 
-def _train(examples: list[Example], progress: Callable[[str], None] | None, seed: int) -> TrainResult:
+def _normalise_oos(labels: list[str], oos_labels: tuple[str, ...]) -> tuple[list[str], str | None]:
+    """Every label spelled like an out-of-scope label becomes one (the first seen)."""
+    wanted = {x.casefold() for x in oos_labels}
+    found = next((lab for lab in labels if lab.casefold() in wanted), None)
+    if found is None:
+        return labels, None
+    return [found if lab.casefold() in wanted else lab for lab in labels], found
+
+
+def _train(examples: list[Example], progress: Callable[[str], None] | None, seed: int,
+           options: TrainOptions) -> TrainResult:
     start = time.perf_counter()
+    say = progress or (lambda _msg: None)
     require_trainable(examples)
     unique = dedupe(examples)
     texts = [e.text for e in unique]
-    labels = [str(e.label) for e in unique]
-    classes = sorted(set(labels))
-    if progress:
-        progress(f"training {len(unique)} rows, {len(classes)} classes")
+    labels, oos_label = _normalise_oos([str(e.label) for e in unique], options.oos_labels)
+    classes = np.asarray(sorted(set(labels)), dtype=object)
+    say(f"training {len(unique)} rows, {len(classes)} classes")
 
     # Vocabulary/IDF see all texts (no labels), so one transform serves every fit.
     vectorizer = build_vectorizer(len(texts))
@@ -153,28 +201,72 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
     cross_validate = len(unique) <= CV_MAX_ROWS
     splits = kfold_split(labels, seed=seed) if cross_validate else [holdout_split(labels, seed=seed)]
     splits = [(tr, te) for tr, te in splits if len(te) and len(set(y[tr])) >= 2]
-    learner = choose_learner(X[splits[0][0]].nnz if splits else X.nnz, len(classes))
+    kind = choose_learner(X[splits[0][0]].nnz if splits else X.nnz, len(classes))
 
-    scale = DEFAULT_TEMPERATURE_SCALE
+    E, embedded = None, 0
+    encoder = shared_encoder() if options.encoder else None
+    if encoder is not None:
+        say(f"embedding {len(texts)} rows")
+        E, embedded = embed_with_cache(texts, encoder.encode, options.embed_cache, options.embed_cache_bytes)
+
+    figures: dict[str, tuple[float, float]] = {}
+    scale, threshold, precision, coverage = DEFAULT_TEMPERATURE_SCALE, None, None, None
+    chosen, mix, sd_t, sd_e = "tfidf", 1.0, 1.0, 1.0
+    held_tfidf = None
     if splits:
-        if progress:
-            progress("cross-validation" if cross_validate else "held-out fit")
-        check = _cross_check(learner, X, y, np.asarray(classes, dtype=object), splits)
-        accuracy, macro_f1, scale, held = check
-        eval_rows = sum(len(te) for _, te in splits)
+        say("cross-validation" if cross_validate else "held-out fit")
+        s_t, order, held_tfidf = _out_of_sample(
+            lambda tr: fit_estimator(kind, X[tr], y[tr]), lambda est, te: class_scores(est, X[te]),
+            splits, len(y), classes)
+        truth = y[order]
+        candidates = {"tfidf": s_t}
+        if E is not None:
+            s_e, _, _ = _out_of_sample(lambda tr: _EmbModel(E[tr], y[tr]),
+                                       lambda m, te: embedding_scores(m.W, E[te]), splits, len(y), classes)
+            sd_t, sd_e = float(s_t.std()) or 1.0, float(s_e.std()) or 1.0
+            candidates["embeddings"] = s_e
+            for w in MIX_WEIGHTS:
+                candidates[f"tfidf+embeddings {w:.1f}"] = w * s_t / sd_t + (1 - w) * s_e / sd_e
+        for name, scores in candidates.items():
+            figures[name] = _metrics(truth, classes[scores.argmax(axis=1)])
+        # Most accurate; ties go to the earlier (simpler) candidate.
+        chosen = max(figures, key=lambda k: (figures[k][0], -list(figures).index(k)))
+        scores = candidates[chosen]
+        accuracy, macro_f1 = figures[chosen]
+        column = {c: i for i, c in enumerate(classes)}
+        scale = fit_temperature(scores, np.array([column[t] for t in truth]))
+        proba = softmax(scores * scale, axis=1)
+        pred = classes[proba.argmax(axis=1)]
+        threshold, precision, coverage = fit_threshold(
+            proba.max(axis=1), pred == truth, truth != oos_label, pred == oos_label if oos_label else
+            np.zeros(len(pred), dtype=bool), options.target_precision)
+        eval_rows = len(order)
         method = "cross-validation" if cross_validate else "held-out"
-        if progress:
-            progress("final fit")
-        final = refit_all(learner, held, X, y) if not cross_validate else fit_estimator(learner, X, y)
-    else:
-        final = fit_estimator(learner, X, y)
-        pred = np.asarray(final.classes_)[class_scores(final, X).argmax(axis=1)]
-        accuracy = float(accuracy_score(y, pred))
-        macro_f1 = float(f1_score(y, pred, average="macro", zero_division=0))
+    say("final fit")
+    if chosen.startswith("tfidf+embeddings"):
+        mix = float(chosen.rsplit(" ", 1)[1])
+    uses_tfidf = chosen == "tfidf" or chosen.startswith("tfidf+")
+    tfidf_model = None
+    if uses_tfidf:
+        if held_tfidf is not None and not cross_validate:
+            final = refit_all(kind, held_tfidf, X, y)
+        else:
+            final = fit_estimator(kind, X, y)
+        strip_for_pickle(vectorizer)
+        tfidf_model = TextClassifier(vectorizer, final, kind, scale)
+    if not splits:
+        scores = class_scores(final, X)
+        accuracy, macro_f1 = _metrics(y, np.asarray(final.classes_)[scores.argmax(axis=1)])
         eval_rows, method = len(y), "training"
-
-    strip_for_pickle(vectorizer)
-    model = TextClassifier(vectorizer, final, learner, scale)
+    if chosen == "tfidf":
+        model = tfidf_model
+        model.threshold, model.oos_label = threshold, oos_label
+    else:
+        W, emb_classes = fit_embedding_ridge(E, y)
+        model = HybridClassifier(
+            tfidf_model, W, emb_classes, mix=mix, sd_tfidf=sd_t, sd_emb=sd_e,
+            learner=chosen, scale=scale, threshold=threshold, oos_label=oos_label,
+        )
     return TrainResult(
         model=model,
         accuracy=accuracy,
@@ -184,7 +276,14 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
         rows=len(unique),
         classes=len(classes),
         seconds=time.perf_counter() - start,
-        learner=learner,
+        learner=chosen if chosen != "tfidf" else f"tfidf {kind}",
         responses=responses_by_label(examples),
         duplicates_removed=len(examples) - len(unique),
+        candidates={k: round(v[0], 4) for k, v in figures.items()},
+        threshold=threshold,
+        precision=precision,
+        coverage=coverage,
+        oos_label=oos_label,
+        embedded=embedded,
+        encoder_used=E is not None,
     )

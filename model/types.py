@@ -39,6 +39,7 @@ class Prediction:
     confidence: float
     reply: str
     abstain: bool = False
+    threshold: float | None = None  # the learned threshold; None for models trained before it existed
 
 
 @dataclass(slots=True)

@@ -59,7 +59,7 @@ def test_labelled_report(small_model):
     assert image.format == "PNG" and image.width >= 300
 
     rows = list(csv.DictReader(io.StringIO(report.csv.decode())))
-    assert len(rows) == 200 and rows[0].keys() == {"text", "expected", "predicted", "confidence", "correct"}
+    assert len(rows) == 200 and rows[0].keys() == {"text", "expected", "predicted", "confidence", "correct", "abstained"}
     assert sum(int(r["correct"]) for r in rows) == 200 - len(report.misclassified)
 
 
@@ -90,4 +90,7 @@ def test_unlabelled_gives_preview_and_full_csv(small_model):
     assert [r["text"] for r in rows] == [e.text for e in data]
     assert [r["predicted"] for r in rows] == small_model.predict([e.text for e in data])
     assert all(0 < float(r["confidence"]) <= 1 for r in rows)
-    np.testing.assert_equal(len(report.text.splitlines()), 1 + 5 + 1 + 1)
+    unsure = sum(r["abstained"] == "1" for r in rows)
+    np.testing.assert_equal(len(report.text.splitlines()), 1 + 5 + 1 + 1 + (unsure > 0))
+    if unsure:
+        assert f"Not sure (would not answer): {unsure} of {len(rows)}" in report.text

@@ -177,3 +177,29 @@ async def test_evaluate_caps_rows_off_the_bot_process(svc):
     assert (full.rows, full.rows_given) == (36, 36) and "Tested the first" not in full.text
     with pytest.raises(DatasetError):
         await svc.evaluate("g1", b"\x00\x01" * 100, "bad.csv")
+
+
+async def test_encoder_training_in_the_worker_reuses_cached_embeddings(tmp_path):
+    from tests.unit.test_model_encoder import INTENTS
+
+    service = ModelService(tmp_path, prestart_worker=False, use_encoder=True, target_precision=0.9)
+    try:
+        data = "text,label\n" + "".join(f"{t},{label}\n" for label, ts in INTENTS.items() for t in ts)
+        await service.save_dataset("g1", "intents.csv", data.encode())
+        final, _ = await train_and_wait(service, "g1", "intents")
+        assert final.state == "finished" and "Learner:" in final.message and "held-out" in final.message
+        assert "`oos` examples" in final.message
+        meta = await service.model_info("g1")
+        assert meta["encoder"] and meta["embedded"] == 32 and meta["oos_label"] == "oos"
+        corrections = [("will it hail", "weather"), ("queue up some blues", "music")]
+        final, _ = await train_and_wait(service, "g1", "intents", corrections)
+        assert final.state == "finished"
+        assert (await service.model_info("g1"))["embedded"] == 2  # only the new rows
+        pred = await service.predict("g1", "is it going to rain later")
+        assert (pred.label, pred.abstain) == ("weather", False) and pred.threshold is not None
+        assert (await service.predict("g1", "who painted the mona lisa")).abstain
+        test = "text,label\nis it sunny,weather\nplay a song,music\nhow deep is the ocean,oos\n"
+        report = await service.evaluate("g1", test, "t.csv")  # the evaluation worker needs the encoder too
+        assert report.oos_recall is not None and report.in_scope_accuracy is not None
+    finally:
+        await service.close()

@@ -31,7 +31,7 @@ def test_held_out_metrics_are_reported_and_generalise(intents):
     result, (test_texts, test_labels) = intents
     assert result.eval_method == "held-out"
     assert result.eval_rows == 180  # 20 % of each of the 6 classes
-    assert (result.rows, result.classes, result.learner) == (900, 6, "ridge")
+    assert (result.rows, result.classes, result.learner) == (900, 6, "tfidf ridge")
     assert 0.75 <= result.accuracy <= 1.0 and 0.75 <= result.macro_f1 <= 1.0
     predicted = result.model.predict(test_texts)
     fresh_accuracy = np.mean([p == t for p, t in zip(predicted, test_labels)])
@@ -74,7 +74,7 @@ def test_large_problems_switch_to_sgd_and_still_learn(monkeypatch):
     monkeypatch.setattr(learner, "RIDGE_WORK_LIMIT", 0)
     texts, labels = intent_dataset(600, 5, seed=3)
     result = train_model(examples(texts, labels))
-    assert result.learner == "sgd"
+    assert result.learner == "tfidf sgd"
     assert result.accuracy >= 0.85
     test_texts, test_labels = intent_dataset(100, 5, seed=3, sample_seed=7)
     assert result.model.predict(test_texts[:5]) == test_labels[:5]

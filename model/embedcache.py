@@ -1,0 +1,100 @@
+"""Sentence embeddings of a scope's dataset rows, cached on disk by content.
+
+Embedding is the slow part of training (~100-150 rows/s on 2 busy cores), so
+retraining after a few corrections must embed only the new rows. One file
+per scope (``<models_dir>/<scope>/embeddings.cache``, next to its models):
+SHA-1 of each text and its vector as float16, written atomically by the
+training worker (one writer per scope, since one job runs per scope).
+Bounded by bytes: the rows of the latest training come first, then older
+ones, most recently used first, until the bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from storage.atomic import atomic_write_bytes
+
+from .names import check_scope
+
+FILENAME = "embeddings.cache"
+_ROW_BYTES = 20 + 2 * 384  # digest + float16 vector
+
+
+def text_digest(text: str) -> bytes:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def cache_path(models_dir: Path, scope: str) -> Path:
+    return Path(models_dir) / check_scope(scope) / FILENAME
+
+
+def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys, vectors = data["keys"], data["vectors"]
+        if keys.dtype != np.dtype("S20") or vectors.ndim != 2 or len(keys) != len(vectors):
+            raise ValueError("bad shapes")
+        return keys, vectors
+    except (OSError, ValueError, KeyError):  # missing or damaged: start afresh
+        return _empty()
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, dtype="S20"), np.zeros((0, 0), dtype=np.float16)
+
+
+def embed_with_cache(
+    texts: list[str],
+    encode: Callable[[list[str]], np.ndarray],
+    path: Path | None,
+    max_bytes: int,
+) -> tuple[np.ndarray, int]:
+    """Vectors for ``texts`` (float32) and how many had to be computed.
+
+    With ``path`` None (or ``max_bytes`` 0) nothing is read or written.
+    """
+    digests = [text_digest(t) for t in texts]
+    use_disk = path is not None and max_bytes > 0
+    keys, vectors = _read(path) if use_disk else _empty()
+    index = {k: i for i, k in enumerate(keys.tolist())}
+    missing = [i for i, d in enumerate(digests) if d not in index]
+    fresh = encode([texts[i] for i in missing]) if missing else None
+    dim = fresh.shape[1] if fresh is not None else (vectors.shape[1] if len(vectors) else 384)
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, d in enumerate(digests):
+        j = index.get(d)
+        if j is not None:
+            out[i] = vectors[j]
+    if fresh is not None:
+        out[missing] = fresh
+    if use_disk:
+        _write(path, digests, out, keys, vectors, max_bytes)
+    return out, len(missing)
+
+
+def _write(path: Path, digests: list[bytes], current: np.ndarray, keys: np.ndarray, vectors: np.ndarray,
+           max_bytes: int) -> None:
+    """Current rows first, then older cached rows not in use now, up to ``max_bytes``."""
+    limit = max(0, max_bytes // _ROW_BYTES)
+    seen: dict[bytes, int] = {}
+    for i, d in enumerate(digests):
+        seen.setdefault(d, i)
+    new_keys = list(seen)[:limit]
+    new_vecs = [current[seen[d]] for d in new_keys]
+    if len(new_keys) < limit and len(keys) and vectors.shape[1] == current.shape[1]:
+        for k, v in zip(keys.tolist(), vectors):
+            if len(new_keys) >= limit:
+                break
+            if k not in seen:
+                new_keys.append(k)
+                new_vecs.append(v)
+    buf = io.BytesIO()
+    np.savez(buf, keys=np.array(new_keys, dtype="S20"),
+             vectors=np.array(new_vecs, dtype=np.float16).reshape(len(new_keys), current.shape[1]))
+    atomic_write_bytes(path, buf.getvalue())

