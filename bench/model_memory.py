@@ -2,6 +2,7 @@
 
 Usage:  python bench/model_memory.py [--scopes 50] [--rows 3000] [--classes 20]
                                      [--cache-mb 40] [--rounds 3]
+        python bench/model_memory.py --speech-peak   (peak RSS: speech models + encoder + a model)
 
 Trains one model per scope in a separate process (so training's memory does
 not count here), then predicts through ``ModelService.predict`` for scope
@@ -105,7 +106,53 @@ async def chat_in_turn(data_dir: Path, scopes: int, rounds: int, cache_bytes: in
     }
 
 
+def speech_and_encoder_peak() -> int:
+    """Child process: peak RSS of the bot's model and speech parts together (issue 13: <= 500 MB).
+
+    Loads what a busy bot holds at once: the whisper STT model (one real
+    transcription), the piper TTS voice (one synthesis), the sentence encoder
+    and a trained TF-IDF+embedding model (one chat prediction each).
+    """
+    import psutil
+
+    from audio.transcription import TranscriptionService
+    from audio.tts import PiperEngine
+    from model.modelstore import write_model
+    from model.service import ModelService
+    from model.training import TrainOptions, train_model
+    from model.types import Example
+
+    texts = ["will it rain tomorrow", "is it going to be sunny", "play some jazz", "put on my playlist",
+             "order a pizza", "book a table for dinner", "what's the forecast", "skip this song",
+             "get me some sushi", "how cold is it", "turn the music up", "i'm hungry"]
+    labels = ["weather", "weather", "music", "music", "food", "food", "weather", "music", "food", "weather",
+              "music", "food"]
+    with tempfile.TemporaryDirectory() as tmp:
+        model = train_model([Example(t, lab) for t, lab in zip(texts, labels)],
+                            options=TrainOptions(encoder=True)).model
+        write_model(Path(tmp) / "models", "1", model, {"job_id": "m"})
+        del model
+        svc = ModelService(Path(tmp), prestart_worker=False, use_encoder=True)
+        stt = TranscriptionService(engines=("whisper",))
+        audio = REPO.parent / "shared" / "data" / "speech" / "jfk_voice.ogg"
+        heard = stt.transcribe_sync(audio.read_bytes()).text if audio.is_file() else "(no shared speech sample)"
+        PiperEngine().synthesize("The forecast says it will rain tomorrow.", "en")
+        answer = asyncio.run(svc.predict("1", "is it going to rain later"))
+        kind = type(svc.cache.get("1").model).__name__
+        peak = current = psutil.Process().memory_info().rss
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) * 1024
+    print(f"speech + encoder + model: heard {heard[:40]!r}..., answered {answer.label!r} ({kind})")
+    ok = peak <= 500 * 2**20
+    print(f"resident now {current / 2**20:.0f} MB, peak {peak / 2**20:.0f} MB (target <= 500 MB): "
+          f"{'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
 def main() -> int:
+    if "--speech-peak" in sys.argv:
+        return speech_and_encoder_peak()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scopes", type=int, default=50)
     parser.add_argument("--rows", type=int, default=3000)

@@ -21,8 +21,10 @@ import importlib.util
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads with the encoder, not with the bot (service imports this module)
+    import numpy as np
 
 MODEL_ID = "all-MiniLM-L6-v2-int8"
 DIMENSION = 384
@@ -89,6 +91,8 @@ class SentenceEncoder:
             self._session = session
 
     def _batch(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
@@ -103,6 +107,8 @@ class SentenceEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """(len(texts), 384) float32; batches of similar length to waste little padding."""
+        import numpy as np
+
         if self._session is None:
             self._load()
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)

@@ -1,6 +1,7 @@
 """The text classifier: TF-IDF word+char features and a linear model.
 
-Chosen by measurement (``python bench/model.py --compare``): on word
+The TF-IDF candidate of training.py (hybrid.py has the embedding ones).
+Chosen by measurement (an earlier bench/model.py --compare): on word
 1-2-gram + char_wb 2-5-gram TF-IDF, ridge regression matched or beat
 logistic regression (C=10) and LinearSVC on both sample datasets and on
 generated intent data, and was the only one over the sentiment target on
