@@ -92,9 +92,11 @@ def keep_large_buffers_out_of_heap(threshold: int = 64 * 1024) -> bool:
     glibc raises its mmap threshold (up to 32 MB) each time a large block is freed; after
     that the speech models' per-call buffers (tens of MB for each reply or transcription)
     come from the heap, where they fragment and stay resident.  A fixed threshold hands them
-    back at once: measured with bench/memory.py, the bot after speaking 351 -> 269 MB, the
-    peak while transcribing 487 -> 436 MB.  Process-wide; call once at start-up.  Returns
-    False where it can't be set (not glibc)."""
+    back at once: measured with bench/memory.py, the bot after speaking 343 -> 269 MB, its
+    peak with both speech models 478 -> 436 MB (a 1 MiB threshold: 447 MB).  The price is
+    page faults: whisper takes ~0.25 s more CPU per 11 s clip (4.3 -> 5.1 s for three),
+    piper the same as before.  Process-wide; call once at start-up.  Returns False where it
+    can't be set (not glibc)."""
     try:
         return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, threshold))
     except (OSError, AttributeError):
