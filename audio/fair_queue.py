@@ -12,7 +12,8 @@ with ``retry_after`` estimated from the queue and the measured job time.
 
 Pure asyncio and single-threaded: call everything from the event loop.  The
 caller runs the job itself between ``await ticket.wait()`` and ``ticket.release()``
-(or uses ``async with queue.turn(scope)``).
+(or uses ``async with queue.turn(scope)``); a long job made of parts calls
+``await ticket.pass_turn()`` between them, so it takes turns with other scopes too.
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ class Ticket:
         except BaseException:
             self.cancel()  # nothing to undo when it was pushed out: it is done already
             raise
+
+    async def pass_turn(self) -> None:
+        """Between two parts of a long job: let every scope waiting now go first, then go on.
+
+        Keeps the slot when no other scope waits; otherwise this job waits at the head of its
+        own scope's queue, so its scope's later jobs never overtake it."""
+        if self.queue._requeue(self):
+            await self.wait()
 
     def release(self) -> None:
         """The job finished (or was abandoned): give its slot to the next scope in turn."""
@@ -190,6 +199,24 @@ class FairQueue:
         ticket.state = _DONE
         self._forget_idle()
         self._dispatch()
+
+    def _requeue(self, ticket: Ticket) -> bool:
+        """Put a running ticket back at the head of its scope's queue if another scope waits."""
+        if ticket.state != _RUNNING:
+            raise RuntimeError("only a running job can pass its turn")
+        if not any(st.waiting for s, st in self._scopes.items() if s != ticket.scope):
+            return False
+        state = self._scopes[ticket.scope]
+        self._running.discard(ticket)
+        state.running -= 1
+        if ticket.started is not None:
+            self.job_seconds = 0.7 * self.job_seconds + 0.3 * max(0.0, self._clock() - ticket.started)
+        ticket.state = _WAITING
+        ticket._granted = asyncio.get_running_loop().create_future()
+        state.waiting.appendleft(ticket)
+        self._waiting += 1
+        self._dispatch()
+        return True
 
     def _forget_idle(self) -> None:
         for scope in [s for s, st in self._scopes.items() if not st.waiting and not st.running]:

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import time
 from dataclasses import dataclass
 from typing import Hashable, Iterable
 
-from audio.decode import check_upload, decode_audio
-from audio.errors import AudioError, Busy
+from audio.decode import DecodedAudio, check_upload, decode_audio
+from audio.errors import AudioError, Busy, NoSpeech
 from audio.fair_queue import FairQueue
 from audio.playback import release_freed_memory
-from audio.stt import SpeechEngine, build_engines, transcribe_with_fallback
+from audio.stt import SpeechEngine, build_engines, split_on_silence, transcribe_with_fallback
 
 __all__ = ["TranscriptionService", "Transcript", "Busy"]
 
@@ -55,11 +56,14 @@ class TranscriptionService:
         queue_size: int = 4,
         scope_queue_size: int | None = None,
         model_cache_dir: str | os.PathLike | None = None,
+        slice_seconds: float = 60.0,
     ):
         """``queue_size`` jobs may wait in all; one scope at most ``scope_queue_size`` of them
         (default: half, at least one), and a scope holding more than its share of a full
-        queue is pushed back when another scope arrives.  ``model_cache_dir`` keeps the
-        int8 copy of the whisper model (see ``audio.whisper_int8``)."""
+        queue is pushed back when another scope arrives.  Recordings longer than
+        ``slice_seconds`` are recognised in parts cut at pauses, taking turns with other
+        scopes between parts, so one long upload delays others by one part at most.
+        ``model_cache_dir`` keeps the int8 copy of the whisper model (``audio.whisper_int8``)."""
         if workers < 1 or queue_size < 0:
             raise ValueError("workers must be >= 1 and queue_size >= 0")
         if scope_queue_size is None:
@@ -68,6 +72,7 @@ class TranscriptionService:
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
         self.decode_timeout = decode_timeout
+        self.slice_seconds = slice_seconds
         self.engines: list[SpeechEngine] = build_engines(
             engines, whisper_model=whisper_model, google_timeout=google_timeout, model_cache_dir=model_cache_dir
         )
@@ -101,13 +106,25 @@ class TranscriptionService:
         return time.perf_counter() - started
 
     def transcribe_sync(self, data: bytes) -> Transcript:
-        """Decode and transcribe in the calling thread (what each worker runs)."""
+        """Decode and transcribe in the calling thread, in one go (no turns taken)."""
         started = time.perf_counter()
+        audio = self._decode(data)
+        text, engine = self._recognise(audio)
+        return self._finished(text, engine, audio, time.perf_counter() - started)
+
+    def _decode(self, data: bytes) -> DecodedAudio:
+        with self._clean_failures():
+            return decode_audio(data, max_bytes=self.max_bytes, max_seconds=self.max_seconds,
+                                timeout=self.decode_timeout)
+
+    def _recognise(self, audio: DecodedAudio) -> tuple[str, str]:
+        with self._clean_failures():
+            return transcribe_with_fallback(self.engines, audio, self.language)
+
+    @contextlib.contextmanager
+    def _clean_failures(self):
         try:
-            audio = decode_audio(
-                data, max_bytes=self.max_bytes, max_seconds=self.max_seconds, timeout=self.decode_timeout
-            )
-            text, engine = transcribe_with_fallback(self.engines, audio, self.language)
+            yield
         except AudioError:
             raise
         except Exception as exc:  # a bug or the machine (disk full...): still a clean AudioError
@@ -115,7 +132,8 @@ class TranscriptionService:
             raise AudioError(f"unexpected failure: {type(exc).__name__}: {exc}") from exc
         finally:
             release_freed_memory()  # decoding and inference free tens of MB; give them back
-        elapsed = time.perf_counter() - started
+
+    def _finished(self, text: str, engine: str, audio: DecodedAudio, elapsed: float) -> Transcript:
         log.info("transcribed %.1f s of audio with %s in %.2f s", audio.seconds, engine, elapsed)
         return Transcript(text, engine, audio.seconds, elapsed)
 
@@ -140,22 +158,49 @@ class TranscriptionService:
         ticket = self._queue.admit(scope)
         await ticket.wait()
         loop = asyncio.get_running_loop()
+        working: list[concurrent.futures.Future] = []  # the worker thread's current step
 
-        def done(_future: concurrent.futures.Future) -> None:
-            # Release on the loop thread (the queue is single-threaded), when the
-            # worker thread is really free, even if the awaiting task was cancelled.
+        def in_worker(fn, *args):
             try:
+                working[:] = [self._executor.submit(fn, *args)]
+            except RuntimeError as exc:  # executor shut down concurrently
+                raise AudioError("service closed",
+                                 user_message="Transcription is shutting down, please try again later.") from exc
+            return asyncio.wrap_future(working[0])
+
+        def release_when_idle(future: concurrent.futures.Future) -> None:
+            try:  # the queue is single-threaded: release on the loop thread
                 loop.call_soon_threadsafe(ticket.release)
             except RuntimeError:  # loop already closed
                 pass
 
         try:
-            future = self._executor.submit(self.transcribe_sync, data)
-        except RuntimeError as exc:  # executor shut down concurrently
-            ticket.release()
-            raise AudioError("service closed", user_message="Transcription is shutting down, please try again later.") from exc
-        future.add_done_callback(done)
-        return await asyncio.wrap_future(future)
+            started = time.perf_counter()
+            audio = await in_worker(self._decode, data)
+            parts = split_on_silence(audio, self.slice_seconds) if audio.seconds > self.slice_seconds else [audio]
+            texts, engines = [], []
+            for index, part in enumerate(parts):
+                if index:
+                    spent = time.perf_counter() - started
+                    await ticket.pass_turn()  # a long recording takes turns with other servers
+                    started = time.perf_counter() - spent
+                try:
+                    text, engine = await in_worker(self._recognise, part)
+                except NoSpeech:
+                    if len(parts) == 1:
+                        raise
+                    continue  # a long pause between two parts of a long recording
+                texts.append(text)
+                engines.append(engine)
+            if not texts:
+                raise NoSpeech(f"no speech in any of {len(parts)} parts")
+            text = " ".join(t.strip() for t in texts)
+            return self._finished(text, ",".join(dict.fromkeys(engines)), audio, time.perf_counter() - started)
+        finally:
+            if working and not working[0].done():  # cancelled while a thread works: free the slot after it
+                working[0].add_done_callback(release_when_idle)
+            else:
+                ticket.release()
 
     async def close(self) -> None:
         """Stop accepting work, drop queued jobs and wait for running ones."""

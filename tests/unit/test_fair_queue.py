@@ -194,3 +194,43 @@ async def test_invalid_sizes():
         FairQueue(slots=0, per_scope=1, max_waiting=1)
     with pytest.raises(ValueError):
         FairQueue(slots=1, per_scope=-1, max_waiting=1)
+
+
+async def test_a_long_job_passes_its_turn_between_parts():
+    queue = FairQueue(slots=1, per_scope=3, max_waiting=3)
+    long_job = queue.admit("A")
+    a_later = queue.admit("A")
+    b = queue.admit("B")
+    passing = asyncio.ensure_future(long_job.pass_turn())
+    await asyncio.sleep(0)  # one loop step: the long job has handed its slot over
+    assert b.granted and not long_job.granted and not passing.done()
+    assert queue.waiting_of("A") == 2
+    b.release()
+    await passing  # back in turn, before A's later job
+    assert long_job.granted and not a_later.granted
+    long_job.release()
+    assert a_later.granted
+
+
+async def test_passing_the_turn_with_nobody_waiting_keeps_the_slot():
+    queue = FairQueue(slots=1, per_scope=3, max_waiting=3)
+    long_job = queue.admit("A")
+    a_later = queue.admit("A")  # its own scope's jobs do not take the turn
+    await long_job.pass_turn()
+    assert long_job.granted and not a_later.granted and queue.running == 1
+    with pytest.raises(RuntimeError):
+        await a_later.pass_turn()  # only a running job can pass its turn
+
+
+async def test_cancelled_while_passing_the_turn_leaves_the_queue():
+    queue = FairQueue(slots=1, per_scope=3, max_waiting=3)
+    long_job = queue.admit("A")
+    b = queue.admit("B")
+    passing = asyncio.ensure_future(long_job.pass_turn())
+    await asyncio.sleep(0)
+    passing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await passing
+    assert queue.waiting == 0 and b.granted
+    b.release()
+    assert queue.running == 0

@@ -124,6 +124,28 @@ async def test_a_second_server_is_served_before_the_first_servers_backlog(voice)
     assert finished == ["A0", "B0", "A1", "A2", "A3"]
 
 
+async def test_a_long_recording_takes_turns_with_another_server(tmp_path):
+    """Recognised in parts (slice_seconds), it lets server B's short message go between them."""
+    long_text = " ".join([SENTENCE] * 6)  # ~25 s of speech: several 6 s parts
+    long_ogg = encode(espeak(long_text, tmp_path / "long.wav"), "ogg", tmp_path).read_bytes()
+    short_ogg = encode(espeak(SENTENCE, tmp_path / "short.wav"), "ogg", tmp_path).read_bytes()
+    async with make(workers=1, slice_seconds=6) as svc:
+        finished: list[str] = []
+        results: dict[str, Transcript] = {}
+
+        async def job(scope: str, data: bytes) -> None:
+            results[scope] = await svc.transcribe(data, scope=scope)
+            finished.append(scope)
+
+        long_job = asyncio.ensure_future(job("A", long_ogg))
+        await asyncio.sleep(0)  # a single yield: A's job holds the worker
+        await job("B", short_ogg)
+        await long_job
+    assert finished == ["B", "A"]
+    assert wer(long_text, results["A"].text) <= 0.3, results["A"].text
+    assert results["A"].audio_seconds > 20 and wer(SENTENCE, results["B"].text) <= 0.3
+
+
 async def test_silence_is_reported_as_no_speech(tmp_path):
     ogg = tmp_path / "silence.ogg"
     subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono",
