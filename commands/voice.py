@@ -29,7 +29,7 @@ from errors import UserError
 from audio.playback import pcm_for_discord, release_freed_memory
 
 from .replies import respond
-from .voice_internals import DaveReportingVoiceClient
+from .voice_internals import ListeningVoiceClient
 
 if TYPE_CHECKING:
     from audio.synthesis import SpeechSynthesizer
@@ -157,6 +157,7 @@ class VoiceManager:
         self._warm_up_done: concurrent.futures.Future[None] | None = None
         self._closing = False
         self._tasks: set[asyncio.Task] = set()
+        self._text_channels: dict[int, int] = {}  # guild id -> text channel tied to its voice session
         bot.add_listener(self.on_voice_state_update)
 
     # -- commands -------------------------------------------------------------------------------
@@ -179,9 +180,13 @@ class VoiceManager:
             if (problem := join_problem(channel)) is not None:
                 raise VoiceError(problem)
             await self._connect(channel)
+        self.tie_text_channel(guild, ctx.channel)
         text = f"{'Moved to' if moved else 'Joined'} {_bold(channel.name)}."
         if self.settings.speak_replies:
             text += f" I'll read my answers aloud here; `{ctx.clean_prefix}leave` to make me go."
+        listening = getattr(self.bot, "voice_listening", None)  # commands/listen_cog.py
+        if listening is not None:
+            text += await listening.join_notice(guild)
         await respond(ctx, text)
 
     async def leave(self, ctx: commands.Context) -> None:
@@ -243,8 +248,40 @@ class VoiceManager:
                     log.info("Not speaking in %s (guild %s): %s", channel, guild.id, problem)
                     return
                 await self._connect(channel)
+                self.tie_text_channel(guild, message.channel)
             self._start_worker(guild)
             self._enqueue(guild, _Speech(text, names, channel.id))
+
+    async def say(self, guild: discord.Guild, text: str) -> None:
+        """Queue `text` where the bot is connected in `guild` (behind what it is saying); no
+        join. Never raises (an answer to a member heard in voice, the listening notice)."""
+        client = guild.voice_client
+        if (not self.settings.speak_replies or self._closing or not text.strip()
+                or not isinstance(client, discord.VoiceClient) or not client.is_connected() or client.channel is None):
+            return
+        try:
+            synth = await self.synthesizer()
+
+            def names(raw_id: str) -> str | None:
+                member = guild.get_member(int(raw_id)) if raw_id.isdigit() else None
+                return member.display_name if member is not None else None
+
+            if synth.clean(text, names):
+                self._start_worker(guild)
+                self._enqueue(guild, _Speech(text, names, client.channel.id))
+        except Exception:
+            log.exception("Could not say a voice answer in guild %s", guild.id)
+
+    def tie_text_channel(self, guild: discord.Guild, channel: discord.abc.Messageable) -> None:
+        """Answers to what is heard in `guild`'s voice channel are posted in `channel`."""
+        channel_id = getattr(channel, "id", None)
+        if channel_id is not None:
+            self._text_channels[guild.id] = channel_id
+
+    def text_channel(self, guild: discord.Guild) -> discord.abc.Messageable | None:
+        channel_id = self._text_channels.get(guild.id)
+        channel = guild.get_channel_or_thread(channel_id) if channel_id is not None else None
+        return channel if isinstance(channel, discord.abc.Messageable) else None
 
     def _enqueue(self, guild: discord.Guild, speech: _Speech) -> None:
         state = self._state(guild.id)
@@ -333,9 +370,11 @@ class VoiceManager:
         if client is not None:  # left over from a kick or a dropped connection
             await self._drop_client(client)
         log.info("Joining %s in guild %s", channel, guild.id)
+        listening = getattr(self.bot, "voice_listening", None)  # commands/listen_cog.py
+        deaf = listening is None or not await listening.enabled(guild.id)  # the status shows listening
         try:
-            client = await channel.connect(timeout=CONNECT_TIMEOUT, reconnect=True, self_deaf=True,
-                                           cls=DaveReportingVoiceClient)  # logs its DAVE state
+            client = await channel.connect(timeout=CONNECT_TIMEOUT, reconnect=True, self_deaf=deaf,
+                                           cls=ListeningVoiceClient)  # logs its DAVE state, hears members
         except asyncio.TimeoutError:
             await self._drop_stale(guild)
             raise VoiceError(f"Discord didn't let me into {_bold(channel.name)} in time; "

@@ -15,13 +15,28 @@ end-to-end encrypted, and with which epoch and code users can compare), this mod
 * ``VoiceClient._connection.dave_session`` (``davey.DaveSession`` or None): its public
   ``ready`` and ``epoch`` say whether frames are encrypted now, and for which MLS epoch.
 
-tests/unit/test_dave_voice_internals.py fails when discord.py changes any of these.
+To hear members (discord.py has no receive API; see ../shared/docs/voice-receive.md) it
+also reads:
+
+* the same ``hook``, for op 5 ``SPEAKING`` (which user an SSRC is) and op 13
+  ``CLIENT_DISCONNECT``; they reach the hook as raw dicts (discord.py ignores them);
+* ``VoiceClient._connection.add_socket_listener(cb)`` / ``remove_socket_listener(cb)``:
+  ``cb(datagram)`` is called on discord.py's socket-reader *thread* for every UDP datagram;
+  the reader clears its callbacks when the connection ends, so they are registered again on
+  each SESSION_DESCRIPTION (join, move, resume);
+* ``VoiceClient._connection.dave_session.decrypt(user_id, davey.MediaType.audio, frame)``
+  for members' end-to-end encrypted frames.
+
+``VoiceClient.mode``, ``secret_key`` and ``ssrc`` are public properties.
+
+tests/unit/test_dave_voice_internals.py and tests/unit/test_voice_receive_internals.py fail
+when discord.py changes any of these.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import discord
 from discord.voice_state import VoiceConnectionState
@@ -81,3 +96,42 @@ class DaveReportingVoiceClient(discord.VoiceClient):
     def on_dave_state(self, state: DaveState) -> None:
         guild = getattr(self.channel, "guild", None)
         log.info("Voice in %s (guild %s): %s", self.channel, getattr(guild, "id", None), state.describe())
+
+
+# -- receiving (commands/voice_receiver.py uses these) ---------------------------------------
+SPEAKING, CLIENT_DISCONNECT = 5, 13  # voice gateway opcodes
+
+
+def add_socket_listener(client: discord.VoiceClient, callback: Callable[[bytes], None]) -> None:
+    """Call ``callback(datagram)`` on the socket-reader thread for every UDP datagram;
+    idempotent (a callback registered already is not registered twice)."""
+    connection = client._connection  # private: see the module docstring
+    connection.remove_socket_listener(callback)
+    connection.add_socket_listener(callback)
+
+
+def remove_socket_listener(client: discord.VoiceClient, callback: Callable[[bytes], None]) -> None:
+    client._connection.remove_socket_listener(callback)  # private: see the module docstring
+
+
+def dave_session(client: discord.VoiceClient) -> Any | None:
+    """The connection's ``davey.DaveSession`` when end-to-end encryption is on, else None."""
+    connection = client._connection  # private: see the module docstring
+    if not connection.dave_protocol_version:
+        return None
+    return connection.dave_session
+
+
+class ListeningVoiceClient(DaveReportingVoiceClient):
+    """Also hands every voice-gateway message to ``client.voice_listening`` (the bot's
+    listen manager, when it has one), which registers its receiver on SESSION_DESCRIPTION and
+    learns SSRCs from op 5."""
+
+    async def _after_voice_message(self, ws: Any, msg: dict) -> None:
+        await super()._after_voice_message(ws, msg)
+        manager = getattr(self.client, "voice_listening", None)
+        if manager is not None:
+            try:
+                manager.on_voice_message(self, msg)
+            except Exception:  # never break the voice connection
+                log.exception("Voice receive: could not handle op %s", msg.get("op"))

@@ -259,6 +259,8 @@ class FakeVoiceServer:
         self.discoveries: list[tuple[int, tuple[str, int]]] = []  # (ssrc, client address) per request
         # Called with (guild id, 20 ms of decoded 48 kHz stereo s16le PCM) as each frame arrives.
         self.pcm_listeners: list[Callable[[int, bytes], None]] = []
+        # Called with (connection, raw datagram) for each RTP packet from the bot (speaker.py's echo).
+        self.rtp_taps: list[Callable[["VoiceConnection", bytes], None]] = []
         self._utterances: dict[int, list[Utterance]] = {}
         self._tokens: dict[str, tuple[int, str]] = {}  # token -> (guild id, session id)
         self._by_ssrc: dict[int, VoiceConnection] = {}
@@ -494,6 +496,14 @@ class FakeVoiceServer:
         channel = self.fake.channels.get(int(channel_id))
         if channel is None or channel.guild_id != guild.id:
             return
+        conn = self.connection(guild)
+        if (guild.voice_states.get(bot.id) == channel.id and conn is not None and conn.connected
+                and not conn.closed and not conn.interrupted):
+            # Same channel, working connection: only the bot's mute/deaf flags change (as on
+            # Discord: a voice state update alone, no new voice server).
+            await self.fake.broadcast("VOICE_STATE_UPDATE", self._state_payload(guild, channel.id, session_id, data))
+            await self.fake.notify()
+            return
         await self._place_bot(guild, channel, session_id, data)
 
     async def _place_bot(self, guild: Guild, channel: Channel, session_id: str, request: dict) -> None:
@@ -686,7 +696,14 @@ class FakeVoiceServer:
         if conn is None:
             self.unknown_packets += 1
             return
+        for tap in self.rtp_taps:
+            tap(conn, data)
         conn.receive_rtp(data, now)
+
+    def send_udp(self, data: bytes, address: tuple[str, int]) -> None:
+        """A datagram from the voice server's UDP port (members' voice, speaker.py)."""
+        assert self._transport is not None, "the voice server is not started"
+        self._transport.sendto(data, address)
 
     def _utterance_done(self, utterance: Utterance) -> None:
         self._utterances.setdefault(utterance.guild_id, []).append(utterance)

@@ -1,0 +1,329 @@
+"""Talking in voice: `!listen on|off`, `!listen me on|off`, `!listen`, and answering what members say.
+
+Off until a server admin turns it on (LISTEN_DEFAULT changes that); a member can opt out
+for themselves. Both are stored per server in scope_settings. While listening, the bot
+is not self-deafened, says so when it joins (text and a short spoken line), and answers
+each member's utterance like a chat message: "🎙️ NAME said: … → answer" in the text
+channel tied to the voice session (where `!join` or `!listen on` was used), the answer
+spoken behind whatever the bot is already saying; answers the model is not sure about
+are text only. Only the transcript is kept (bot_replies, under the retention rules);
+audio never leaves memory. The receiving itself is commands/voice_receiver.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from audio.errors import AudioError
+from audio.voice_receive import BusyNotice, after_wake_word
+from errors import Busy, UserError
+
+from .chat import NOT_SURE, NOT_TRAINED
+from .checks import is_server_admin
+from .replies import respond
+from .voice_internals import CLIENT_DISCONNECT, SPEAKING
+from .voice_receiver import VoiceReceiver
+
+if TYPE_CHECKING:
+    from bot import ChatBot
+
+log = logging.getLogger("voice.listen")
+
+SESSION_DESCRIPTION = 4
+ENABLED_KEY = "listen"
+OPTOUTS_KEY = "listen_optouts"  # comma-separated user ids
+SPOKEN_NOTICE = "I'm listening. Talk to me and I'll answer."
+
+
+@dataclass
+class _GuildListen:
+    enabled: bool
+    optouts: set[int] = field(default_factory=set)
+
+
+class ListenManager:
+    """Per-server listening state, one receiver per voice connection, and the answers."""
+
+    def __init__(self, bot: ChatBot):
+        self.bot = bot
+        self.settings = bot.settings
+        self._state: dict[int, _GuildListen] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self.receivers: dict[int, VoiceReceiver] = {}  # guild id -> receiver of its connection
+        self.busy = BusyNotice()
+        self._tasks: set[asyncio.Task] = set()
+        self.answered = 0  # utterances answered (logged)
+        self._names: dict[int, str] = {}  # user id -> display name (a member who left is no longer cached)
+
+    # -- state ------------------------------------------------------------------------------------
+    async def state(self, guild_id: int) -> _GuildListen:
+        cached = self._state.get(guild_id)
+        if cached is not None:
+            return cached
+        lock = self._locks.setdefault(guild_id, asyncio.Lock())
+        async with lock:
+            if guild_id not in self._state:
+                scope = str(guild_id)
+                stored = await self.bot.db.get_setting(scope, ENABLED_KEY)
+                optouts = await self.bot.db.get_setting(scope, OPTOUTS_KEY) or ""
+                enabled = self.settings.listen_default if stored is None else stored == "on"
+                self._state[guild_id] = _GuildListen(enabled, {int(u) for u in optouts.split(",") if u.isdigit()})
+        return self._state[guild_id]
+
+    async def enabled(self, guild_id: int) -> bool:
+        return (await self.state(guild_id)).enabled
+
+    async def set_enabled(self, guild: discord.Guild, enabled: bool) -> None:
+        state = await self.state(guild.id)
+        await self.bot.db.set_setting(str(guild.id), ENABLED_KEY, "on" if enabled else "off")
+        state.enabled = enabled
+        receiver = self.receivers.get(guild.id)
+        if receiver is not None:
+            if enabled:
+                receiver.attach()
+            else:
+                receiver.detach()
+        client = guild.voice_client
+        if isinstance(client, discord.VoiceClient) and client.is_connected() and client.channel is not None:
+            # The voice status shows it: not deafened while listening (public API).
+            await guild.change_voice_state(channel=client.channel, self_deaf=not enabled)
+
+    async def set_opted_out(self, guild_id: int, user_id: int, out: bool) -> None:
+        state = await self.state(guild_id)
+        changed = set(state.optouts)
+        (changed.add if out else changed.discard)(user_id)
+        await self.bot.db.set_setting(str(guild_id), OPTOUTS_KEY, ",".join(str(u) for u in sorted(changed)))
+        state.optouts = changed
+        receiver = self.receivers.get(guild_id)
+        if out and receiver is not None:
+            receiver.forget(user_id)
+
+    def hears(self, guild_id: int, user_id: int) -> bool:
+        """Whether a member's voice may be transcribed now (sync: called per packet)."""
+        state = self._state.get(guild_id)
+        if state is None or not state.enabled or user_id in state.optouts:
+            return False
+        me = self.bot.user
+        if me is not None and user_id == me.id:
+            return False
+        guild = self.bot.get_guild(guild_id)
+        member = guild.get_member(user_id) if guild is not None else None
+        return not (member is not None and member.bot)
+
+    # -- voice gateway messages (from voice_internals.ListeningVoiceClient, on the loop) ------------
+    def on_voice_message(self, client: discord.VoiceClient, msg: dict) -> None:
+        op, data = msg.get("op"), msg.get("d") or {}
+        guild_id = client.guild.id
+        receiver = self.receivers.get(guild_id)
+        if op == SESSION_DESCRIPTION:
+            if receiver is None or receiver.client is not client:
+                if receiver is not None:
+                    receiver.close()
+                receiver = self.receivers[guild_id] = VoiceReceiver(
+                    client, self, pause=self.settings.listen_pause_seconds,
+                    max_seconds=self.settings.listen_max_seconds)
+            self._spawn(self._attach_if_listening(receiver))
+        elif receiver is None or receiver.client is not client:
+            return
+        elif op == SPEAKING and "ssrc" in data and data.get("user_id") is not None:
+            self._remember(client.guild.get_member(int(data["user_id"])))
+            receiver.on_speaking(int(data["user_id"]), int(data["ssrc"]))
+        elif op == CLIENT_DISCONNECT and data.get("user_id") is not None:
+            receiver.on_disconnect(int(data["user_id"]))
+
+    async def _attach_if_listening(self, receiver: VoiceReceiver) -> None:
+        receiver.register()
+        if await self.enabled(receiver.guild_id) and self.receivers.get(receiver.guild_id) is receiver:
+            receiver.attach()
+            log.info("Listening in %s (guild %s)", receiver.client.channel, receiver.guild_id)
+
+    async def on_voice_state_update(self, member: discord.Member, before: discord.VoiceState,
+                                    after: discord.VoiceState) -> None:
+        receiver = self.receivers.get(member.guild.id)
+        if receiver is None:
+            return
+        self._remember(member)
+        me = self.bot.user
+        if me is not None and member.id == me.id and after.channel is None:
+            receiver.close()  # the bot left: its connection is gone
+            self.receivers.pop(member.guild.id, None)
+        elif before.channel is not None and before.channel != after.channel and before.channel == receiver.client.channel:
+            receiver.on_disconnect(member.id)  # left the bot's channel (op 13 may come too)
+
+    def _remember(self, member: discord.Member | None) -> None:
+        if member is not None:
+            self._names.pop(member.id, None)
+            self._names[member.id] = member.display_name
+            while len(self._names) > 1000:
+                self._names.pop(next(iter(self._names)))
+
+    # -- answering ----------------------------------------------------------------------------------
+    def heard(self, guild_id: int, user_id: int, wav: bytes, seconds: float, last_voice: float) -> None:
+        """An utterance is ready (from the receiver, on the loop)."""
+        self._spawn(self._answer(guild_id, user_id, wav, seconds, last_voice))
+
+    async def _answer(self, guild_id: int, user_id: int, wav: bytes, seconds: float, last_voice: float) -> None:
+        guild = self.bot.get_guild(guild_id)
+        if guild is None or not self.hears(guild_id, user_id):
+            return
+        channel = self.bot.voice.text_channel(guild)
+        if channel is None:
+            log.info("Heard someone in guild %s but no text channel is tied to the voice session", guild_id)
+            return
+        try:
+            transcript = await self.bot.stt.transcribe(wav, scope=str(guild_id))  # fair per server
+        except Busy as exc:
+            if self.busy.busy(guild_id):
+                await channel.send(f"🎙️ Too many people talking for me to keep up; I'm skipping some. "
+                                   f"({exc.user_message})", allowed_mentions=discord.AllowedMentions.none())
+            return
+        except AudioError as exc:  # silence, noise: nothing to answer
+            log.debug("Nothing transcribed from %.1f s of user %s: %s", seconds, user_id, exc)
+            return
+        self.busy.served(guild_id)
+        said = transcript.text.strip()
+        asked = after_wake_word(said, self.settings.listen_wake_word) if said else None
+        if not asked or not self.hears(guild_id, user_id):
+            return
+        member = guild.get_member(user_id)
+        name = member.display_name if member is not None else self._names.get(user_id, f"user {user_id}")
+        answer, sure = await self._model_answer(guild_id, asked)
+        text = f"🎙️ {discord.utils.escape_markdown(name)} said: {said} → {answer}"
+        sent = await channel.send(text[:2000], allowed_mentions=discord.AllowedMentions.none())
+        receiver = self.receivers.get(guild_id)
+        log.info("Answered %.1f s of speech from user %s in %.2f s after its last packet (transcribed in %.2f s); "
+                 "so far %s", seconds, user_id, time.monotonic() - last_voice, transcript.elapsed,
+                 receiver.describe() if receiver is not None else "-")
+        self.answered += 1
+        await self.bot.db.record_bot_reply(str(guild_id), channel.id, sent.id, None, user_id, said, answer)
+        if sure:
+            await self.bot.voice.say(guild, answer)
+
+    async def _model_answer(self, guild_id: int, text: str) -> tuple[str, bool]:
+        """(answer, whether to say it aloud): like chat; not sure or not trained is text only."""
+        prefix = self.settings.command_prefix
+        prediction = await self.bot.model.predict(str(guild_id), text)
+        if prediction is None:
+            return NOT_TRAINED.format(prefix=prefix), False
+        unsure = getattr(prediction, "abstain", False) or (
+            getattr(prediction, "threshold", None) is None
+            and prediction.confidence < self.settings.confidence_threshold)
+        if unsure:
+            return NOT_SURE.format(prefix=prefix), False
+        return prediction.reply, True
+
+    # -- joining ------------------------------------------------------------------------------------
+    async def join_notice(self, guild: discord.Guild) -> str:
+        """Text added to the join message while listening (and the spoken line queued)."""
+        if not await self.enabled(guild.id):
+            return ""
+        self._spawn(self.bot.voice.say(guild, SPOKEN_NOTICE))
+        prefix = self.settings.command_prefix
+        wake = self.settings.listen_wake_word
+        how = f"start with “{wake}” and " if wake else ""
+        return (f"\n🎙️ I'm listening in this channel: {how}I'll answer what you say here. Only the transcript is "
+                f"kept, never audio; `{prefix}listen me off` if you'd rather I didn't hear you.")
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+
+    async def close(self) -> None:
+        for receiver in self.receivers.values():
+            receiver.close()
+        self.receivers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Voice listening task failed", exc_info=task.exception())
+
+
+class Listen(commands.Cog):
+    """Let the bot hear and answer the people in its voice channel."""
+
+    def __init__(self, bot: ChatBot):
+        self.bot = bot
+        self.manager = ListenManager(bot)
+
+    async def cog_load(self) -> None:
+        self.bot.voice_listening = self.manager  # voice_internals.ListeningVoiceClient finds it here
+        self.bot.add_listener(self.manager.on_voice_state_update)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_listener(self.manager.on_voice_state_update)
+        self.bot.voice_listening = None
+        await self.manager.close()
+
+    @commands.hybrid_command(usage="[on|off|me on|me off]")
+    @commands.guild_only()
+    async def listen(self, ctx: commands.Context, *, setting: str = "") -> None:
+        """Talk to me in voice: `on`/`off` (server admins), `me off`/`me on` for yourself, nothing for the status."""
+        guild = ctx.guild
+        assert guild is not None
+        words = setting.lower().split()
+        if words in (["on"], ["off"]):
+            if not is_server_admin(self.bot, ctx.author, guild):
+                raise UserError("Only a server admin (Manage Server) can turn listening on or off.")
+            await self._turn(ctx, words[0] == "on")
+        elif words in (["me", "on"], ["me", "off"]):
+            out = words[1] == "off"
+            await self.manager.set_opted_out(guild.id, ctx.author.id, out)
+            await respond(ctx, "OK: I won't listen to you in voice here." if out
+                          else "OK: I'll listen to you in voice here when listening is on.")
+        elif not words:
+            await respond(ctx, await self._status(ctx))
+        else:
+            raise UserError(f"Use `{ctx.clean_prefix}listen on`, `off`, `me on`, `me off`, "
+                            f"or `{ctx.clean_prefix}listen` for the status.")
+
+    async def _turn(self, ctx: commands.Context, on: bool) -> None:
+        guild = ctx.guild
+        assert guild is not None
+        await self.manager.set_enabled(guild, on)
+        if not on:
+            await respond(ctx, "🔇 I've stopped listening in voice here.")
+            return
+        self.bot.voice.tie_text_channel(guild, ctx.channel)
+        client = guild.voice_client
+        connected = isinstance(client, discord.VoiceClient) and client.is_connected()
+        author = ctx.author
+        if not connected and isinstance(author, discord.Member) and author.voice and author.voice.channel:
+            await self.bot.voice.join(ctx)  # announces the listening itself
+            return
+        if connected:
+            notice = await self.manager.join_notice(guild)
+            await respond(ctx, f"🎙️ Listening on.{notice}")
+        else:
+            await respond(ctx, f"🎙️ Listening on: when I'm in a voice channel (`{ctx.clean_prefix}join`), "
+                               "I'll answer what people say there.")
+
+    async def _status(self, ctx: commands.Context) -> str:
+        guild = ctx.guild
+        assert guild is not None
+        state = await self.manager.state(guild.id)
+        lines = [("🎙️ Listening is **on** here" if state.enabled else "🔇 Listening is **off** here")
+                 + f" (server admins: `{ctx.clean_prefix}listen on|off`)."]
+        if ctx.author.id in state.optouts:
+            lines.append(f"You opted out: I don't hear you (`{ctx.clean_prefix}listen me on` to change that).")
+        if self.settings_wake():
+            lines.append(f"I only answer what starts with “{self.settings_wake()}”.")
+        lines.append("Only transcripts are kept (with my other replies), never audio.")
+        return "\n".join(lines)
+
+    def settings_wake(self) -> str:
+        return self.bot.settings.listen_wake_word
+
+
+async def setup(bot: ChatBot) -> None:
+    await bot.add_cog(Listen(bot))
