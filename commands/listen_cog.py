@@ -138,7 +138,6 @@ class ListenManager:
             receiver.on_disconnect(int(data["user_id"]))
 
     async def _attach_if_listening(self, receiver: VoiceReceiver) -> None:
-        receiver.register()
         if await self.enabled(receiver.guild_id) and self.receivers.get(receiver.guild_id) is receiver:
             receiver.attach()
             log.info("Listening in %s (guild %s)", receiver.client.channel, receiver.guild_id)
@@ -150,9 +149,10 @@ class ListenManager:
             return
         self._remember(member)
         me = self.bot.user
-        if me is not None and member.id == me.id and after.channel is None:
-            receiver.close()  # the bot left: its connection is gone
-            self.receivers.pop(member.guild.id, None)
+        if me is not None and member.id == me.id:
+            if before.channel != after.channel:  # left or dragged: its socket is replaced or gone
+                receiver.close()  # (registered again on the new connection's SESSION_DESCRIPTION)
+                self.receivers.pop(member.guild.id, None)
         elif before.channel is not None and before.channel != after.channel and before.channel == receiver.client.channel:
             receiver.on_disconnect(member.id)  # left the bot's channel (op 13 may come too)
 

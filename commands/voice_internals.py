@@ -25,7 +25,11 @@ also reads:
   the reader clears its callbacks when the connection ends, so they are registered again on
   each SESSION_DESCRIPTION (join, move, resume);
 * ``VoiceClient._connection.dave_session.decrypt(user_id, davey.MediaType.audio, frame)``
-  for members' end-to-end encrypted frames.
+  for members' end-to-end encrypted frames;
+* ``VoiceClient._connection.socket`` (non-blocking UDP socket): emptied before listening
+  starts, so speech received while not listening is never heard. A callback stays
+  registered only while listening: with one, the reader thread sits in ``select()`` on the
+  current socket, and a reconnect's IP discovery on a new socket is missed (up to 30 s).
 
 ``VoiceClient.mode``, ``secret_key`` and ``ssrc`` are public properties.
 
@@ -112,6 +116,22 @@ def add_socket_listener(client: discord.VoiceClient, callback: Callable[[bytes],
 
 def remove_socket_listener(client: discord.VoiceClient, callback: Callable[[bytes], None]) -> None:
     client._connection.remove_socket_listener(callback)  # private: see the module docstring
+
+
+def drain_socket(client: discord.VoiceClient, limit: int = 10_000) -> int:
+    """Drop the datagrams waiting in the connection's socket (none read while no callback
+    is registered); returns how many. Call only while no socket listener is registered."""
+    sock = getattr(client._connection, "socket", None)  # private: see the module docstring
+    dropped = 0
+    if sock is None or not hasattr(sock, "gettimeout") or sock.gettimeout() != 0.0:
+        return 0  # not connected yet, or not the non-blocking socket discord.py makes
+    try:
+        while dropped < limit:
+            sock.recv(4096)
+            dropped += 1
+    except (BlockingIOError, InterruptedError, OSError, ValueError):
+        pass
+    return dropped
 
 
 def dave_session(client: discord.VoiceClient) -> Any | None:

@@ -33,7 +33,7 @@ import discord
 from audio.voice_receive import (PacketError, RtpFrame, Segmenter, SequenceGap, open_packet, rms,
                                  to_16k_mono, wav_bytes)
 
-from .voice_internals import add_socket_listener, dave_session, remove_socket_listener
+from .voice_internals import add_socket_listener, dave_session, drain_socket, remove_socket_listener
 
 if TYPE_CHECKING:
     from .listen_cog import ListenManager
@@ -77,15 +77,18 @@ class VoiceReceiver:
         self.utterances = 0
 
     # -- lifecycle (loop) -------------------------------------------------------------------------
-    def register(self) -> None:
-        """Read the socket from now on (after each SESSION_DESCRIPTION), listening or not: a
-        reader with no callback pauses, datagrams then wait in the kernel and would all be
-        heard when listening turns on; registered, they are dropped at once while not listening."""
-        add_socket_listener(self.client, self.on_datagram)
-
     def attach(self) -> None:
-        """Start hearing (again): after each SESSION_DESCRIPTION, and when listening turns on."""
-        self.register()
+        """Start hearing (again): after each SESSION_DESCRIPTION, and when listening turns on.
+
+        The socket is only read while listening: a reader with a callback sits in select() on
+        its socket, and discord.py 2.7.1 then misses the IP discovery answer on the new socket
+        of a reconnect. So datagrams that waited in the kernel while not listening (speech
+        from before listening was turned on) are dropped first."""
+        if not self.attached:
+            stale = drain_socket(self.client)
+            if stale:
+                log.debug("Dropped %d datagrams received before listening started", stale)
+        add_socket_listener(self.client, self.on_datagram)
         self.attached = True
         if self._thread is None or not self._thread.is_alive():
             self._work = queue.Queue(WORK_QUEUE)
@@ -96,12 +99,12 @@ class VoiceReceiver:
             self._put(("reset",))  # a new key: decoder state starts fresh
 
     def close(self) -> None:
-        """The connection is gone (left, replaced): stop reading and hearing."""
-        remove_socket_listener(self.client, self.on_datagram)
+        """The connection is gone (left, replaced, moved): stop reading and hearing."""
         self.detach()
 
     def detach(self) -> None:
         """Stop hearing; what was being said is dropped (listening off)."""
+        remove_socket_listener(self.client, self.on_datagram)
         self.attached = False
         self._unknown.clear()
         if self._thread is not None:

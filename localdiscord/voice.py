@@ -497,8 +497,8 @@ class FakeVoiceServer:
         if channel is None or channel.guild_id != guild.id:
             return
         conn = self.connection(guild)
-        if (guild.voice_states.get(bot.id) == channel.id and conn is not None and conn.connected
-                and not conn.closed and not conn.interrupted):
+        if (guild.voice_states.get(bot.id) == channel.id and conn is not None and conn.channel_id == channel.id
+                and conn.connected and not conn.closed and not conn.interrupted):
             # Same channel, working connection: only the bot's mute/deaf flags change (as on
             # Discord: a voice state update alone, no new voice server).
             await self.fake.broadcast("VOICE_STATE_UPDATE", self._state_payload(guild, channel.id, session_id, data))

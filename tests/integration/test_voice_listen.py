@@ -228,3 +228,17 @@ async def test_members_joining_and_leaving_mid_utterance(fake, voice):
     from_alice = await fake.wait_for_message(said_by(fake, fake.alice, mark), timeout=40)
     assert "what time" in transcript_of(from_alice).lower(), from_alice.text  # what she said before leaving
 
+
+
+async def test_still_listening_after_being_dragged_to_another_channel(fake, voice):
+    second = fake.voice_channels(fake.guild)[1]
+    before = len(voice.connections)
+    await fake.set_voice_state(fake.guild, fake.bob, second)
+    await voice.move_bot(fake.guild, second)  # a moderator drags the bot after bob: a new connection
+    await voice.wait_connected(fake.guild, second, after=before, timeout=30)
+    bob = FakeSpeaker(voice, fake.guild, fake.bob, seed=13)
+    await in_group(voice, bob)
+    mark = last_message_id(fake)
+    await bob.say(pcm_of_speech("good morning how are you today"))
+    message = await fake.wait_for_message(said_by(fake, fake.bob, mark), timeout=30)
+    assert wer("good morning how are you today", transcript_of(message)) <= 0.2, message.text
