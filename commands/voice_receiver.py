@@ -193,7 +193,7 @@ class VoiceReceiver:
         if not self.manager.hears(self.guild_id, user_id):
             return
         if frame.is_silence:  # passes DAVE unencrypted: the client stopped talking
-            self._put(("end", user_id, arrived))
+            self._put(("end", user_id, arrived, frame.ssrc, frame.sequence))
             return
         payload = frame.payload
         session = dave_session(self.client)
@@ -265,7 +265,11 @@ class VoiceReceiver:
             for utterance in segmenter.add(user_id, decoder.decode(opus, fec=False), arrived):
                 self._finish(utterance)
         elif kind == "end":
-            segmenter.mark_end(item[1], item[2])
+            _, user_id, arrived, ssrc, sequence = item
+            segmenter.mark_end(user_id, arrived)
+            entry = decoders.get(ssrc)
+            if entry is not None:  # silence frames take sequence numbers too: not a loss
+                entry[1].advance(sequence)
         elif kind == "left":
             _, user_id, ssrc = item
             decoders.pop(ssrc, None)
