@@ -268,7 +268,7 @@ class Listen(commands.Cog):
     @commands.hybrid_command(usage="[on|off|me on|me off]")
     @commands.guild_only()
     async def listen(self, ctx: commands.Context, *, setting: str = "") -> None:
-        """Talk to me in voice: `on`/`off` (server admins), `me off`/`me on` for yourself, nothing for the status."""
+        """Talk to me in voice: on/off (admins), me on/off (yourself), or nothing for the status."""
         guild = ctx.guild
         assert guild is not None
         words = setting.lower().split()
