@@ -106,6 +106,26 @@ async def chat_in_turn(data_dir: Path, scopes: int, rounds: int, cache_bytes: in
     }
 
 
+def _rss_peak() -> tuple[int, int]:
+    """(resident, peak resident) bytes of this process."""
+    import psutil
+
+    now = peak = psutil.Process().memory_info().rss
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) * 1024
+    return now, peak
+
+
+def _train_small_hybrid(models_dir: str, texts: list[str], labels: list[str]) -> None:
+    from model.modelstore import write_model
+    from model.training import TrainOptions, train_model
+    from model.types import Example
+
+    model = train_model([Example(t, lab) for t, lab in zip(texts, labels)], options=TrainOptions(encoder=True)).model
+    write_model(Path(models_dir), "1", model, {"job_id": "m"})
+
+
 def speech_and_encoder_peak() -> int:
     """Child process: peak RSS of the bot's model and speech parts together (issue 13: <= 500 MB).
 
@@ -115,12 +135,10 @@ def speech_and_encoder_peak() -> int:
     """
     import psutil
 
+    from audio.playback import keep_large_buffers_out_of_heap
     from audio.transcription import TranscriptionService
     from audio.tts import PiperEngine
-    from model.modelstore import write_model
     from model.service import ModelService
-    from model.training import TrainOptions, train_model
-    from model.types import Example
 
     texts = ["will it rain tomorrow", "is it going to be sunny", "play some jazz", "put on my playlist",
              "order a pizza", "book a table for dinner", "what's the forecast", "skip this song",
@@ -128,16 +146,24 @@ def speech_and_encoder_peak() -> int:
     labels = ["weather", "weather", "music", "music", "food", "food", "weather", "music", "food", "weather",
               "music", "food"]
     with tempfile.TemporaryDirectory() as tmp:
-        model = train_model([Example(t, lab) for t, lab in zip(texts, labels)],
-                            options=TrainOptions(encoder=True)).model
-        write_model(Path(tmp) / "models", "1", model, {"job_id": "m"})
-        del model
+        # Trained in a child process, as the bot's training worker does: not counted here.
+        child = multiprocessing.get_context("spawn").Process(
+            target=_train_small_hybrid, args=(str(Path(tmp) / "models"), texts, labels))
+        child.start()
+        child.join()
+        keep_large_buffers_out_of_heap()  # as bot.py does at start-up
         svc = ModelService(Path(tmp), prestart_worker=False, use_encoder=True)
-        stt = TranscriptionService(engines=("whisper",))
+        stt = TranscriptionService(engines=("whisper",), model_cache_dir=Path(tmp) / "speech-models")
         audio = REPO.parent / "shared" / "data" / "speech" / "jfk_voice.ogg"
+        steps = []
         heard = stt.transcribe_sync(audio.read_bytes()).text if audio.is_file() else "(no shared speech sample)"
+        steps.append(("whisper transcription", _rss_peak()))
         PiperEngine().synthesize("The forecast says it will rain tomorrow.", "en")
+        steps.append(("piper synthesis", _rss_peak()))
         answer = asyncio.run(svc.predict("1", "is it going to rain later"))
+        steps.append(("encoder + model prediction", _rss_peak()))
+        for name, (now, top) in steps:
+            print(f"  after {name:<28} resident {now / 2**20:4.0f} MB, peak so far {top / 2**20:4.0f} MB")
         kind = type(svc.cache.get("1").model).__name__
         peak = current = psutil.Process().memory_info().rss
         for line in Path("/proc/self/status").read_text().splitlines():

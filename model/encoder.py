@@ -18,6 +18,9 @@ in-scope message from an unrelated one (see bench/model.py).
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,13 +55,47 @@ def model_files() -> tuple[Path, Path] | None:
     return (onnx, tok) if onnx.is_file() and tok.is_file() else None
 
 
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def optimized_copy(onnx_path: Path, cache_dir: Path) -> Path | None:
+    """The model with onnxruntime's graph optimisations already applied, made once in a child process.
+
+    Optimising at load (constant folding turns the int8 weights into a 90 MB
+    float graph) briefly needs ~110 MB more than the loaded session holds;
+    in the bot that transient came on top of the speech models (peak 538 MB
+    measured by bench/model_memory.py --speech-peak). Loading the saved
+    result with optimisations off skips it. None if the copy can't be made
+    (the caller then optimises at load as before).
+    """
+    import onnxruntime as ort
+
+    target = Path(cache_dir) / f"all-MiniLM-L6-v2-int8.ort{ort.__version__}.onnx"
+    if target.is_file():
+        return target
+    tmp = target.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}.onnx")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        from .childenv import child_environment
+
+        subprocess.run([sys.executable, "-m", "model.encoder", str(onnx_path), str(tmp)], cwd=str(_ROOT),
+                       env=child_environment(_ROOT), capture_output=True, timeout=600, check=True)
+        os.replace(tmp, target)
+        return target
+    except (OSError, subprocess.SubprocessError):
+        tmp.unlink(missing_ok=True)
+        return None
+
+
 class SentenceEncoder:
     """Text -> unit-length 384-d vectors. Thread-safe; loads on first ``encode``."""
 
-    def __init__(self, onnx_path: Path, tokenizer_path: Path, *, threads: int | None = None) -> None:
+    def __init__(self, onnx_path: Path, tokenizer_path: Path, *, threads: int | None = None,
+                 cache_dir: Path | None = None) -> None:
         self.onnx_path = Path(onnx_path)
         self.tokenizer_path = Path(tokenizer_path)
         self.threads = threads
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._session = None
         self._tokenizer = None
         self._inputs: tuple[str, ...] = ()
@@ -78,8 +115,10 @@ class SentenceEncoder:
             tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
             tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            path = optimized_copy(self.onnx_path, self.cache_dir) if self.cache_dir is not None else None
             options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.graph_optimization_level = (
+                ort.GraphOptimizationLevel.ORT_DISABLE_ALL if path else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
             options.log_severity_level = 3
             # One thread, no spin-waiting: on a shared 2-core host this measured fastest both for
             # single chat messages and for batches (136 rows/s vs 88-117 with two threads), and
@@ -87,7 +126,7 @@ class SentenceEncoder:
             options.intra_op_num_threads = self.threads or 1
             options.inter_op_num_threads = 1
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(str(self.onnx_path), sess_options=options,
+            session = ort.InferenceSession(str(path or self.onnx_path), sess_options=options,
                                            providers=["CPUExecutionProvider"])
             self._inputs = tuple(i.name for i in session.get_inputs())
             self._tokenizer = tokenizer
@@ -130,12 +169,19 @@ class SentenceEncoder:
 _shared: SentenceEncoder | None = None
 _shared_lock = threading.Lock()
 _enabled = True
+_cache_dir: Path | None = None
 
 
-def set_enabled(enabled: bool) -> None:
-    """Turn the encoder on or off for this process (the ``SENTENCE_ENCODER`` setting)."""
-    global _enabled
+def set_enabled(enabled: bool, cache_dir: Path | str | None = None) -> None:
+    """Turn the encoder on or off for this process (the ``SENTENCE_ENCODER`` setting).
+
+    ``cache_dir`` keeps the optimised model copy (see ``optimized_copy``);
+    it applies to the shared encoder when that is first created.
+    """
+    global _enabled, _cache_dir
     _enabled = bool(enabled)
+    if cache_dir is not None:
+        _cache_dir = Path(cache_dir)
 
 
 def shared_encoder() -> SentenceEncoder | None:
@@ -149,5 +195,21 @@ def shared_encoder() -> SentenceEncoder | None:
                 files = model_files()
                 if files is None:
                     return None
-                _shared = SentenceEncoder(*files)
+                _shared = SentenceEncoder(*files, cache_dir=_cache_dir)
     return _shared
+
+
+def _optimize(source: str, target: str) -> None:
+    """``python -m model.encoder SOURCE TARGET``: save the optimised graph (run by optimized_copy)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # EXTENDED, not ALL: ALL adds layout transforms tied to this CPU; the saved file must load anywhere.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = target
+    options.log_severity_level = 3
+    ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+if __name__ == "__main__":
+    _optimize(sys.argv[1], sys.argv[2])

@@ -58,7 +58,7 @@ class ModelService:
     ) -> None:
         self.data_dir = Path(data_dir)
         # The encoder itself loads on the first message to a model that needs it, never here.
-        set_encoder_enabled(use_encoder)
+        set_encoder_enabled(use_encoder, cache_dir=self.data_dir / "encoder-cache")
         self.models_dir = self.data_dir / "models"
         self.store = DatasetStore(
             self.data_dir, max_bytes=max_dataset_bytes, max_rows=max_dataset_rows,
@@ -75,7 +75,8 @@ class ModelService:
             eval_queue_size=eval_queue_size,
             eval_timeout=eval_timeout,
             worker_options={
-                "encoder": bool(use_encoder), "target_precision": float(target_precision),
+                "encoder": bool(use_encoder), "encoder_cache_dir": str(self.data_dir / "encoder-cache"),
+                "target_precision": float(target_precision),
                 "oos_labels": [str(x) for x in oos_labels], "embedding_cache_bytes": int(embedding_cache_bytes),
             },
         )

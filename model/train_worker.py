@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         # A pre-started worker blocks here with everything already imported;
         # job settings may come in the payload because they weren't known yet.
         payload = json.load(sys.stdin)
-        set_encoder_enabled(bool(payload.get("encoder", False)))
+        set_encoder_enabled(bool(payload.get("encoder", False)), cache_dir=payload.get("encoder_cache_dir"))
         if payload.get("kind") == "evaluate":
             emit("finished", **run_evaluation(payload))
             return EXIT_OK

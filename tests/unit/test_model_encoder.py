@@ -172,3 +172,15 @@ def test_tfidf_only_when_the_encoder_is_off_still_learns_a_threshold():
     assert result.candidates.keys() == {"tfidf"} and not result.encoder_used
     assert result.learner == "tfidf ridge" and result.threshold is not None
     assert result.model.decide_one("play the next song")[0] == "music"
+
+
+def test_optimised_copy_is_made_once_and_encodes_the_same(tmp_path, enc):
+    onnx, tokenizer = encoder.model_files()
+    first = encoder.optimized_copy(onnx, tmp_path)
+    assert first is not None and first.is_file() and first.parent == tmp_path
+    stamp = first.stat().st_mtime_ns
+    assert encoder.optimized_copy(onnx, tmp_path) == first and first.stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary files left
+    cached = encoder.SentenceEncoder(onnx, tokenizer, cache_dir=tmp_path)
+    texts = ["will it rain tomorrow", "order a pizza", "skip this track please"]
+    np.testing.assert_allclose(cached.encode(texts), enc.encode(texts), atol=1e-4)
