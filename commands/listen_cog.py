@@ -150,8 +150,8 @@ class ListenManager:
         self._remember(member)
         me = self.bot.user
         if me is not None and member.id == me.id:
-            if before.channel != after.channel:  # left or dragged: its socket is replaced or gone
-                receiver.close()  # (registered again on the new connection's SESSION_DESCRIPTION)
+            if after.channel is None:  # the bot left: its connection is gone (a drag keeps the
+                receiver.close()  # client: the receiver reads its new socket once connected)
                 self.receivers.pop(member.guild.id, None)
         elif before.channel is not None and before.channel != after.channel and before.channel == receiver.client.channel:
             receiver.on_disconnect(member.id)  # left the bot's channel (op 13 may come too)
@@ -223,7 +223,7 @@ class ListenManager:
         """Text added to the join message while listening (and the spoken line queued)."""
         if not await self.enabled(guild.id):
             return ""
-        self._spawn(self.bot.voice.say(guild, SPOKEN_NOTICE))
+        await self.bot.voice.say(guild, SPOKEN_NOTICE)  # queued first: before any answer
         prefix = self.settings.command_prefix
         wake = self.settings.listen_wake_word
         how = f"start with “{wake}” and " if wake else ""

@@ -249,6 +249,10 @@ class VoiceManager:
                     return
                 await self._connect(channel)
                 self.tie_text_channel(guild, message.channel)
+                listening = getattr(self.bot, "voice_listening", None)  # say so when joining to listen
+                notice = await listening.join_notice(guild) if listening is not None else ""
+                if notice:
+                    await message.channel.send(notice.strip(), allowed_mentions=discord.AllowedMentions.none())
             self._start_worker(guild)
             self._enqueue(guild, _Speech(text, names, channel.id))
 

@@ -20,16 +20,16 @@ also reads:
 
 * the same ``hook``, for op 5 ``SPEAKING`` (which user an SSRC is) and op 13
   ``CLIENT_DISCONNECT``; they reach the hook as raw dicts (discord.py ignores them);
-* ``VoiceClient._connection.add_socket_listener(cb)`` / ``remove_socket_listener(cb)``:
-  ``cb(datagram)`` is called on discord.py's socket-reader *thread* for every UDP datagram;
-  the reader clears its callbacks when the connection ends, so they are registered again on
-  each SESSION_DESCRIPTION (join, move, resume);
+* ``VoiceClient._connection.socket``: the connection's non-blocking UDP socket (replaced on
+  each reconnect). The receiver reads it in a thread of its own, only while the connection
+  is connected. It does not use discord.py's ``add_socket_listener``: with a callback
+  registered, discord.py's reader thread sits in ``select()`` (30 s) on the socket, and when
+  a reconnect (a drag to another channel) replaces the socket, that reader misses the IP
+  discovery answer on the new one and the reconnect stalls. discord.py's own reader stays
+  idle (no callback) except during IP discovery, when the receiver does not read (not
+  connected then);
 * ``VoiceClient._connection.dave_session.decrypt(user_id, davey.MediaType.audio, frame)``
   for members' end-to-end encrypted frames;
-* ``VoiceClient._connection.socket`` (non-blocking UDP socket): emptied before listening
-  starts, so speech received while not listening is never heard. A callback stays
-  registered only while listening: with one, the reader thread sits in ``select()`` on the
-  current socket, and a reconnect's IP discovery on a new socket is missed (up to 30 s).
 
 ``VoiceClient.mode``, ``secret_key`` and ``ssrc`` are public properties.
 
@@ -106,22 +106,16 @@ class DaveReportingVoiceClient(discord.VoiceClient):
 SPEAKING, CLIENT_DISCONNECT = 5, 13  # voice gateway opcodes
 
 
-def add_socket_listener(client: discord.VoiceClient, callback: Callable[[bytes], None]) -> None:
-    """Call ``callback(datagram)`` on the socket-reader thread for every UDP datagram;
-    idempotent (a callback registered already is not registered twice)."""
-    connection = client._connection  # private: see the module docstring
-    connection.remove_socket_listener(callback)
-    connection.add_socket_listener(callback)
-
-
-def remove_socket_listener(client: discord.VoiceClient, callback: Callable[[bytes], None]) -> None:
-    client._connection.remove_socket_listener(callback)  # private: see the module docstring
+def connection_socket(client: discord.VoiceClient) -> Any | None:
+    """The connection's UDP socket (non-blocking), or None before the first connect."""
+    sock = getattr(client._connection, "socket", None)  # private: see the module docstring
+    return sock if hasattr(sock, "recv") else None
 
 
 def drain_socket(client: discord.VoiceClient, limit: int = 10_000) -> int:
-    """Drop the datagrams waiting in the connection's socket (none read while no callback
-    is registered); returns how many. Call only while no socket listener is registered."""
-    sock = getattr(client._connection, "socket", None)  # private: see the module docstring
+    """Drop the datagrams waiting in the connection's socket (what arrived while not
+    listening); returns how many."""
+    sock = connection_socket(client)
     dropped = 0
     if sock is None or not hasattr(sock, "gettimeout") or sock.gettimeout() != 0.0:
         return 0  # not connected yet, or not the non-blocking socket discord.py makes

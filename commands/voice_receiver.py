@@ -2,9 +2,10 @@
 
 Three places, so the event loop only does light bookkeeping:
 
-* discord.py's **socket-reader thread** calls ``on_datagram``: RTP check and transport
-  decryption (key and mode read per packet: they change on reconnect), then the frame goes
-  to the loop with ``call_soon_threadsafe``;
+* a **reader thread** reads the connection's UDP socket while it is connected and calls
+  ``on_datagram``: RTP check and transport decryption (key and mode read per packet: they
+  change on reconnect), then the frame goes to the loop with ``call_soon_threadsafe`` (why
+  not discord.py's own socket listener: voice_internals.py);
 * the **event loop** (``_on_frame``): SSRC -> user (op 5; frames of unknown SSRCs wait a
   short while and are replayed), who is heard (the manager's rules: listening on, not the
   bot itself, no bots, no opted-out member), and DAVE decryption: the davey session is
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import select
 import threading
 import time
 from collections import deque
@@ -33,7 +35,7 @@ import discord
 from audio.voice_receive import (PacketError, RtpFrame, Segmenter, SequenceGap, open_packet, rms,
                                  to_16k_mono, wav_bytes)
 
-from .voice_internals import add_socket_listener, dave_session, drain_socket, remove_socket_listener
+from .voice_internals import connection_socket, dave_session, drain_socket
 
 if TYPE_CHECKING:
     from .listen_cog import ListenManager
@@ -45,6 +47,7 @@ UNKNOWN_SSRC_FRAMES = 150
 WORK_QUEUE = 1000  # frames waiting for the decode thread (20 s of one speaker)
 MIN_RMS = 0.003  # quieter utterances are not sent to speech-to-text
 DAVE_MARKER = b"\xfa\xfa"
+READ_TIMEOUT = 0.2  # seconds a select waits: how soon a replaced socket is picked up
 _STOP = object()
 
 # (guild id, user id, WAV bytes, seconds of speech, monotonic time of the last voice packet)
@@ -68,6 +71,8 @@ class VoiceReceiver:
         self._segmenter_args = (pause, max_seconds)
         self._work: queue.Queue = queue.Queue(WORK_QUEUE)
         self._thread: threading.Thread | None = None
+        self._reading = threading.Event()  # set while the reader thread should read
+        self._reader: threading.Thread | None = None
         # counters (logged, and read by tests through the log)
         self.packets = 0
         self.transport_failures = 0
@@ -80,16 +85,18 @@ class VoiceReceiver:
     def attach(self) -> None:
         """Start hearing (again): after each SESSION_DESCRIPTION, and when listening turns on.
 
-        The socket is only read while listening: a reader with a callback sits in select() on
-        its socket, and discord.py 2.7.1 then misses the IP discovery answer on the new socket
-        of a reconnect. So datagrams that waited in the kernel while not listening (speech
-        from before listening was turned on) are dropped first."""
+        The socket is only read while listening, so datagrams that waited in the kernel
+        meanwhile (speech from before listening was turned on) are dropped first."""
         if not self.attached:
             stale = drain_socket(self.client)
             if stale:
                 log.debug("Dropped %d datagrams received before listening started", stale)
-        add_socket_listener(self.client, self.on_datagram)
         self.attached = True
+        self._reading.set()
+        if self._reader is None or not self._reader.is_alive():
+            self._reader = threading.Thread(target=self._read_loop, daemon=True,
+                                            name=f"voice-receive-read-{self.guild_id}")
+            self._reader.start()
         if self._thread is None or not self._thread.is_alive():
             self._work = queue.Queue(WORK_QUEUE)
             self._thread = threading.Thread(target=self._decode_loop, args=(self._work,), daemon=True,
@@ -104,8 +111,9 @@ class VoiceReceiver:
 
     def detach(self) -> None:
         """Stop hearing; what was being said is dropped (listening off)."""
-        remove_socket_listener(self.client, self.on_datagram)
         self.attached = False
+        self._reading.clear()
+        self._reader = None  # it sees the cleared event within READ_TIMEOUT and ends
         self._unknown.clear()
         if self._thread is not None:
             try:
@@ -126,9 +134,32 @@ class VoiceReceiver:
         return (f"{self.packets} packets, {self.lost} lost, {self.dave_failures} DAVE failures, "
                 f"{self.transport_failures} transport failures, {self.dropped} dropped, {self.utterances} utterances")
 
-    # -- socket-reader thread ---------------------------------------------------------------------
+    # -- reader thread ------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        """Read the connection's current socket while connected and listening. Short selects,
+        and the socket looked up again each time: a reconnect replaces it, and while it is not
+        connected (IP discovery) discord.py's own reader must get the datagrams."""
+        reading = self._reading
+        while reading.is_set() and self._reader is threading.current_thread():
+            sock = connection_socket(self.client) if self.client.is_connected() else None
+            if sock is None:
+                time.sleep(READ_TIMEOUT)  # reconnecting: nothing to read yet
+                continue
+            try:
+                readable, _, _ = select.select([sock], [], [], READ_TIMEOUT)
+            except (OSError, ValueError, TypeError):  # closed under us: a reconnect
+                time.sleep(READ_TIMEOUT)
+                continue
+            if not readable or not self.client.is_connected() or connection_socket(self.client) is not sock:
+                continue
+            try:
+                data = sock.recv(4096)
+            except OSError:  # nothing after all, or closed
+                continue
+            self.on_datagram(data)
+
     def on_datagram(self, data: bytes) -> None:
-        """Called by discord.py's socket-reader thread for every UDP datagram."""
+        """Every UDP datagram of the connection (reader thread)."""
         if not self.attached:
             return
         now = time.monotonic()

@@ -21,7 +21,7 @@ import pytest_asyncio
 from audio.text_normalize import wer
 from localdiscord.speaker import FakeSpeaker, echo_bot, pcm_of_file, pcm_of_speech
 from localdiscord.voice import fake_discord_with_voice
-from tests.integration.test_voice_speech import TOPICS, assert_heard, reply_text, spoken_text, train
+from tests.integration.test_voice_speech import TOPICS, ask, assert_heard, reply_text, spoken_text, train
 
 BOT_ENV = {"CONFIDENCE_THRESHOLD": "0", "VOICE_IDLE_SECONDS": "300", "TTS_ENGINES": "piper,espeak",
            "STT_ENGINES": "whisper"}
@@ -255,3 +255,16 @@ async def test_listen_as_a_slash_command(fake, voice):
     assert "Listening is **on**" in status.text, status.text
     refused = await (await fake.slash(fake.bob, "listen", {"setting": "off"})).wait_original()
     assert "server admin" in refused.text
+
+
+async def test_joining_by_itself_to_speak_an_answer_says_it_is_listening(fake, voice):
+    await fake.reply_to(await fake.send(fake.bob, "!leave"))
+    await voice.wait_disconnected(fake.guild)
+    voice.clear(fake.guild)
+    mark = last_message_id(fake)
+    await ask(fake, fake.bob, "food")  # bob is in voice: the bot joins him to say the answer
+    notice = await fake.wait_for_message(lambda m: m.id > mark and "listening in this channel" in m.text, timeout=20)
+    assert "listen me off" in notice.text
+    first, second = await voice.wait_for_utterances(fake.guild, 2, timeout=40)
+    await assert_heard(first, "I'm listening. Talk to me and I'll answer.", max_wer=0.4)  # said first
+    await assert_heard(second, spoken_text(fake, "food"))

@@ -1,11 +1,9 @@
 """The discord.py internals the voice receiver reads (commands/voice_internals.py); these fail
-when discord.py changes them. Driven for real: a connection state's socket reader thread
-gets datagrams from a UDP socket, and a davey session decrypts a member's frame."""
+when discord.py changes them (real connection states, sockets and davey sessions)."""
 from __future__ import annotations
 
 import inspect
 import socket
-import threading
 from types import SimpleNamespace
 
 import davey
@@ -13,8 +11,8 @@ import discord
 from discord.gateway import DiscordVoiceWebSocket
 from discord.voice_state import SocketReader, VoiceConnectionState
 
-from commands.voice_internals import (CLIENT_DISCONNECT, SPEAKING, ListeningVoiceClient, add_socket_listener,
-                                      dave_session, drain_socket, remove_socket_listener)
+from commands.voice_internals import (CLIENT_DISCONNECT, SPEAKING, ListeningVoiceClient, connection_socket,
+                                      dave_session, drain_socket)
 
 
 def test_public_properties_read_per_packet():
@@ -31,43 +29,26 @@ def test_speaking_and_disconnect_reach_the_hook_unhandled():
     assert ListeningVoiceClient._after_voice_message is not discord.VoiceClient.__dict__.get("_after_voice_message")
 
 
-def test_socket_listener_gets_datagrams_on_the_reader_thread():
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.setblocking(False)
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def test_the_connection_socket_and_the_idle_reader():
+    """The socket is an attribute of the connection state, made non-blocking on connect; the
+    state's own reader thread reads only while a callback is registered (IP discovery), so
+    the receiver's reader does not compete with it otherwise."""
+    assert "self.socket.setblocking(False)" in inspect.getsource(VoiceConnectionState)
+    assert "self._socket_reader.register(callback)" in inspect.getsource(VoiceConnectionState.add_socket_listener)
+    reader = SocketReader(SimpleNamespace(socket=None), start_paused=False)
+    reader.register(len)
+    reader.unregister(len)
+    assert reader._idle_paused and not reader._running.is_set()  # no callback: not reading
     state = VoiceConnectionState(SimpleNamespace(), hook=None)
-    got: list[tuple[bytes, str]] = []
-    arrived = threading.Event()
-
-    def callback(data: bytes) -> None:
-        got.append((data, threading.current_thread().name))
-        arrived.set()
-
-    client = SimpleNamespace(_connection=state)
-    # The state's own reader starts paused on its thread, which may run after a registration
-    # made at once (in the bot, registration comes seconds later); a reader of the same
-    # class started after registering has no such race.
-    state._socket_reader.stop()
-    state._socket_reader = SocketReader(state, start_paused=False)
     try:
-        state.socket = receiver
-        add_socket_listener(client, callback)
-        add_socket_listener(client, callback)  # idempotent: called once per datagram
-        state._socket_reader.start()
-        sender.sendto(b"voice", receiver.getsockname())
-        assert arrived.wait(10)
-        arrived.clear()
-        sender.sendto(b"more", receiver.getsockname())
-        assert arrived.wait(10)
-        assert [d for d, _ in got] == [b"voice", b"more"]
-        assert got[0][1].startswith("voice-socket-reader")
-        remove_socket_listener(client, callback)
-        assert callback not in state._socket_reader._callbacks
+        client = SimpleNamespace(_connection=state)
+        assert connection_socket(client) is None  # MISSING before the first connect
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        state.socket = sock
+        assert connection_socket(client) is sock
+        sock.close()
     finally:
         state._socket_reader.stop()
-        receiver.close()
-        sender.close()
 
 
 def test_dave_session_is_read_only_when_dave_is_negotiated():
