@@ -18,7 +18,7 @@ async def test_missing_token_with_the_playground_off_exits_with_instructions(tmp
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "bot.py"), *([how] if isinstance(how, str) else []), cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    out, err = await exit_output(proc, 30)
     assert proc.returncode == 2
     text = err.decode()
     assert "DISCORD_TOKEN is not set" in text
@@ -74,7 +74,7 @@ async def test_playground_port_in_use_exits_with_a_clear_message(tmp_path):
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "bot.py"), cwd=tmp_path, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        out, _ = await exit_output(proc, 60)
     text = out.decode()
     assert proc.returncode == 2, text
     assert "cannot listen" in text and "PLAYGROUND_PORT" in text and "Traceback" not in text
@@ -86,7 +86,7 @@ async def test_rejected_token_exits_non_zero_without_logging_it(fake, tmp_path):
     process.proc = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "bot.py"), cwd=tmp_path, env=process.environment(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(process.proc.communicate(), 30)
+    out, _ = await exit_output(process.proc, 30)
     log_text = out.decode() + (tmp_path / "logs" / "bot.log").read_text()
     assert process.proc.returncode == 1
     assert "rejected the token" in log_text
@@ -109,6 +109,16 @@ async def test_missing_ffmpeg_is_warned_about_at_start(fake, tmp_path):
         assert "apt-get install ffmpeg" in line
     finally:
         assert await process.stop() == 0
+
+
+async def exit_output(proc: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:
+    """The output of a bot expected to exit by itself; killed (not leaked) if it does not."""
+    try:
+        return await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 def free_port() -> int:
@@ -142,7 +152,7 @@ async def test_discord_unreachable_for_good_exits_with_a_clear_message(tmp_path)
     process.proc = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "bot.py"), cwd=tmp_path, env=process.environment(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(process.proc.communicate(), 60)
+    out, _ = await exit_output(process.proc, 60)
     text = out.decode()
     assert process.proc.returncode == 3, text
     assert "Discord cannot be reached" in text and "Gave up" in text
@@ -157,7 +167,7 @@ async def test_unresolvable_discord_name_is_said_plainly(tmp_path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "bot.py"), cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    out, _ = await exit_output(proc, 60)
     text = out.decode()
     assert proc.returncode == 3, text
     assert "could not be resolved" in text and "Traceback" not in text

@@ -9,6 +9,7 @@ import pytest_asyncio
 
 from localdiscord import BotProcess, FakeDiscord
 from localdiscord.botprocess import ROOT
+from tests.integration.test_startup import exit_output
 
 BOT_ENV = {"MESSAGE_CONTENT": "auto"}
 
@@ -50,7 +51,7 @@ async def test_on_means_exit_with_instructions(fake, tmp_path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "bot.py"), cwd=tmp_path, env=process.environment(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    out, _ = await exit_output(proc, 60)
     text = out.decode()
     assert proc.returncode == 1, text
     assert "Turn on the MESSAGE CONTENT intent" in text and "Traceback" not in text
