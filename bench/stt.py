@@ -30,7 +30,7 @@ from audio.decode import decode_audio  # noqa: E402
 from audio.stt import (  # noqa: E402
     WhisperEngine, int8_copy, build_engines, load_whisper_model, resolve_whisper_model, transcribe_with_fallback,
 )
-from audio.text_normalize import normalize_text, word_errors  # noqa: E402
+from tests.support.transcripts import normalize_text, word_errors  # noqa: E402
 
 MAX_WER = 0.08
 MAX_RTF = 0.25

@@ -42,7 +42,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audio.text_normalize import wer  # noqa: E402
+from tests.support.transcripts import wer  # noqa: E402
 from localdiscord import BotProcess  # noqa: E402
 from localdiscord.botprocess import SHIM  # noqa: E402
 from localdiscord.voice import fake_discord_with_voice  # noqa: E402

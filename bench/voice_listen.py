@@ -29,7 +29,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audio.text_normalize import wer  # noqa: E402
+from tests.support.transcripts import wer  # noqa: E402
 from localdiscord import BotProcess  # noqa: E402
 from localdiscord.speaker import FakeSpeaker, pcm_of_file, pcm_of_speech  # noqa: E402
 from localdiscord.voice import fake_discord_with_voice  # noqa: E402

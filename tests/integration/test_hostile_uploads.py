@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from audio.text_normalize import wer
+from tests.support.transcripts import wer
 
 SECRET_WORDS = ("secret", "password", "sword", "banana")  # whisper may write "sword fish"
 BOT_ENV = {"STT_ENGINES": "whisper", "DECODE_TIMEOUT": "15"}  # + TMPDIR, set before the bot starts

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from audio.text_normalize import wer
+from tests.support.transcripts import wer
 
 SENTENCE = "the quick brown fox jumps over the lazy dog"
 BOT_ENV = {"STT_ENGINES": "google,whisper", "MAX_ATTACHMENT_BYTES": "2000000"}

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import pytest_asyncio
 
-from audio.text_normalize import wer
+from tests.support.transcripts import wer
 from tests.integration.model_data import csv_bytes, rows
 
 BOT_ENV = {"CONFIDENCE_THRESHOLD": "0", "AUTO_TRANSCRIBE": "false", "STT_ENGINES": "whisper"}

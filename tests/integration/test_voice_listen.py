@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from audio.text_normalize import wer
+from tests.support.transcripts import wer
 from localdiscord.speaker import FakeSpeaker, echo_bot, pcm_of_file, pcm_of_speech
 from localdiscord.voice import fake_discord_with_voice
 from tests.integration.test_voice_speech import TOPICS, ask, assert_heard, reply_text, spoken_text, train

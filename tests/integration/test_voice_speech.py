@@ -14,7 +14,7 @@ import io
 import pytest_asyncio
 
 from audio.synthesis import SpeechSynthesizer
-from audio.text_normalize import wer
+from tests.support.transcripts import wer
 from localdiscord.voice import FRAME_SECONDS, fake_discord_with_voice
 
 BOT_ENV = {"CONFIDENCE_THRESHOLD": "0", "VOICE_IDLE_SECONDS": "60", "TTS_ENGINES": "piper,espeak"}

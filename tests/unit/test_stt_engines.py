@@ -28,7 +28,7 @@ from audio.stt import (
     split_on_silence,
     transcribe_with_fallback,
 )
-from audio.text_normalize import wer
+from tests.support.transcripts import wer
 from tests.unit.test_stt_decode import encode, espeak
 
 

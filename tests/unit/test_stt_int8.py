@@ -14,7 +14,7 @@ import pytest
 from audio.decode import decode_audio
 from audio.playback import keep_large_buffers_out_of_heap
 from audio.stt import int8_copy, resolve_whisper_model
-from audio.text_normalize import wer
+from tests.support.transcripts import wer
 from audio.whisper_int8 import quantized_model_dir
 from tests.unit.test_stt_decode import encode, espeak
 

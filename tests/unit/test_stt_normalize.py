@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio.text_normalize import normalize_text, number_to_words, wer, word_errors, words_to_numbers
+from tests.support.transcripts import normalize_text, number_to_words, wer, word_errors, words_to_numbers
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 from audio.errors import AudioDecodeError, AudioError, AudioTooLarge, AudioTooLong, NoSpeech, TranscriptionFailed
 from audio.stt import load_whisper_model
-from audio.text_normalize import wer
+from tests.support.transcripts import wer
 from errors import UserError
 from audio.transcription import Busy, Transcript, TranscriptionService
 from tests.unit.test_stt_decode import encode, espeak, wav_seconds
