@@ -30,10 +30,16 @@ $(VENV)/.installed: requirements.txt constraints.txt
 bench: setup
 	$(PY) bench/core.py
 	$(PY) bench/burst.py
+	$(PY) bench/fairness.py
 	$(PY) bench/model.py
+	$(PY) bench/model_memory.py
 	$(PY) bench/stt.py
+	$(PY) bench/memory.py
 	$(PY) bench/listening.py
+	$(PY) bench/tts_timing.py
 	$(PY) bench/voice.py
+	$(PY) bench/voice_idle.py
+	$(PY) bench/voice_listen.py
 	$(PY) bench/playground.py
 
 # The README's screenshots of the playground, taken by its browser tests.
