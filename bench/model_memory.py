@@ -32,7 +32,7 @@ def _train_scopes(models_dir: str, first: int, count: int, rows: int, classes: i
     from threadpoolctl import threadpool_limits
 
     from model.modelstore import write_model
-    from model.synthetic import intent_dataset
+    from tests.support.synthetic import intent_dataset
     from model.training import train_model
     from model.types import Example
 
@@ -70,7 +70,7 @@ async def chat_in_turn(data_dir: Path, scopes: int, rounds: int, cache_bytes: in
     from model.modelstore import latest_version, load_model
     from model.predictor import estimate_bytes
     from model.service import ModelService
-    from model.synthetic import intent_dataset
+    from tests.support.synthetic import intent_dataset
 
     proc = psutil.Process()
     # Base: the bot-side libraries imported and one model used once, then dropped.

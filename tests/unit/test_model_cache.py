@@ -8,7 +8,7 @@ import pytest
 
 from model.modelstore import write_model
 from model.predictor import ModelCache, estimate_bytes
-from model.synthetic import intent_dataset
+from tests.support.synthetic import intent_dataset
 from model.training import train_model
 from model.types import Example
 

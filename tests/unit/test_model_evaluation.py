@@ -12,7 +12,7 @@ from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score
 
 from model.evaluation import evaluate_examples
-from model.synthetic import intent_dataset
+from tests.support.synthetic import intent_dataset
 from model.training import train_model
 from model.types import Example
 

@@ -14,7 +14,7 @@ import pytest
 from model.errors import Busy
 from model.jobs import JobManager
 from model.modelstore import latest_version, list_versions, load_model, write_model
-from model.synthetic import intent_dataset
+from tests.support.synthetic import intent_dataset
 from model.training import train_model
 from model.types import Example
 

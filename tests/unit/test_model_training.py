@@ -11,7 +11,7 @@ from scipy.special import softmax
 
 from model import learner
 from model.errors import DatasetError
-from model.synthetic import intent_dataset, sentiment_dataset
+from tests.support.synthetic import intent_dataset, sentiment_dataset
 from model.training import CV_FOLDS, holdout_split, kfold_split, train_model
 from model.types import Example
 
