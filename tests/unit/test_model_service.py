@@ -39,7 +39,9 @@ def faq_csv() -> bytes:
 
 @pytest.fixture
 async def svc(tmp_path):
-    service = ModelService(tmp_path, max_dataset_rows=5_000, train_queue_size=2, prestart_worker=False)
+    # TF-IDF only: the encoder path has its own tests below and in tests/unit/test_model_encoder.py.
+    service = ModelService(tmp_path, max_dataset_rows=5_000, train_queue_size=2, prestart_worker=False,
+                           use_encoder=False)
     yield service
     await service.close()
 
