@@ -50,6 +50,7 @@ TARGETS = {
     "clinc150 standard": {"in_scope_accuracy": 0.95, "oos_recall": 0.60},
 }
 CHAT_P99_MS = 20.0
+ENCODER_CACHE = REPO / "data" / "encoder-cache"  # where the bot keeps it (model/service.py)
 COLD_TRAIN_S, RETRAIN_S = 30.0, 5.0
 
 
@@ -69,6 +70,10 @@ class MemoEncoder:
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.encoder.encode_one(text)
+
+    @property
+    def model_id(self) -> str:
+        return self.encoder.model_id
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -166,8 +171,10 @@ def worker_training(rows, encoder_on: bool) -> bool:
     chosen += [r for r in rows if r["label"] == "oos"][: 13_000 - len(chosen)]
     examples = [Example(r["text"], r["label"]) for r in chosen]
     corrections = [Example(f"{r['text']} please", r["label"]) for r in chosen[:10]]
+    # The bot's own encoder folder: the int8 copy of the model is made once per install (like a
+    # download), not per training; "cold" is a fresh worker process and an empty embedding cache.
     options = {"encoder": encoder_on, "target_precision": 0.9, "oos_labels": ["oos"],
-               "embedding_cache_bytes": 64 * 1024 * 1024}
+               "embedding_cache_bytes": 64 * 1024 * 1024, "encoder_cache_dir": str(ENCODER_CACHE)}
 
     async def run() -> tuple[float, float, str, str]:
         with tempfile.TemporaryDirectory() as tmp:
@@ -212,10 +219,12 @@ def main() -> int:
     args = parser.parse_args()
     encoder_on = not args.no_encoder
     if encoder_on:
+        encoder_module.set_enabled(True, cache_dir=ENCODER_CACHE)
         real = shared_encoder()
         if real is None:
             print("the encoder packages are not installed; use --no-encoder")
             return 2
+        print(f"encoder: {real.model_id}")
         memo = MemoEncoder(real)
         # Sections share embeddings (training and scoring); the latency and timings below embed for real.
         training.shared_encoder = encoder_module.shared_encoder = lambda: memo

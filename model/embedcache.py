@@ -3,8 +3,10 @@
 Embedding is the slow part of training (~100-150 rows/s on 2 busy cores), so
 retraining after a few corrections must embed only the new rows. One file
 per scope (``<models_dir>/<scope>/embeddings.cache``, next to its models):
-SHA-1 of each text and its vector as float16, written atomically by the
-training worker (one writer per scope, since one job runs per scope).
+SHA-1 of each text and its vector as float16, and the encoder's model_id
+(vectors of another model or arithmetic are dropped, never mixed), written
+atomically by the training worker (one writer per scope, since one job runs
+per scope).
 Bounded by bytes: the rows of the latest training come first, then older
 ones, most recently used first, until the bound.
 """
@@ -34,12 +36,15 @@ def cache_path(models_dir: Path, scope: str) -> Path:
     return Path(models_dir) / check_scope(scope) / FILENAME
 
 
-def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read(path: Path, model_id: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             keys, vectors = data["keys"], data["vectors"]
+            made_by = str(data["model"]) if "model" in data.files else ""
         if keys.dtype != np.dtype("S20") or vectors.ndim != 2 or len(keys) != len(vectors):
             raise ValueError("bad shapes")
+        if made_by != model_id:
+            return _empty()
         return keys, vectors
     except (OSError, ValueError, KeyError):  # missing or damaged: start afresh
         return _empty()
@@ -54,6 +59,7 @@ def embed_with_cache(
     encode: Callable[[list[str]], np.ndarray],
     path: Path | None,
     max_bytes: int,
+    model_id: str = "",
 ) -> tuple[np.ndarray, int]:
     """Vectors for ``texts`` (float32) and how many had to be computed.
 
@@ -61,7 +67,7 @@ def embed_with_cache(
     """
     digests = [text_digest(t) for t in texts]
     use_disk = path is not None and max_bytes > 0
-    keys, vectors = _read(path) if use_disk else _empty()
+    keys, vectors = _read(path, model_id) if use_disk else _empty()
     index = {k: i for i, k in enumerate(keys.tolist())}
     missing = [i for i, d in enumerate(digests) if d not in index]
     fresh = encode([texts[i] for i in missing]) if missing else None
@@ -74,12 +80,12 @@ def embed_with_cache(
     if fresh is not None:
         out[missing] = fresh
     if use_disk:
-        _write(path, digests, out, keys, vectors, max_bytes)
+        _write(path, digests, out, keys, vectors, max_bytes, model_id)
     return out, len(missing)
 
 
 def _write(path: Path, digests: list[bytes], current: np.ndarray, keys: np.ndarray, vectors: np.ndarray,
-           max_bytes: int) -> None:
+           max_bytes: int, model_id: str) -> None:
     """Current rows first, then older cached rows not in use now, up to ``max_bytes``."""
     limit = max(0, max_bytes // _ROW_BYTES)
     seen: dict[bytes, int] = {}
@@ -95,6 +101,6 @@ def _write(path: Path, digests: list[bytes], current: np.ndarray, keys: np.ndarr
                 new_keys.append(k)
                 new_vecs.append(v)
     buf = io.BytesIO()
-    np.savez(buf, keys=np.array(new_keys, dtype="S20"),
+    np.savez(buf, model=np.array(model_id), keys=np.array(new_keys, dtype="S20"),
              vectors=np.array(new_vecs, dtype=np.float16).reshape(len(new_keys), current.shape[1]))
     atomic_write_bytes(path, buf.getvalue())

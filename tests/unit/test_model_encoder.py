@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from model import embedcache, encoder
+from model import embedcache, encoder, training
 from model.evaluation import evaluate_examples
 from model.hybrid import HybridClassifier, fit_threshold
 from model.modelstore import load_model, write_model
@@ -72,6 +72,32 @@ def test_encoder_is_thread_safe_from_a_cold_start():
         np.testing.assert_allclose(results[k], expected, atol=1e-5)
 
 
+def test_int8_copy_is_made_once_and_agrees_with_the_float_model(tmp_path, enc):
+    """The copy with int8 arithmetic is what the bot and the worker load; it must mean the same things."""
+    fast = encoder.SentenceEncoder(*encoder.model_files(), cache_dir=tmp_path)
+    texts = ["will it rain tomorrow", "is it going to rain tomorrow", "order a pizza", "play some jazz"]
+    quick = fast.encode(texts)
+    assert fast.model_id.endswith(encoder.QUANTIZED) and enc.model_id == encoder.MODEL_ID
+    copies = list(tmp_path.glob(f"*{encoder.QUANTIZED}*.onnx"))
+    assert len(copies) == 1 and not list(tmp_path.glob(".tmp-*"))  # no temporary file left behind
+    made = copies[0].stat().st_mtime_ns
+    assert encoder.SentenceEncoder(*encoder.model_files(), cache_dir=tmp_path).encode(texts[:1]).shape == (1, 384)
+    assert copies[0].stat().st_mtime_ns == made  # reused, not remade
+    np.testing.assert_allclose(np.linalg.norm(quick, axis=1), 1.0, rtol=1e-4)
+    assert float(np.mean(np.sum(quick * enc.encode(texts), axis=1))) > 0.9
+    assert quick[0] @ quick[1] > 0.8 > 0.3 > quick[0] @ quick[2]
+
+
+def test_big_inputs_run_batches_side_by_side_with_the_same_result(enc, monkeypatch):
+    texts = [f"message {i}: {'please ' * (i % 7)}turn the lights {'on' if i % 2 else 'off'}" for i in range(200)]
+    assert len(texts) >= 4 * encoder.BATCH  # enough batches to go in parallel
+    monkeypatch.setattr(encoder, "PARALLEL_BATCHES", 2)
+    side_by_side = enc.encode(texts)
+    monkeypatch.setattr(encoder, "PARALLEL_BATCHES", 1)
+    one_by_one = enc.encode(texts)
+    np.testing.assert_allclose(side_by_side, one_by_one, atol=1e-6)
+
+
 def test_turning_the_encoder_off():
     try:
         encoder.set_enabled(False)
@@ -98,6 +124,8 @@ def test_embedding_cache_embeds_only_new_rows_and_stays_bounded(tmp_path, enc):
     small = 10 * (20 + 2 * 384)
     embedcache.embed_with_cache(texts, counting, path, small)
     assert path.stat().st_size < small + 1024  # npz framing
+    _, computed = embedcache.embed_with_cache(texts[:3], counting, path, 1_000_000, model_id="another model")
+    assert computed == 3  # vectors of another model (or int8 vs float arithmetic) are never mixed in
     path.write_bytes(b"damaged")
     _, computed = embedcache.embed_with_cache(texts[:3], counting, path, 1_000_000)
     assert computed == 3  # a damaged cache is rebuilt, not fatal
@@ -124,7 +152,7 @@ def hybrid(enc):
 def test_training_compares_learners_and_abstains_on_out_of_scope(hybrid, tmp_path):
     result = hybrid
     assert result.encoder_used and result.oos_label == "oos"
-    assert {"tfidf", "embeddings"} <= set(result.candidates) and len(result.candidates) == 5
+    assert {"tfidf", "embeddings"} <= set(result.candidates) and len(result.candidates) == 2 + len(training.MIX_WEIGHTS)
     assert result.learner != "tfidf ridge"  # paraphrases: embeddings must win here
     assert result.candidates[result.learner] == max(result.candidates.values())
     assert result.threshold is not None and result.precision is not None
@@ -172,15 +200,3 @@ def test_tfidf_only_when_the_encoder_is_off_still_learns_a_threshold():
     assert result.candidates.keys() == {"tfidf"} and not result.encoder_used
     assert result.learner == "tfidf ridge" and result.threshold is not None
     assert result.model.decide_one("play the next song")[0] == "music"
-
-
-def test_optimised_copy_is_made_once_and_encodes_the_same(tmp_path, enc):
-    onnx, tokenizer = encoder.model_files()
-    first = encoder.optimized_copy(onnx, tmp_path)
-    assert first is not None and first.is_file() and first.parent == tmp_path
-    stamp = first.stat().st_mtime_ns
-    assert encoder.optimized_copy(onnx, tmp_path) == first and first.stat().st_mtime_ns == stamp
-    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary files left
-    cached = encoder.SentenceEncoder(onnx, tokenizer, cache_dir=tmp_path)
-    texts = ["will it rain tomorrow", "order a pizza", "skip this track please"]
-    np.testing.assert_allclose(cached.encode(texts), enc.encode(texts), atol=1e-4)
