@@ -243,13 +243,20 @@ def _optimize(source: str, target: str) -> None:
     options.optimized_model_filepath = float_path
     options.log_severity_level = 3
     ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+    quantized_path = target + ".int8.onnx"
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         # Signed int8 weights: measured faster than uint8 (552 vs 468 rows/s) at the same accuracy.
-        quantize_dynamic(float_path, target, weight_type=QuantType.QInt8)
+        quantize_dynamic(float_path, quantized_path, weight_type=QuantType.QInt8)
+        # Once more through the optimiser, which fuses the quantise/int8-matmul/scale chains
+        # (one chat message 5.0 ms instead of 5.8) so the bot can load it with optimisations off.
+        options.optimized_model_filepath = target
+        ort.InferenceSession(quantized_path, sess_options=options, providers=["CPUExecutionProvider"])
     finally:
-        os.unlink(float_path)
+        for leftover in (float_path, quantized_path):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 if __name__ == "__main__":

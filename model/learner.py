@@ -37,27 +37,24 @@ DEFAULT_TEMPERATURE_SCALE = 5.0
 MAX_TEMPERATURE_SCALE = 30.0
 
 
-def build_vectorizer(n_rows: int) -> FeatureUnion:
-    """Word and character n-gram TF-IDF; rare n-grams dropped on big data."""
+def build_vectorizer(n_rows: int, chars: bool = True) -> FeatureUnion:
+    """Word and character n-gram TF-IDF; rare n-grams dropped on big data.
+
+    ``chars=False`` keeps the word n-grams only (see training.WORDS_ONLY_ROWS).
+    """
     min_df = 1 if n_rows < 10_000 else 2
-    return FeatureUnion(
-        [
-            (
-                "word",
-                TfidfVectorizer(
-                    analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
-                    token_pattern=TOKEN_PATTERN, min_df=min_df, dtype=np.float64,
-                ),
-            ),
-            (
-                "char",
-                TfidfVectorizer(
-                    analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
-                    min_df=min_df, dtype=np.float64,
-                ),
-            ),
-        ]
-    )
+    parts = [(
+        "word",
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=TOKEN_PATTERN,
+                        min_df=min_df, dtype=np.float64),
+    )]
+    if chars:
+        parts.append((
+            "char",
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=min_df,
+                            dtype=np.float64),
+        ))
+    return FeatureUnion(parts)
 
 
 def choose_learner(nnz: int, n_classes: int) -> str:

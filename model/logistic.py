@@ -6,8 +6,9 @@ test set against .952 for softmax regression on the same vectors
 (bench/model.py); sklearn's LogisticRegression took minutes for 150 classes
 on a busy 2-core host. Here the loss and its gradient are two float32 BLAS
 products over the whole (n x 385) matrix per iteration, so 15,000 rows x 150
-classes converge in a few seconds, and a refit can start from earlier
-weights (``warm``) and stop much sooner.
+classes take about a second. Iterations are capped: on CLINC150 25-30
+reached the accuracy of a full convergence (200) within .1 point, and the
+cap acts as early stopping.
 """
 
 from __future__ import annotations
@@ -20,20 +21,15 @@ from scipy.optimize import minimize
 # SMS spam (4,457) and CLINC150 (15,100 rows, 151 classes); a fixed 1e-5 lost .7 on sentiment.
 PENALTY_ROWS = 0.1
 MAX_ITERATIONS = 30
-WARM_ITERATIONS = 15
 
 
 def _with_bias(E: np.ndarray) -> np.ndarray:
     return np.hstack([np.asarray(E, dtype=np.float32), np.ones((len(E), 1), dtype=np.float32)])
 
 
-def fit_softmax(E: np.ndarray, y: np.ndarray, *, penalty: float | None = None, warm: tuple[np.ndarray, np.ndarray] | None = None,
-                max_iterations: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Weights ((dim+1) x K, last row the bias) and the sorted classes.
-
-    ``warm``: (weights, classes) of an earlier fit; its columns seed the
-    classes they share, which cuts the iterations several-fold.
-    """
+def fit_softmax(E: np.ndarray, y: np.ndarray, *, penalty: float | None = None,
+                max_iterations: int = MAX_ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
+    """Weights ((dim+1) x K, last row the bias) and the sorted classes. Releases the GIL in BLAS."""
     classes, index = np.unique(np.asarray(y), return_inverse=True)
     X = _with_bias(E)
     n, d = X.shape
@@ -57,15 +53,7 @@ def fit_softmax(E: np.ndarray, y: np.ndarray, *, penalty: float | None = None, w
         loss += 0.5 * penalty * float((W[:-1] ** 2).sum())
         return loss, grad.astype(np.float64).ravel()
 
-    w0 = np.zeros((d, k), dtype=np.float64)
-    if warm is not None:
-        old_w, old_classes = warm
-        column = {c: i for i, c in enumerate(old_classes)}
-        for j, c in enumerate(classes):
-            i = column.get(c)
-            if i is not None and old_w.shape[0] == d:
-                w0[:, j] = old_w[:, i]
-    limit = max_iterations or (WARM_ITERATIONS if warm is not None else MAX_ITERATIONS)
-    result = minimize(loss_and_grad, w0.ravel(), jac=True, method="L-BFGS-B", options={"maxiter": limit})
+    w0 = np.zeros(d * k, dtype=np.float64)
+    result = minimize(loss_and_grad, w0, jac=True, method="L-BFGS-B", options={"maxiter": max_iterations})
     return result.x.reshape(d, k).astype(np.float32), classes
 

@@ -45,6 +45,10 @@ TEST_FRACTION = 0.2
 # Below this many rows a 20 % hold-out is too noisy; use k-fold instead.
 CV_MAX_ROWS = 500
 CV_FOLDS = 5
+# With the encoder on, datasets above this many rows get word n-grams only in the TF-IDF branch:
+# on CLINC150 (15,100 rows) the best mix lost .1 point (.957 vs .956) and the branch took
+# 1.1 s instead of 5.2 s (character n-grams are most of the vectorising and 4/5 of the nonzeros).
+WORDS_ONLY_ROWS = 5_000
 # Weights of TF-IDF in the mixed candidates (the rest is the embedding model).
 MIX_WEIGHTS = (0.2, 0.3, 0.5, 0.7)
 
@@ -196,12 +200,15 @@ class _Part:
     kind: str = ""
 
 
-def _tfidf_part(texts: list[str], y: np.ndarray, splits, classes: np.ndarray, cross_validate: bool) -> _Part:
+def _tfidf_part(texts: list[str], y: np.ndarray, splits, classes: np.ndarray, cross_validate: bool,
+                chars: bool) -> _Part:
     """Vectorise, score the held-out rows, fit on every row (all of it, whether chosen or not)."""
     # Vocabulary/IDF see all texts (no labels), so one transform serves every fit.
-    vectorizer = build_vectorizer(len(texts))
+    vectorizer = build_vectorizer(len(texts), chars=chars)
     X = vectorizer.fit_transform(texts).tocsr()
-    kind = choose_learner(X[splits[0][0]].nnz if splits else X.nnz, len(classes))
+    # Words only means a big dataset beside the embedding model, where TF-IDF is the minor partner:
+    # SGD there (0.4 s on 12,750 rows x 78 labels, ridge 3.3 s; the mix lost nothing measurable).
+    kind = "sgd" if not chars else choose_learner(X[splits[0][0]].nnz if splits else X.nnz, len(classes))
     part = _Part(vectorizer=vectorizer, kind=kind)
     held = None
     if splits:
@@ -218,13 +225,19 @@ def _tfidf_part(texts: list[str], y: np.ndarray, splits, classes: np.ndarray, cr
 
 
 def _embedding_part(E: np.ndarray, y: np.ndarray, splits, classes: np.ndarray) -> _Part:
-    """Softmax regression's held-out scores, then the final fit seeded with the held-out weights."""
+    """Softmax regression's held-out scores, with the final fit on every row in a thread beside them.
+
+    The fits are BLAS-bound and release the GIL: side by side, 1.4 s instead
+    of 2.0 s for 12,750 rows x 78 labels.
+    """
     part = _Part()
-    held = None
-    if splits:
-        part.scores, part.order, held = _out_of_sample(
-            lambda tr: _EmbModel(E[tr], y[tr]), lambda m, te: embedding_scores(m.W, E[te]), splits, len(y), classes)
-    part.final = fit_softmax(E, y, warm=(held.W, held.classes_) if held is not None else None)
+    with ThreadPoolExecutor(1, thread_name_prefix="softmax") as pool:
+        final = pool.submit(fit_softmax, E, y)
+        if splits:
+            part.scores, part.order, _ = _out_of_sample(
+                lambda tr: _EmbModel(E[tr], y[tr]), lambda m, te: embedding_scores(m.W, E[te]), splits, len(y),
+                classes)
+        part.final = final.result()
     return part
 
 
@@ -257,7 +270,8 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
     if splits:
         say("cross-validation" if cross_validate else "held-out fit")
     with ThreadPoolExecutor(1, thread_name_prefix="tfidf") as pool:
-        tfidf_future = pool.submit(_tfidf_part, texts, y, splits, classes, cross_validate)
+        chars = encoder is None or len(texts) <= WORDS_ONLY_ROWS
+        tfidf_future = pool.submit(_tfidf_part, texts, y, splits, classes, cross_validate, chars)
         if encoder is not None:
             say(f"embedding {len(texts)} rows")
             E, embedded = embed_with_cache(texts, encoder.encode, options.embed_cache, options.embed_cache_bytes,
