@@ -12,7 +12,12 @@ the same shape and still load.
 
 Abstention: ``threshold`` on the calibrated confidence is learned on held-out
 rows for a target precision (``fit_threshold``); a predicted out-of-scope
-label abstains too.
+label abstains too. With embeddings, the confidence is discounted by
+familiarity: the cosine similarity to the nearest of a few stored training
+rows, squared (``certainty``). A message unlike anything taught is the
+typical out-of-scope one, which a softmax alone can still be sure about. On
+CLINC150's standard test set, the best out-of-scope recall that keeps
+in-scope accuracy >= .95 went from .68 (confidence) to .75-.77 (certainty).
 """
 
 from __future__ import annotations
@@ -27,7 +32,41 @@ _NEEDS_ENCODER = ("This model was trained with the sentence encoder, which is no
                   "Please retrain it with `!train`.")
 
 
+# At most this many training rows per class (and in all) are kept to measure familiarity:
+# 20 per class kept nearly all of the gain above (.749 vs .762 with every row), and
+# 32 x 150 classes is 7 MB of float32 in the model.
+REFERENCE_PER_CLASS = 32
+REFERENCE_MAX_ROWS = 8_000
+_SIMILARITY_CHUNK = 256
+
+
 # ----------------------------------------------------------- embeddings --
+def pick_reference(E: np.ndarray, y: np.ndarray, oos_label: str | None, seed: int = 0) -> np.ndarray:
+    """A few in-scope training rows per class (float32, unit length), for ``familiarity``."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(y, dtype=object)
+    classes = [c for c in sorted(set(labels.tolist())) if c != oos_label]
+    per_class = max(1, min(REFERENCE_PER_CLASS, REFERENCE_MAX_ROWS // max(1, len(classes))))
+    keep = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes]
+    rows = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=int)
+    return np.ascontiguousarray(E[rows], dtype=np.float32)
+
+
+def familiarity(E: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row to its nearest reference row (0 with no reference)."""
+    out = np.zeros(len(E), dtype=np.float64)
+    if len(reference) == 0:
+        return out
+    for start in range(0, len(E), _SIMILARITY_CHUNK):
+        out[start : start + _SIMILARITY_CHUNK] = (E[start : start + _SIMILARITY_CHUNK] @ reference.T).max(axis=1)
+    return out
+
+
+def certainty(confidence: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+    """Confidence discounted by familiarity; in [0, 1]."""
+    return confidence * np.clip(similarity, 0.0, 1.0) ** 2
+
+
 def embedding_scores(W: np.ndarray, E: np.ndarray) -> np.ndarray:
     return np.asarray(E @ W[:-1] + W[-1], dtype=np.float64)
 
@@ -71,11 +110,14 @@ class AbstainMixin:
     oos_label: str | None = None
     classes_: np.ndarray
 
-    def decide_proba(self, proba: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Labels, confidences and abstentions for rows of probabilities."""
+    def decide_proba(self, proba: np.ndarray, similarity: np.ndarray | None = None
+                     ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Labels, confidences and abstentions for rows of probabilities (and familiarity, if measured)."""
         best = proba.argmax(axis=1)
         labels = [str(c) for c in self.classes_[best]]
         confidence = proba[np.arange(len(best)), best]
+        if similarity is not None:
+            confidence = certainty(confidence, similarity)
         abstain = np.zeros(len(best), dtype=bool)
         if self.threshold is not None:
             abstain |= confidence < self.threshold
@@ -93,14 +135,17 @@ class AbstainMixin:
 
 
 class HybridClassifier(AbstainMixin):
-    """Embedding ridge, optionally mixed with a TF-IDF TextClassifier; this is what's saved.
+    """Embedding softmax regression, optionally mixed with a TF-IDF TextClassifier; this is what's saved.
 
     scores = mix * tfidf / sd_tfidf + (1 - mix) * emb / sd_emb, the scales
     measured on training scores so both parts speak in the same units.
     """
 
+    reference: np.ndarray | None = None  # models saved before familiarity existed load without it
+
     def __init__(self, tfidf, emb_weights: np.ndarray, classes: np.ndarray, *, mix: float, sd_tfidf: float,
-                 sd_emb: float, learner: str, scale: float, threshold: float | None, oos_label: str | None) -> None:
+                 sd_emb: float, learner: str, scale: float, threshold: float | None, oos_label: str | None,
+                 reference: np.ndarray | None = None) -> None:
         self.tfidf = tfidf
         self.emb_weights = np.ascontiguousarray(emb_weights, dtype=np.float32)
         self.classes_ = np.asarray(classes)
@@ -112,6 +157,7 @@ class HybridClassifier(AbstainMixin):
         self.scale = scale
         self.threshold = threshold
         self.oos_label = oos_label
+        self.reference = reference
 
     @staticmethod
     def _encoder():
@@ -128,10 +174,26 @@ class HybridClassifier(AbstainMixin):
             s = s + self.mix * tfidf_scores / self.sd_tfidf
         return s
 
-    def scores(self, texts: list[str]) -> np.ndarray:
-        E = self._encoder().encode(texts)
+    def _scores(self, texts: list[str], E: np.ndarray) -> np.ndarray:
         t = self.tfidf.scores(texts) if self.tfidf is not None else None
         return self.combine(t, embedding_scores(self.emb_weights, E))
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        return self._scores(texts, self._encoder().encode(texts))
+
+    def _similarity(self, E: np.ndarray) -> np.ndarray | None:
+        return None if self.reference is None else familiarity(E, self.reference)
+
+    def decide(self, texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        E = self._encoder().encode(texts)
+        return self.decide_proba(softmax(self._scores(texts, E) * self.scale, axis=1), self._similarity(E))
+
+    def decide_one(self, text: str) -> tuple[str, float, bool]:
+        e = self._encoder().encode_one(text)[None, :]
+        t = self.tfidf.score_one(text)[None, :] if self.tfidf is not None else None
+        proba = softmax(self.combine(t, embedding_scores(self.emb_weights, e)) * self.scale, axis=1)
+        labels, confidence, abstain = self.decide_proba(proba, self._similarity(e))
+        return labels[0], float(confidence[0]), bool(abstain[0])
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         return softmax(self.scores(texts) * self.scale, axis=1)

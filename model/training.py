@@ -1,10 +1,11 @@
 """Fit a classifier, choose the learner and the abstention threshold on held-out rows.
 
 Candidates: TF-IDF (ridge, or SGD on big data), and with the sentence
-encoder on: embeddings alone and three TF-IDF/embedding mixes. Each is
-scored on the same held-out rows (k-fold on small data); the most accurate
-wins, and its held-out confidences set the threshold below which the model
-says it isn't sure (``TrainOptions.target_precision``).
+encoder on: softmax regression on embeddings alone and four TF-IDF/embedding
+mixes. Each is scored on the same held-out rows (k-fold on small data); the
+most accurate wins, and its held-out certainties (confidence, discounted by
+familiarity when embeddings are used; see hybrid.py) set the threshold below
+which the model says it isn't sure (``TrainOptions.target_precision``).
 Plain blocking functions: the worker process calls them, and so does the
 benchmark, so there's exactly one training code path.
 """
@@ -25,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from .embedcache import embed_with_cache
 from .encoder import shared_encoder
-from .hybrid import HybridClassifier, embedding_scores, fit_threshold
+from .hybrid import HybridClassifier, certainty, embedding_scores, familiarity, fit_threshold, pick_reference
 from .learner import (
     DEFAULT_TEMPERATURE_SCALE,
     refit_all,
@@ -241,6 +242,11 @@ def _embedding_part(E: np.ndarray, y: np.ndarray, splits, classes: np.ndarray) -
     return part
 
 
+def _held_out_familiarity(E: np.ndarray, y: np.ndarray, splits, oos_label: str | None, seed: int) -> np.ndarray:
+    """Each held-out row's familiarity against a reference picked from its own training rows (same order)."""
+    return np.concatenate([familiarity(E[te], pick_reference(E[tr], y[tr], oos_label, seed)) for tr, te in splits])
+
+
 def _train(examples: list[Example], progress: Callable[[str], None] | None, seed: int,
            options: TrainOptions) -> TrainResult:
     """The TF-IDF branch runs in a thread beside embedding and the embedding model.
@@ -298,8 +304,11 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
         scale = fit_temperature(scores, np.array([column[t] for t in truth]))
         proba = softmax(scores * scale, axis=1)
         pred = classes[proba.argmax(axis=1)]
+        confidence = proba.max(axis=1)
+        if chosen != "tfidf":
+            confidence = certainty(confidence, _held_out_familiarity(E, y, splits, oos_label, seed))
         threshold, precision, coverage = fit_threshold(
-            proba.max(axis=1), pred == truth, truth != oos_label, pred == oos_label if oos_label else
+            confidence, pred == truth, truth != oos_label, pred == oos_label if oos_label else
             np.zeros(len(pred), dtype=bool), options.target_precision)
         eval_rows = len(tfidf.order)
     else:
@@ -319,6 +328,7 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
         model = HybridClassifier(
             tfidf_model, W, emb_classes, mix=mix, sd_tfidf=sd_t, sd_emb=sd_e,
             learner=chosen, scale=scale, threshold=threshold, oos_label=oos_label,
+            reference=pick_reference(E, y, oos_label, seed),
         )
     kind = tfidf.kind
     return TrainResult(
