@@ -1,6 +1,6 @@
 """Sentence embeddings of a scope's dataset rows, cached on disk by content.
 
-Embedding is the slow part of training (~100-150 rows/s on 2 busy cores), so
+Embedding is the slow part of training (~500 rows/s on 2 cores), so
 retraining after a few corrections must embed only the new rows. One file
 per scope (``<models_dir>/<scope>/embeddings.cache``, next to its models):
 SHA-1 of each text and its vector as float16, and the encoder's model_id

@@ -140,9 +140,9 @@ class SentenceEncoder:
             options.graph_optimization_level = (
                 ort.GraphOptimizationLevel.ORT_DISABLE_ALL if path else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
             options.log_severity_level = 3
-            # One thread, no spin-waiting: on a shared 2-core host this measured fastest both for
-            # single chat messages and for batches (136 rows/s vs 88-117 with two threads), and
-            # it leaves the other core to the event loop and voice.
+            # One thread, no spin-waiting: on a shared 2-core host this measured fastest for single
+            # chat messages and leaves the other core to the event loop and voice; big inputs use
+            # both cores by running two batches at once (``encode``), which beat two intra-op threads.
             options.intra_op_num_threads = self.threads or 1
             options.inter_op_num_threads = 1
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
