@@ -745,20 +745,22 @@ class InteractionServer:
         await self.fake.notify()
         return json_response(self.fake.message_payload(msg))  # for follow-ups `wait` is always true
 
-    async def _get_webhook_message(self, request: web.Request) -> web.Response:
+    def _find_webhook_message(self, request: web.Request):
+        """(message, None), or (None, the 404 Discord gives for an unknown webhook or message)."""
         record = self._webhook_record(request)
         if record is None:
-            return _unknown_webhook()
+            return None, _unknown_webhook()
         msg = self._webhook_message(record, request.match_info["message"])
-        return json_response(self.fake.message_payload(msg)) if msg else _unknown_message()
+        return (msg, None) if msg is not None else (None, _unknown_message())
+
+    async def _get_webhook_message(self, request: web.Request) -> web.Response:
+        msg, problem = self._find_webhook_message(request)
+        return problem or json_response(self.fake.message_payload(msg))
 
     async def _edit_webhook_message(self, request: web.Request) -> web.Response:
-        record = self._webhook_record(request)
-        if record is None:
-            return _unknown_webhook()
-        msg = self._webhook_message(record, request.match_info["message"])
-        if msg is None:
-            return _unknown_message()
+        msg, problem = self._find_webhook_message(request)
+        if problem is not None:
+            return problem
         body, files = await self.fake._read_body(request)
         if (problem := self._check_content(msg.channel, body, files, creating=False)):
             return problem
@@ -774,12 +776,9 @@ class InteractionServer:
         return json_response(self.fake.message_payload(msg))
 
     async def _delete_webhook_message(self, request: web.Request) -> web.Response:
-        record = self._webhook_record(request)
-        if record is None:
-            return _unknown_webhook()
-        msg = self._webhook_message(record, request.match_info["message"])
-        if msg is None:
-            return _unknown_message()
+        msg, problem = self._find_webhook_message(request)
+        if problem is not None:
+            return problem
         msg.deleted = True
         await self.fake._record_event("delete", msg)
         return web.Response(status=204)
