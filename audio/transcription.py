@@ -6,6 +6,11 @@ scope (a server, or one user's DMs): scopes take turns, so one server's burst
 of voice messages delays another server by at most one job; a scope over its
 share of the ``queue_size`` waiting places (``scope_queue_size``) gets ``Busy``
 with an estimated ``retry_after`` instead of piling up memory and latency.
+
+An upload is admitted before it is downloaded: ``transcribe`` takes the bytes, or an async
+callable that fetches them (``fetch=attachment.read``), called only once the queue took the
+job; a refused upload is never downloaded, so a flood of large files holds at most one
+download per queue place in memory.
 """
 
 from __future__ import annotations
@@ -17,15 +22,17 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Hashable, Iterable
+from typing import Awaitable, Callable, Hashable, Iterable
 
 from audio.decode import DecodedAudio, check_upload, decode_audio
-from audio.errors import AudioError, Busy, NoSpeech
+from audio.errors import AudioError, AudioTooLarge, Busy, NoSpeech
 from audio.fair_queue import FairQueue
 from audio.playback import release_freed_memory
 from audio.stt import SpeechEngine, build_engines, split_on_silence, transcribe_with_fallback
 
-__all__ = ["TranscriptionService", "Transcript", "Busy"]
+__all__ = ["TranscriptionService", "Transcript", "Busy", "Fetch"]
+
+Fetch = Callable[[], Awaitable[bytes]]  # downloads the upload (e.g. ``discord.Attachment.read``)
 
 log = logging.getLogger("audio.stt")
 
@@ -146,18 +153,33 @@ class TranscriptionService:
         """Jobs running or waiting right now."""
         return self._queue.running + self._queue.waiting
 
-    async def transcribe(self, data: bytes, scope: Hashable = None) -> Transcript:
-        """Transcribe uploaded audio bytes off the event loop, in ``scope``'s turn.
+    async def transcribe(self, data: bytes | None = None, scope: Hashable = None, *,
+                         fetch: Fetch | None = None, size: int | None = None) -> Transcript:
+        """Transcribe uploaded audio off the event loop, in ``scope``'s turn.
 
-        ``scope`` is whose share the job uses (a server id, "dm-<user id>").  Raises
-        Busy when that scope's share (or the whole queue) is full, with ``retry_after``,
-        and other AudioError subclasses (bad input, silence, all engines failed) with
-        a user_message.
+        Give the audio as ``data``, or as ``fetch``: an async callable returning the bytes,
+        awaited only once the job is admitted to the queue (``size``, the upload's declared
+        size, refuses a too-big one before that).  ``scope`` is whose share the job uses (a
+        server id, "dm-<user id>").  Raises Busy when that scope's share (or the whole queue)
+        is full, with ``retry_after``, and other AudioError subclasses (bad input, silence,
+        download failed, all engines failed) with a user_message.
         """
+        if (data is None) == (fetch is None):
+            raise TypeError("give either data or fetch")
         if self._closed:
             raise AudioError("service closed", user_message="Transcription is shutting down, please try again later.")
-        check_upload(data, self.max_bytes)  # empty / too big: no need to take a place
-        ticket = self._queue.admit(scope)
+        if data is not None:
+            check_upload(data, self.max_bytes)  # empty / too big: no need to take a place
+        elif size is not None and size > self.max_bytes:
+            raise AudioTooLarge(f"declared {size} bytes > {self.max_bytes}",
+                                user_message=f"That file is too big: the limit is {self.max_bytes / 1_000_000:g} MB.")
+        ticket = self._queue.admit(scope)  # Busy here: nothing downloaded
+        if fetch is not None:
+            try:
+                data = await self._download(fetch)  # while waiting for a turn
+            except BaseException:
+                ticket.cancel()
+                raise
         await ticket.wait()
         loop = asyncio.get_running_loop()
         working: list[concurrent.futures.Future] = []  # the worker thread's current step
@@ -203,6 +225,18 @@ class TranscriptionService:
                 working[0].add_done_callback(release_when_idle)
             else:
                 ticket.release()
+
+    async def _download(self, fetch: Fetch) -> bytes:
+        try:
+            data = await fetch()
+        except (AudioError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # the platform's own errors (deleted message, network): not ours to import
+            log.warning("could not download an upload to transcribe: %s: %s", type(exc).__name__, exc)
+            raise AudioError(f"download failed: {type(exc).__name__}: {exc}",
+                             user_message="I couldn't download that file; please try again.") from exc
+        check_upload(data, self.max_bytes)  # empty, or bigger than it said
+        return data
 
     async def close(self) -> None:
         """Stop accepting work, drop queued jobs and wait for running ones."""

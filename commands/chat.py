@@ -155,8 +155,9 @@ class Chat(commands.Cog):
             await self._deliver(message, transcript.text, text, spoken=answer)
 
     async def _transcribe(self, attachment: discord.Attachment, scope: str):
-        data = await attachment.read()
-        return await self.bot.stt.transcribe(data, scope=scope)  # fair per server
+        # Fair per server; admitted to the queue before the download, so a refused upload
+        # (busy) is never downloaded and a flood of large files never sits in memory.
+        return await self.bot.stt.transcribe(fetch=attachment.read, size=attachment.size, scope=scope)
 
     async def transcribe_from_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Context menu: transcribe a message's audio on demand (for servers with AUTO_TRANSCRIBE off)."""

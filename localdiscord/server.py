@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
@@ -98,6 +99,9 @@ class FakeDiscord:
         self.channels: dict[int, Channel] = {}
         self.messages: dict[int, Message] = {}
         self.attachments: dict[int, Attachment] = {}
+        self.cdn_fetches: Counter[int] = Counter()  # attachment id -> CDN downloads asked for
+        self.cdn_open = asyncio.Event()  # cleared: CDN downloads are counted, then held until set
+        self.cdn_open.set()
         self.sessions: list[GatewaySession] = []
         self.events: list[BotEvent] = []
         self.requests: list[tuple[str, str, int]] = []
@@ -431,6 +435,10 @@ class FakeDiscord:
     def attachment_data(self, attachment: Attachment) -> bytes:
         return self.attachments[attachment.id].data
 
+    def downloads(self, message: Message) -> int:
+        """How many times the bot asked the CDN for this message's attachments."""
+        return sum(self.cdn_fetches[a.id] for a in message.attachments)
+
     async def _record_event(self, kind: str, msg: Message) -> None:
         async with self._changed:
             self.events.append(BotEvent(kind, msg))
@@ -546,6 +554,10 @@ class FakeDiscord:
         attachment = self.attachments.get(int(request.match_info["attachment"]))
         if attachment is None:
             return web.Response(status=404, text="not found")
+        async with self._changed:
+            self.cdn_fetches[attachment.id] += 1
+            self._changed.notify_all()
+        await self.cdn_open.wait()
         return web.Response(body=attachment.data, content_type=attachment.content_type or "application/octet-stream")
 
     # -- acting as a user: interactions (see interactions.py) -------------------------------------

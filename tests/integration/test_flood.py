@@ -49,6 +49,34 @@ async def test_voice_and_commands_from_two_servers_are_all_answered(fake, bot, v
     assert bot.running
 
 
+async def test_uploads_refused_as_busy_are_never_downloaded(fake, bot, voice_ogg):
+    """Admission comes before the download: with the CDN held, the queue's places (1 running +
+    2 waiting for one server: STT_WORKERS 1, STT_QUEUE_SIZE 4) are taken by the first uploads,
+    every other upload is told busy at once, and the CDN never sees a request for it."""
+    def replies(to: list) -> dict:
+        ids = {m.id for m in to}
+        return {m.reference_id: m for m in fake.bot_messages() if m.reference_id in ids}
+
+    fake.cdn_open.clear()  # downloads are counted, then held: nothing can finish and free a place
+    try:
+        messages = [await fake.send(fake.bob, "", attachments=[("v.ogg", voice_ogg, "audio/ogg")],
+                                    voice_message=True, duration=1.0) for _ in range(8)]
+        await fake.wait_until(lambda: len(replies(messages)) >= 5, timeout=60)
+        busy = replies(messages)
+        assert len(busy) == 5 and all("busy" in r.text.lower() and "try again in" in r.text for r in busy.values()), \
+            [r.text for r in busy.values()]
+        refused = [m for m in messages if m.id in busy]
+        admitted = [m for m in messages if m.id not in busy]
+        await fake.wait_until(lambda: all(fake.downloads(m) == 1 for m in admitted), timeout=60)
+        assert [fake.downloads(m) for m in refused] == [0] * 5
+    finally:
+        fake.cdn_open.set()
+    await fake.wait_until(lambda: len(replies(admitted)) == 3, timeout=120)
+    assert all("said" in r.text for r in replies(admitted).values()), [r.text for r in replies(admitted).values()]
+    assert [fake.downloads(m) for m in refused] == [0] * 5  # refused for good: never fetched later
+    assert [fake.downloads(m) for m in admitted] == [1] * 3
+
+
 async def test_trainings_from_two_servers_and_a_repeat_are_answered(fake, bot):
     data = csv_bytes(rows())
     first_a = await fake.send(fake.alice, "!train", attachments=[("a.csv", data, "text/csv")])

@@ -195,3 +195,59 @@ async def test_warm_up_and_close():
     await svc.close()
     with pytest.raises(AudioError):
         await svc.transcribe(b"anything")
+
+
+class Upload:
+    """An upload fetched on demand: counts its downloads, and can hold them until released."""
+
+    def __init__(self, data: bytes, held: bool = False, error: Exception | None = None):
+        self.data = data
+        self.error = error
+        self.downloads = 0
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        if not held:
+            self.release.set()
+
+    async def read(self) -> bytes:
+        self.downloads += 1
+        self.started.set()
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return self.data
+
+
+async def test_an_upload_is_admitted_before_it_is_downloaded(voice):
+    async with make(workers=1, queue_size=2) as svc:  # one running + one waiting for scope "A"
+        admitted = [Upload(voice["ogg"], held=True) for _ in range(2)]
+        jobs = [asyncio.ensure_future(svc.transcribe(fetch=u.read, scope="A")) for u in admitted]
+        await asyncio.gather(*(u.started.wait() for u in admitted))  # both admitted: downloading
+        refused = Upload(voice["ogg"])
+        with pytest.raises(Busy):
+            await svc.transcribe(fetch=refused.read, scope="A")
+        assert refused.downloads == 0
+        for upload in admitted:
+            upload.release.set()
+        results = await asyncio.gather(*jobs)
+        assert all(wer(SENTENCE, r.text) <= 0.3 for r in results)
+        assert [u.downloads for u in admitted] == [1, 1] and svc.pending == 0
+
+
+async def test_a_too_big_or_failed_download_frees_its_place(voice):
+    async with make(max_bytes=len(voice["ogg"]) - 1) as svc:
+        declared = Upload(voice["ogg"])
+        with pytest.raises(AudioTooLarge):  # refused by its declared size: never downloaded
+            await svc.transcribe(fetch=declared.read, size=len(voice["ogg"]))
+        lied = Upload(voice["ogg"])
+        with pytest.raises(AudioTooLarge):  # bigger than it said: refused once downloaded
+            await svc.transcribe(fetch=lied.read, size=10)
+        assert (declared.downloads, lied.downloads, svc.pending) == (0, 1, 0)
+    async with make() as svc:
+        broken = Upload(voice["ogg"], error=ConnectionResetError("peer went away"))
+        with pytest.raises(AudioError) as e:
+            await svc.transcribe(fetch=broken.read, scope="A")
+        assert "couldn't download" in e.value.user_message and svc.pending == 0
+        with pytest.raises(AudioDecodeError):
+            await svc.transcribe(fetch=Upload(b"").read)
+        assert (await svc.transcribe(fetch=Upload(voice["ogg"]).read, scope="A")).engine == "whisper"
