@@ -11,6 +11,7 @@ Three kinds of people, as the README's security section says:
 from __future__ import annotations
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 
@@ -59,6 +60,20 @@ def owner_exempt_cooldown(rate: int = 1, per_setting: str = "cooldown_seconds"):
             return None
         return commands.Cooldown(rate, per)
     return commands.dynamic_cooldown(factory, commands.BucketType.user)
+
+
+def owner_exempt_app_cooldown(rate: int = 1, per_setting: str = "cooldown_seconds"):
+    """`owner_exempt_cooldown` for an app command (a context menu): the same rate per
+    `settings.<per_setting>` seconds per user, none for owners. Built on
+    `app_commands.checks.dynamic_cooldown`; its `CommandOnCooldown` gets a polite reply in
+    `errors.reply_to_interaction_error`. Use on a `ContextMenu` object: `...(rate=3)(menu)`."""
+    def factory(interaction: discord.Interaction) -> app_commands.Cooldown | None:
+        bot = interaction.client
+        per = float(getattr(bot.settings, per_setting))  # type: ignore[attr-defined]
+        if per <= 0 or is_owner_id(bot, interaction.user.id):  # type: ignore[arg-type]
+            return None
+        return app_commands.Cooldown(rate, per)
+    return app_commands.checks.dynamic_cooldown(factory, key=lambda interaction: interaction.user.id)
 
 
 def upload_limit(channel: discord.abc.Messageable) -> int:

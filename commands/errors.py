@@ -104,12 +104,14 @@ def _from_app_error(error: app_commands.AppCommandError) -> commands.CommandErro
 async def reply_to_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
     """The app-command side of the one handler: context menus, modals and `/help` (tree.on_error)."""
     original = getattr(error, "original", error)
+    name = interaction.command.name if interaction.command else "that"
     if isinstance(original, UserError):
         text = original.user_message
+    elif isinstance(error, app_commands.CommandOnCooldown):
+        text = f"**{name}** is cooling down: try again in {error.retry_after:.1f} s."
     elif isinstance(error, app_commands.CheckFailure):
         text = "You can't use that here."
     else:
-        name = interaction.command.name if interaction.command else "that"
         log.error("App command %r failed", name, exc_info=(type(original), original, original.__traceback__))
         text = f"Sorry, something went wrong while running **{name}**. It has been logged."
     try:

@@ -20,7 +20,7 @@ from discord.ext import commands
 from errors import UserError
 from storage.attachments import Outgoing
 
-from .checks import NotServerAdmin, is_server_admin, owner_exempt_cooldown, scope_of
+from .checks import NotServerAdmin, is_server_admin, owner_exempt_app_cooldown, owner_exempt_cooldown, scope_of
 from .replies import referenced_message, respond, respond_with_files
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 LIST_SHOWN = 10
 ADMIN_WORDS = ("list", "clear")
+CORRECT_RATE = 3  # `!correct` and the Correct this answer menu: uses per COOLDOWN_SECONDS per member
 
 
 def _clip(text: str, width: int) -> str:
@@ -49,7 +50,8 @@ class Feedback(commands.Cog):
 
     def __init__(self, bot: ChatBot):
         self.bot = bot
-        self.correct_menu = app_commands.ContextMenu(name="Correct this answer", callback=self.correct_from_menu)
+        self.correct_menu = owner_exempt_app_cooldown(rate=CORRECT_RATE)(
+            app_commands.ContextMenu(name="Correct this answer", callback=self.correct_from_menu))
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.correct_menu)
@@ -70,11 +72,13 @@ class Feedback(commands.Cog):
         if text.lower() in ADMIN_WORDS:
             if not is_server_admin(self.bot, ctx.author, ctx.guild):
                 raise NotServerAdmin(f"feedback {text.lower()}")
+            await ctx.defer()  # slash: a long list and its CSV can take longer than Discord's 3 s
             await (self._list(ctx) if text.lower() == "list" else self._clear(ctx))
             return
         if not text:
             raise UserError(f"Please write your feedback after the command, e.g. "
                             f"`{ctx.clean_prefix}feedback the answers are great`.")
+        await ctx.defer(ephemeral=True)  # slash: the database may be busy with other writes
         replied = await referenced_message(ctx.message) if ctx.interaction is None else None
         await self.bot.db.add_feedback(scope_of(ctx), ctx.channel.id, ctx.author.id, text,
                                        replied.id if replied else None, replied.content if replied else None)
@@ -100,7 +104,7 @@ class Feedback(commands.Cog):
 
     # -- corrections --------------------------------------------------------------------------
     @commands.hybrid_command()
-    @owner_exempt_cooldown(rate=3)
+    @owner_exempt_cooldown(rate=CORRECT_RATE)
     @app_commands.describe(message_id="The id of my answer to correct (typed: or reply to that answer)",
                            answer="What the right answer is")
     async def correct(self, ctx: commands.Context, message_id: MessageId | None = None, *, answer: str = "") -> None:
@@ -119,6 +123,7 @@ class Feedback(commands.Cog):
             answer = f"{message_id} {answer}".strip()
         if not answer:
             raise UserError(f"Please say what the right answer is: `{ctx.clean_prefix}correct RIGHT ANSWER`.")
+        await ctx.defer()  # slash: finding the answer may fetch it from Discord; the database may be busy
         await self._store(ctx.channel, ctx.author, target_id, replied, answer)
         await respond(ctx, _thanks(answer))
 
@@ -168,8 +173,9 @@ class CorrectionModal(discord.ui.Modal, title="Correct this answer"):
         if not answer:
             await interaction.response.send_message("Please write the right answer.", ephemeral=True)
             return
+        await interaction.response.defer(ephemeral=True, thinking=True)  # storing may fetch from Discord
         await self.cog._store(interaction.channel, interaction.user, self.message.id, self.message, answer)
-        await interaction.response.send_message(_thanks(answer), ephemeral=True)
+        await interaction.followup.send(_thanks(answer), ephemeral=True)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         from .errors import reply_to_interaction_error

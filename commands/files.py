@@ -1,7 +1,9 @@
 """Host files: `DATA_DIR/files`, which belongs to the bot's owners and no server.
 
 Both commands are owner-only (`commands.is_owner`): a server's admins rule their own
-server's data, never the host's.  The sandbox rules live in `storage/files.py`.
+server's data, never the host's.  Their slash forms are only offered to a server's
+administrators (`default_permissions`); the owner check still decides.  The sandbox rules
+live in `storage/files.py`.
 """
 from __future__ import annotations
 
@@ -30,12 +32,14 @@ class Files(commands.Cog):
 
     @commands.hybrid_command()
     @commands.is_owner()
+    @app_commands.default_permissions(administrator=True)  # slash: offered to server administrators only
     @app_commands.describe(path="A file inside the bot's files folder, e.g. reports/today.txt")
     async def getfile(self, ctx: commands.Context, *, path: str) -> None:
         """Send a file from the bot's files folder. (bot owners)
 
         PATH is relative to the files folder, e.g. `!getfile reports/today.txt`."""
         settings = self.bot.settings
+        await ctx.defer(ephemeral=True)  # slash: a big file can take longer than Discord's 3 s to read
         file = await asyncio.to_thread(read_file, settings.files_dir, path, max_length=settings.max_path_length,
                                        max_bytes=upload_limit(ctx.channel))
         await respond(ctx, f"`{file.relative_path}` ({format_size(len(file.data))})",
@@ -43,6 +47,7 @@ class Files(commands.Cog):
 
     @commands.hybrid_command()
     @commands.is_owner()
+    @app_commands.default_permissions(administrator=True)
     @app_commands.describe(folder="A folder inside the bot's files folder (. for all of it)")
     async def archive(self, ctx: commands.Context, *, folder: str) -> None:
         """Zip a folder of the files folder and send the zip. (bot owners)
@@ -50,7 +55,7 @@ class Files(commands.Cog):
         FOLDER is relative to the files folder, e.g. `!archive reports` (`.` for all of it).
         The newest KEEP_ARCHIVES archives are kept in `archives/`."""
         settings = self.bot.settings
-        async with ctx.typing(ephemeral=True):
+        async with ctx.typing(ephemeral=True):  # slash: this defers (zipping takes a while)
             result = await asyncio.to_thread(archive_folder, settings.files_dir, folder,
                                              max_length=settings.max_path_length,
                                              max_input_bytes=settings.archive_max_bytes, keep=settings.keep_archives)

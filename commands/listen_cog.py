@@ -290,6 +290,7 @@ class Listen(commands.Cog):
     async def _turn(self, ctx: commands.Context, on: bool) -> None:
         guild = ctx.guild
         assert guild is not None
+        await ctx.defer()  # slash: turning on may join the voice channel, longer than Discord's 3 s
         await self.manager.set_enabled(guild, on)
         if not on:
             await respond(ctx, "🔇 I've stopped listening in voice here.")

@@ -44,6 +44,7 @@ class Training(commands.Cog, name="Model"):
     @commands.hybrid_command()
     @server_admin_only()
     @owner_exempt_cooldown()
+    @app_commands.default_permissions(manage_guild=True)  # slash: offered to server admins only
     @app_commands.describe(file="A dataset: CSV/TSV/JSON/JSONL, or plain text with one example per line",
                            label="The label of every line of a plain-text file, or of one example",
                            text="One example to add (with a label) instead of a file")
@@ -134,6 +135,7 @@ class Training(commands.Cog, name="Model"):
         name = name.strip()
         if name and not is_server_admin(self.bot, ctx.author, ctx.guild):
             raise NotServerAdmin("select_dataset")
+        await ctx.defer()  # slash: listing reads every dataset's summary from disk
         datasets = await self.bot.model.list_datasets(scope)
         selected = await self._selected_dataset(scope)
         if not name:
@@ -155,12 +157,14 @@ class Training(commands.Cog, name="Model"):
 
     @commands.hybrid_command()
     @server_admin_only()
+    @app_commands.default_permissions(manage_guild=True)
     @app_commands.describe(name="The dataset to delete")
     async def delete_dataset(self, ctx: commands.Context, *, name: str) -> None:
         """Delete one of this server's uploaded datasets, to free its quota. (server admins)
 
         Shared datasets placed on the host by the bot's owners are never deleted."""
         scope = scope_of(ctx)
+        await ctx.defer()  # slash: deleting a large dataset's files can take a while
         if not await self.bot.model.delete_dataset(scope, name.strip()):
             raise UserError(f"This server has no uploaded dataset `{name.strip()}`.")
         if await self._selected_dataset(scope) == name.strip().lower():

@@ -31,12 +31,17 @@ class Voice(commands.Cog):
     @commands.guild_only()
     async def join(self, ctx: commands.Context) -> None:
         """Join your voice channel (or move to it)."""
+        author = ctx.author
+        if isinstance(author, discord.Member) and author.voice and author.voice.channel:
+            await ctx.defer()  # slash: connecting can take longer than Discord's 3 s (a refusal stays private)
         await self.bot.voice.join(ctx)
 
     @commands.hybrid_command()
     @commands.guild_only()
     async def leave(self, ctx: commands.Context) -> None:
         """Leave the voice channel."""
+        if ctx.guild is not None and ctx.guild.voice_client is not None:
+            await ctx.defer()  # slash: disconnecting waits for Discord's confirmation
         await self.bot.voice.leave(ctx)
 
     async def speak_this(self, interaction: discord.Interaction, message: discord.Message) -> None:

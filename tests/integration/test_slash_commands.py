@@ -8,6 +8,9 @@ import subprocess
 import pytest
 import pytest_asyncio
 
+from localdiscord.interactions import CommandUnavailable
+from localdiscord.state import ADMINISTRATOR, MANAGE_GUILD
+from localdiscord.voice import fake_discord_with_voice
 from tests.support.transcripts import wer
 from tests.integration.model_data import csv_bytes, rows
 
@@ -20,6 +23,12 @@ def db_rows(data_dir, sql, *params):
     with sqlite3.connect(data_dir / "bot.sqlite3") as conn:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute(sql, params)]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def fake():
+    async with fake_discord_with_voice() as server:  # /join connects for real
+        yield server
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -75,11 +84,27 @@ async def test_typed_help_shows_the_slash_form_too(fake, bot, synced):
     assert "`!hi` `/hi`" in (await fake.reply_to(msg)).text
 
 
+async def test_admin_and_owner_commands_carry_default_permissions(fake, bot, synced):
+    permissions = {c["name"]: c["default_member_permissions"] for c in fake.app_commands.list(fake.guild.id)}
+    assert permissions["train"] == permissions["delete_dataset"] == str(MANAGE_GUILD)  # server admins
+    assert permissions["getfile"] == permissions["archive"] == str(ADMINISTRATOR)  # bot owners: hidden from most
+    for everyone in ("hi", "help", "test", "select_dataset", "feedback", "correct", "join", "leave", "listen",
+                     "instruction", "Transcribe", "Correct this answer", "Speak this"):
+        assert permissions[everyone] is None, everyone  # member forms too (select_dataset lists, feedback sends)
+
+
+async def test_admin_commands_are_hidden_from_members(fake, bot, synced):
+    with pytest.raises(CommandUnavailable, match="default_member_permissions"):
+        await fake.slash(fake.bob, "train", {"file": ("x.csv", csv_bytes(rows()), "text/csv")})
+    with pytest.raises(CommandUnavailable, match="default_member_permissions"):
+        await fake.slash(fake.alice, "getfile", {"path": "notes.md"})  # Manage Server, not Administrator
+
+
 async def test_slash_refusals_are_ephemeral(fake, bot, synced):
-    refused = await fake.slash(fake.bob, "train", {"file": ("x.csv", csv_bytes(rows()), "text/csv")})
+    refused = await fake.slash(fake.bob, "select_dataset", {"name": "intents"})  # offered: it lists for members
     message = await refused.wait_original()
     assert "for admins only" in message.text and message.flags & EPHEMERAL
-    host = await fake.slash(fake.alice, "getfile", {"path": "notes.md"})
+    host = await fake.slash(fake.carol, "getfile", {"path": "notes.md"}, channel=fake.general2)  # owns a server
     message = await host.wait_original()
     assert "for the bot's owners only" in message.text and message.flags & EPHEMERAL
 
@@ -122,7 +147,7 @@ async def test_correct_this_answer_asks_in_a_modal_and_stores_it(fake, bot, sync
     assert menu.modal is not None
     field = menu.modal["components"][0]["components"][0]["custom_id"]
     submitted = await fake.submit_modal(fake.bob, menu, {field: "food"})
-    thanks = await submitted.wait_original()
+    thanks = await submitted.wait_original(lambda m: "Thanks" in m.text)  # after a deferral ("thinking")
     assert "food" in thanks.text and submitted.ephemeral
     row = db_rows(data_dir, "SELECT * FROM corrections WHERE bot_message_id = ?", answer.id)[0]
     assert (row["original_text"], row["correction"], row["author_id"]) == ("what should i cook tonight", "food",
@@ -164,6 +189,39 @@ async def test_speak_this_outside_voice_says_what_to_do(fake, bot, synced):
 
 async def test_feedback_by_slash_and_listed_by_an_admin(fake, bot, synced):
     sent = await fake.slash(fake.bob, "feedback", {"text": "slash feedback works"})
-    assert "Thanks" in (await sent.wait_original()).text and sent.ephemeral
+    await sent.wait_original(lambda m: "Thanks" in m.text)  # after a private deferral
+    assert sent.deferred and sent.ephemeral
     listing = await fake.slash(fake.alice, "feedback", {"text": "list"})
-    assert "slash feedback works" in (await listing.wait_original()).text
+    await listing.wait_original(lambda m: "slash feedback works" in m.text)
+    assert listing.deferred and not listing.ephemeral
+
+
+async def test_slash_listen_on_and_off_defer(fake, bot, synced):
+    on = await fake.slash(fake.alice, "listen", {"setting": "on"})
+    await on.wait_response()
+    assert on.deferred
+    assert "Listening on" in (await on.wait_original(lambda m: "Listening" in m.text)).text
+    off = await fake.slash(fake.alice, "listen", {"setting": "off"})
+    await off.wait_response()
+    assert off.deferred
+    assert "stopped listening" in (await off.wait_original(lambda m: "listening" in m.text)).text
+
+
+async def test_slash_join_defers_and_leave_too(fake, bot, synced):
+    refused = await fake.slash(fake.alice, "join")  # not in voice: refused at once, privately
+    assert "not in a voice channel" in (await refused.wait_original()).text
+    assert refused.ephemeral and not refused.deferred
+    await fake.set_voice_state(fake.guild, fake.bob, fake.voice)
+    try:
+        joined = await fake.slash(fake.bob, "join")
+        await joined.wait_response()
+        assert joined.deferred  # connecting may take longer than Discord's 3 s
+        assert "Joined **Voice**" in (await joined.wait_original(lambda m: "Joined" in m.text, timeout=30)).text
+        await fake.voice_server.wait_connected(fake.guild, fake.voice)
+        left = await fake.slash(fake.bob, "leave")
+        await left.wait_response()
+        assert left.deferred
+        assert "Left **Voice**" in (await left.wait_original(lambda m: "Left" in m.text, timeout=30)).text
+    finally:
+        await fake.set_voice_state(fake.guild, fake.bob, None)
+    await fake.voice_server.wait_disconnected(fake.guild)
