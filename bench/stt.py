@@ -38,10 +38,7 @@ MAX_LOAD = 3.0
 
 
 def default_data_dir() -> Path:
-    for candidate in (ROOT.parent / "shared" / "data" / "speech", Path("/work/shared/data/speech")):
-        if (candidate / "transcripts.tsv").is_file():
-            return candidate
-    return ROOT.parent / "shared" / "data" / "speech"
+    return ROOT.parent / "shared" / "data" / "speech"  # ../shared beside the repository
 
 
 def read_transcripts(data: Path) -> list[tuple[str, str]]:
@@ -74,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             cache = Path(tempfile.mkdtemp(prefix="bench-stt-models-"))
             atexit.register(shutil.rmtree, cache, True)
 
+    if not (args.data / "transcripts.tsv").is_file():
+        print(f"no transcripts.tsv in {args.data}: the shared speech data lives in ../shared/data/speech "
+              "beside the repository, or pass --data DIR", file=sys.stderr)
+        return 2
     rows = read_transcripts(args.data)
     options = {}
     if args.beam_size is not None:

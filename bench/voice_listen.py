@@ -7,7 +7,7 @@ them (localdiscord/speaker.py: op 5, DAVE + transport encrypted RTP in real time
   * from a member's last voice packet to the text answer      (target <= 1.5 s warm)
     and to the first packet of the spoken answer              (target <= 2.0 s warm)
   * transcript WER of the shared recordings played into the channel
-    (/work/shared/data/speech/transcripts.tsv; skipped when absent)
+    (../shared/data/speech/transcripts.tsv beside the repository; skipped when absent)
   * the bot's CPU per second of received audio while a member talks (receive, DAVE and
     transport decryption, Opus decoding: transcription starts after the utterance)
   * `!hi` round trip p50/p99 while three members talk at once (and get transcribed)
@@ -35,7 +35,7 @@ from localdiscord.speaker import FakeSpeaker, pcm_of_file, pcm_of_speech  # noqa
 from localdiscord.voice import fake_discord_with_voice  # noqa: E402
 from tests.integration.test_voice_speech import train  # noqa: E402
 
-SPEECH = Path("/work/shared/data/speech")
+SPEECH = ROOT.parent / "shared" / "data" / "speech"  # ../shared beside the repository
 TARGET_TEXT = 1.5
 TARGET_VOICE = 2.0
 # Sentences tiny.en reads right from espeak-ng, with the model's topic for each.
