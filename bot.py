@@ -69,7 +69,8 @@ class ChatBot(commands.Bot):
             keep_versions=settings.keep_model_versions, model_cache_bytes=settings.model_cache_bytes,
             max_datasets_per_scope=settings.max_datasets_per_server,
             max_dataset_bytes_per_scope=settings.max_dataset_bytes_per_server,
-            eval_queue_size=settings.eval_queue_size, eval_timeout=settings.eval_timeout,
+            eval_queue_size=settings.eval_queue_size, eval_timeout=settings.test_timeout_seconds,
+            confidence_floor=settings.confidence_threshold,
             use_encoder=settings.sentence_encoder, target_precision=settings.target_precision,
             oos_labels=settings.oos_labels, embedding_cache_bytes=settings.embedding_cache_bytes)
         # Models load lazily on first use, so the bot connects at once and stays small.

@@ -69,7 +69,8 @@ class Settings:
     test_max_rows_member: int = 1_000
 
     # Model
-    confidence_threshold: float = 0.3
+    # An extra floor on the calibrated probability of the best label (0: the learned rule alone).
+    confidence_threshold: float = 0.0
     chat_mode: str = "everywhere"
     chat_channels: frozenset[int] = frozenset()
     keep_model_versions: int = 3
@@ -78,7 +79,8 @@ class Settings:
     max_datasets_per_server: int = 20
     max_dataset_bytes_per_server: int = 50 * 1024 * 1024
     eval_queue_size: int = 4
-    eval_timeout: float = 300.0
+    # A !test reports within this many seconds: scoring stops at 60 % of it and reports a random sample.
+    test_timeout_seconds: float = 30.0
     # Model: sentence encoder and learned abstention (issue 13)
     sentence_encoder: bool = True
     target_precision: float = 0.9
@@ -224,8 +226,8 @@ def _validate_model(s: Settings) -> None:
         raise ConfigError("MAX_DATASETS_PER_SERVER must be at least 1")
     if s.max_dataset_bytes_per_server < 1:
         raise ConfigError("MAX_DATASET_BYTES_PER_SERVER must be at least 1")
-    if s.eval_timeout <= 0:
-        raise ConfigError("EVAL_TIMEOUT must be more than 0 seconds")
+    if s.test_timeout_seconds < 5:
+        raise ConfigError("TEST_TIMEOUT_SECONDS must be at least 5 seconds")
     if not 0.0 < s.target_precision <= 1.0:
         raise ConfigError("TARGET_PRECISION must be more than 0 and at most 1")
 

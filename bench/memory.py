@@ -96,7 +96,7 @@ async def main(extra_env: dict[str, str]) -> int:
 
     async with fake_discord_with_voice() as fake:
         with tempfile.TemporaryDirectory(prefix="bench-memory-") as data_dir:
-            env = {"CONFIDENCE_THRESHOLD": "0", "VOICE_IDLE_SECONDS": "600", **extra_env}
+            env = {"VOICE_IDLE_SECONDS": "600", **extra_env}
             bot = BotProcess(fake, Path(data_dir), env=env)
             await bot.start()
             pid = bot.proc.pid

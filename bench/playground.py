@@ -103,7 +103,7 @@ async def main(n: int) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-playground-") as tmp:
         folder = Path(tmp)
-        process = PlaygroundProcess(folder / "data", {"CONFIDENCE_THRESHOLD": "0", "STT_ENGINES": "whisper"})
+        process = PlaygroundProcess(folder / "data", {"STT_ENGINES": "whisper"})
         await process.start()
         try:
             async with async_playwright() as pw:

@@ -136,7 +136,7 @@ async def train(fake) -> bool:
 
 async def start_bot(fake, direct: bool) -> BotProcess:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-voice-"))
-    env = {"CONFIDENCE_THRESHOLD": "0", "VOICE_IDLE_SECONDS": "600", "PLAYBACK_QUEUE_SIZE": "20"}
+    env = {"VOICE_IDLE_SECONDS": "600", "PLAYBACK_QUEUE_SIZE": "20"}
     if direct:
         shim_dir = Path(tempfile.mkdtemp(prefix="bench-voice-shim-"))
         (shim_dir / "sitecustomize.py").write_text(DIRECT_SHIM.format(shim=str(SHIM)))

@@ -108,9 +108,9 @@ class Chat(commands.Cog):
         prediction = await model.predict(scope_of(message), text)
         if prediction is None:
             return None
-        # The model's own learned "not sure" (threshold for TARGET_PRECISION, out-of-scope label),
-        # and CONFIDENCE_THRESHOLD as the operator's floor on top of it.
-        if prediction.abstain or prediction.confidence < self.settings.confidence_threshold:
+        # The one "not sure" rule (model/hybrid.py decide_rows): learned threshold, out-of-scope label,
+        # and CONFIDENCE_THRESHOLD as a floor on the calibrated probability, all decided by the model.
+        if prediction.abstain:
             return NOT_SURE.format(prefix=self.settings.command_prefix)
         return prediction.reply
 

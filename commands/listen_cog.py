@@ -211,10 +211,7 @@ class ListenManager:
         prediction = await self.bot.model.predict(str(guild_id), text)
         if prediction is None:
             return NOT_TRAINED.format(prefix=prefix), False
-        unsure = getattr(prediction, "abstain", False) or (
-            getattr(prediction, "threshold", None) is None
-            and prediction.confidence < self.settings.confidence_threshold)
-        if unsure:
+        if prediction.abstain:  # the same rule as chat and !test (model/hybrid.py decide_rows)
             return NOT_SURE.format(prefix=prefix), False
         return prediction.reply, True
 

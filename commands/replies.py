@@ -106,14 +106,20 @@ async def respond(ctx: commands.Context, text: str, *, files: list[discord.File]
     return sent
 
 
-async def respond_with_files(ctx: commands.Context, text: str, files: list[Outgoing]) -> list[discord.Message]:
-    """`respond` with `files` made to fit this channel's upload limit; the answer says what changed."""
+async def fit_files(ctx: commands.Context, text: str, files: list[Outgoing]) -> tuple[str, list[discord.File]]:
+    """`files` made to fit this channel's upload limit, and `text` saying what changed."""
     from .checks import upload_limit
 
     fitted, notes = await asyncio.to_thread(fit_attachments, files, upload_limit(ctx.channel))
     if notes:
         text = text + "\n" + "\n".join(f"📎 {note}" for note in notes)
-    return await respond(ctx, text, files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in fitted])
+    return text, [discord.File(io.BytesIO(f.data), filename=f.filename) for f in fitted]
+
+
+async def respond_with_files(ctx: commands.Context, text: str, files: list[Outgoing]) -> list[discord.Message]:
+    """`respond` with `files` made to fit this channel's upload limit; the answer says what changed."""
+    text, fitted = await fit_files(ctx, text, files)
+    return await respond(ctx, text, files=fitted)
 
 
 async def referenced_message(message: discord.Message) -> discord.Message | None:

@@ -11,6 +11,7 @@ import logging
 import discord
 from discord.ext import commands
 
+from .checks import scope_of
 from .replies import respond
 
 log = logging.getLogger("commands.status")
@@ -20,11 +21,13 @@ class StatusMessage:
     """Updates may arrive before the message exists or while an edit is in flight:
     only the newest text is ever shown, and edits never overtake each other."""
 
-    def __init__(self, ctx: commands.Context, header: str = ""):
+    def __init__(self, ctx: commands.Context, header: str = "", corrections: int = 0):
         self.ctx = ctx
         self.header = header
+        self.corrections = corrections  # of a training job: said in its finished summary
         self.message: discord.Message | None = None
         self.latest: str | None = None
+        self.finished = False
         self._lock = asyncio.Lock()
 
     def _render(self, text: str) -> str:
@@ -36,12 +39,78 @@ class StatusMessage:
             self.message = (await respond(self.ctx, self._render(text)[:2000]))[0]
 
     async def update(self, status) -> None:
-        self.latest = f"Training job `{status.job_id}`: {status.message}"
+        """A training job's JobStatus."""
+        if status.state == "finished":
+            await self.show(await self._trained(status))
+            return
+        await self.show(f"Training job `{status.job_id}`: {status.message}")
+
+    async def _trained(self, status) -> str:
+        """The finished job in words, from the saved model's figures (the job's own text if unreadable)."""
+        try:
+            meta = await self.ctx.bot.model.model_info(scope_of(self.ctx))
+        except Exception:
+            log.exception("Could not read the trained model's figures")
+            meta = None
+        if not meta or meta.get("job_id") != status.job_id:
+            return f"Training job `{status.job_id}`: {status.message}"
+        return training_summary(meta, self.corrections, status.seconds, status.job_id, status.message)
+
+    async def show(self, text: str) -> None:
+        """Any progress line (``!test`` uses this)."""
+        self.latest = text
         async with self._lock:
-            if self.message is None or self.latest is None:
+            if self.message is None or self.latest is None or self.finished:
                 return
             text, self.latest = self.latest, None
             try:
                 await self.message.edit(content=self._render(text)[:2000])
             except discord.HTTPException:
                 log.exception("Could not update the status message")
+
+    async def finish(self, text: str, files: list[discord.File] | None = None) -> None:
+        """The last word: the message becomes ``text`` (with ``files``); later progress is ignored.
+
+        If the edit fails, the text is sent as a new reply instead, so a result is never lost."""
+        async with self._lock:
+            self.finished, self.latest = True, None
+            if self.message is not None:
+                try:
+                    await self.message.edit(content=self._render(text)[:2000], attachments=files or [])
+                    return
+                except discord.HTTPException:
+                    log.warning("Could not edit the status message into the result; replying instead")
+                for file in files or []:
+                    file.reset()
+            await respond(self.ctx, self._render(text), files=files)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+
+
+def training_summary(meta: dict, corrections: int, seconds: float | None, job_id: str, figures: str) -> str:
+    """What a server admin reads when training finished: what was learned, how well, in plain
+    words; then one Details line with the job's own figures (learner, macro-F1, threshold...)."""
+    rows, topics = meta.get("rows", 0), meta.get("classes", 0)
+    took = _duration(seconds if seconds is not None else meta.get("seconds", 0.0))
+    learned = f"Training finished: I learned {rows:,} examples of {topics} topics in {took}"
+    if corrections:
+        learned += f", including {corrections} correction{'s' if corrections != 1 else ''}"
+    accuracy, method = meta.get("accuracy", 0.0), meta.get("eval_method")
+    if method == "held-out":
+        checked = f"Accuracy on {meta.get('eval_rows', 0):,} examples held back from training: {accuracy:.0%}."
+    elif method == "cross-validation":
+        checked = (f"Accuracy on examples held back from training: {accuracy:.0%} "
+                   f"(each example held back once, in {meta.get('cv_folds', 5)} rounds).")
+    else:
+        checked = (f"Accuracy on the training examples themselves: {accuracy:.0%} (too few examples of each "
+                   "topic to hold some back: add more).")
+    lines = [learned + ".", checked]
+    # (The share of messages like these it answers, rather than saying "not sure", goes here.)
+    parts = [line.strip() for line in figures.removeprefix("Training finished: ").splitlines() if line.strip()]
+    details = " ".join(part if part.endswith(".") else part + "." for part in parts)
+    lines.append(f"Details: Training job `{job_id}` on `{meta.get('dataset')}`: {details}")
+    return "\n".join(lines)

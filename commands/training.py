@@ -6,6 +6,7 @@ evaluation) happens in `model/`, in worker processes.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import discord
@@ -17,11 +18,15 @@ from storage.attachments import Outgoing
 from storage.files import format_size
 
 from .checks import NotServerAdmin, is_server_admin, owner_exempt_cooldown, scope_of, server_admin_only
-from .replies import respond, respond_with_files
+from .replies import fit_files, respond
 from .status import StatusMessage
 
 if TYPE_CHECKING:
     from bot import ChatBot
+
+# `!train sample`: a small dataset shipped with the bot (chat-like messages in a few topics,
+# each with a sentence to answer), so a server can try training before it has data of its own.
+SAMPLE_DATASET = Path(__file__).resolve().parent.parent / "playground" / "sample" / "sample_intents.csv"
 
 
 class Training(commands.Cog, name="Model"):
@@ -55,12 +60,20 @@ class Training(commands.Cog, name="Model"):
         `!train` + an attached CSV/TSV/JSON/JSONL/text file: save it as a dataset, select it, train.
         `!train LABEL` + a plain-text file: every line is an example of LABEL.
         `!train LABEL some text`: add one example to the selected dataset.
-        `!train`: retrain on the selected dataset plus this server's corrections."""
+        `!train`: retrain on the selected dataset plus this server's corrections.
+        `!train sample`: train on the small sample dataset that comes with the bot."""
         scope = scope_of(ctx)
         label, text = (label or "").strip(), (text or "").strip()
         notes = ""
         await ctx.defer()  # slash: "thinking…" while a large upload is parsed
-        if file is not None:
+        if file is None and label.lower() == "sample" and not text:
+            info = await self.bot.model.save_dataset(scope, SAMPLE_DATASET.name, SAMPLE_DATASET.read_bytes(),
+                                                     name="sample")
+            await self.bot.db.set_setting(scope, "dataset", info.name)
+            dataset = info.name
+            notes = (f"Saved the sample dataset as `{info.name}` ({info.rows} examples of {info.classes} topics: "
+                     f"{', '.join(info.labels)}) and selected it.")
+        elif file is not None:
             data = await self._read_attachment(file)
             # `!train LABEL` + a plain-text file adds its lines to the selected dataset as LABEL.
             into = (await self._selected_dataset(scope) or "examples") if label else None
@@ -91,7 +104,7 @@ class Training(commands.Cog, name="Model"):
                 raise UserError(f"No dataset is selected yet. Attach a dataset file to `{ctx.clean_prefix}train`, "
                                 f"or pick one with `{ctx.clean_prefix}select_dataset NAME`.")
         corrections = [(c.original_text, c.correction) for c in await self.bot.db.list_corrections(scope)]
-        status = StatusMessage(ctx, header=notes)
+        status = StatusMessage(ctx, header=notes, corrections=len(corrections))
         job = await self.bot.model.train(scope, dataset, corrections, on_status=status.update)
         extra = f" + {len(corrections)} correction{'s' if len(corrections) != 1 else ''}" if corrections else ""
         await status.send(f"Training job `{job.id}`: queued (dataset `{dataset}`{extra}).")
@@ -107,6 +120,8 @@ class Training(commands.Cog, name="Model"):
         `!test ["great product", "awful"]` or `!test [{"text": "great", "label": "positive"}]`.
         Members who are not admins may test up to TEST_MAX_ROWS_MEMBER rows at a time."""
         scope = scope_of(ctx)
+        await self.bot.model.check_can_evaluate(scope)  # busy or untrained: say so before reading anything
+        await ctx.defer()  # slash: reading a big upload can take longer than Discord's 3 s
         if file is not None:
             raw, filename = await self._read_attachment(file), file.filename
         else:
@@ -118,14 +133,24 @@ class Training(commands.Cog, name="Model"):
                                 f'`{ctx.clean_prefix}test ["great product", "awful"]`.')
             raw, filename = text.encode("utf-8"), None
         cap = None if is_server_admin(self.bot, ctx.author, ctx.guild) else self.settings.test_max_rows_member
-        async with ctx.typing():
-            report = await self.bot.model.evaluate(scope, raw, filename, max_rows=cap)
+        # A status message at once, edited with the worker's progress, then edited into the report.
+        status = StatusMessage(ctx)
+        await status.send("🧪 Testing: starting…")
+        try:
+            report = await self.bot.model.evaluate(scope, raw, filename, max_rows=cap,
+                                                   on_progress=lambda line: status.show(f"🧪 Testing: {line}"))
+        except UserError as exc:
+            await status.finish(f"🧪 Testing stopped: {exc.user_message}")
+            return
+        except Exception:
+            await status.finish("🧪 Testing stopped: something went wrong. It has been logged.")
+            raise
         files = []
         if report.png:
             files.append(Outgoing("confusion_matrix.png", report.png))
         if report.csv:
             files.append(Outgoing("predictions.csv", report.csv))
-        await respond_with_files(ctx, report.text, files)
+        await status.finish(*await fit_files(ctx, report.text, files))
 
     @commands.hybrid_command()
     @app_commands.describe(name="The dataset to select (leave empty to list them)")

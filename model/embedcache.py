@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,17 +61,20 @@ def embed_with_cache(
     path: Path | None,
     max_bytes: int,
     model_id: str = "",
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors for ``texts`` (float32) and how many had to be computed.
 
     With ``path`` None (or ``max_bytes`` 0) nothing is read or written.
+    ``progress(done, total)`` is called between chunks of the rows to embed
+    (long reviews embed at ~90 rows/s, so a status must hear more than once).
     """
     digests = [text_digest(t) for t in texts]
     use_disk = path is not None and max_bytes > 0
     keys, vectors = _read(path, model_id) if use_disk else _empty()
     index = {k: i for i, k in enumerate(keys.tolist())}
     missing = [i for i, d in enumerate(digests) if d not in index]
-    fresh = encode([texts[i] for i in missing]) if missing else None
+    fresh = _encode_in_chunks([texts[i] for i in missing], encode, progress) if missing else None
     dim = fresh.shape[1] if fresh is not None else (vectors.shape[1] if len(vectors) else 384)
     out = np.zeros((len(texts), dim), dtype=np.float32)
     for i, d in enumerate(digests):
@@ -82,6 +86,35 @@ def embed_with_cache(
     if use_disk:
         _write(path, digests, out, keys, vectors, max_bytes, model_id)
     return out, len(missing)
+
+
+FIRST_CHUNK = 128
+CHUNK_SECONDS = 2.0
+
+
+def _encode_in_chunks(texts: list[str], encode: Callable[[list[str]], np.ndarray],
+                      progress: Callable[[int, int], None] | None) -> np.ndarray:
+    """``encode(texts)`` in chunks of about CHUNK_SECONDS each, calling ``progress`` between them.
+
+    Rows go by length (as the encoder orders its batches), so chunking costs
+    no extra padding; the chunk size follows the measured rate.
+    """
+    if progress is None or len(texts) <= FIRST_CHUNK:
+        return encode(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: np.ndarray | None = None
+    done, size = 0, FIRST_CHUNK
+    while done < len(order):
+        idx = order[done : done + size]
+        started = time.monotonic()
+        vectors = encode([texts[i] for i in idx])
+        if out is None:
+            out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[idx] = vectors
+        done += len(idx)
+        size = max(FIRST_CHUNK, int(len(idx) / max(1e-6, time.monotonic() - started) * CHUNK_SECONDS))
+        progress(done, len(texts))
+    return out
 
 
 def _write(path: Path, digests: list[bytes], current: np.ndarray, keys: np.ndarray, vectors: np.ndarray,

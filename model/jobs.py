@@ -71,16 +71,22 @@ def learner_message(result: dict[str, Any]) -> str:
         parts.append(f"Learner: {learner}, the most accurate on the held-out rows ({others}).")
     elif learner:
         parts.append(f"Learner: {learner}.")
-    threshold, precision = result.get("threshold"), result.get("precision")
-    if threshold is not None and precision is not None:
-        if threshold > 0:
-            parts.append(f"Below confidence {threshold:.2f} I'll say I'm not sure "
-                         f"(held-out: {precision:.0%} of answers right, {result.get('coverage', 1):.0%} answered).")
-        else:
-            parts.append(f"I'll answer every message (held-out: {precision:.0%} of answers right).")
+    parts.append(answering_message(result))
     if result.get("oos_label"):
         parts.append(f"Messages like the `{result['oos_label']}` examples get \"not sure\".")
+    parts = [p for p in parts if p]
     return ("\n" + " ".join(parts)) if parts else ""
+
+
+def answering_message(result: dict[str, Any]) -> str:
+    """How often the model answers, measured on the held-out rows with the rule chat uses."""
+    threshold, precision, coverage = result.get("threshold"), result.get("precision"), result.get("coverage")
+    if threshold is None or precision is None:
+        return ""
+    if threshold <= 0 or coverage is None or coverage >= 0.995:
+        return f"I'll answer messages like these ({precision:.0%} of answers right on the held-out rows)."
+    return (f"I answer {coverage:.0%} of messages like these and say I'm not sure on the rest, so that "
+            f"{precision:.0%} of my answers are right (held-out rows).")
 
 
 class JobManager:
@@ -223,11 +229,16 @@ class JobManager:
         proc = self._take_spare() or await self._spawn()
         job._process = proc
 
+        heading = "training…"
+
         async def on_event(event: dict[str, Any]) -> None:
+            nonlocal heading
             if event.get("event") == "training":
-                await self._emit(job, on_status, JobStatus(
-                    job.id, "training", f"training {event.get('rows')} rows, {event.get('classes')} classes…",
-                ))
+                heading = f"training on {event.get('rows')} examples of {event.get('classes')} labels"
+                await self._emit(job, on_status, JobStatus(job.id, "training", heading + "…"))
+            elif event.get("event") == "progress" and isinstance(event.get("message"), str):
+                step = plain_step(event["message"])
+                await self._emit(job, on_status, JobStatus(job.id, "training", f"{heading}: {step}…"))
 
         try:
             outcome = await _talk(proc, payload, self.timeout, on_event)
@@ -261,8 +272,11 @@ class JobManager:
             raise Busy(f"I'm testing models for other servers right now ({len(self._evals)} waiting or running); "
                        f"please try again in {format_wait(wait)}.", retry_after=wait)
 
-    async def evaluate(self, scope: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def evaluate(self, scope: str, request: dict[str, Any],
+                       on_progress: Callable[[str], Awaitable[None]] | None = None) -> dict[str, Any]:
         """Run one evaluation in a worker; returns its 'finished' event.
+
+        ``on_progress`` gets the worker's progress lines ("testing 7,177 rows: 1,280 done…").
 
         Raises Busy (see ``check_can_evaluate``), the worker's DatasetError /
         IncompatibleModelError / ModelError with its user message, or
@@ -279,7 +293,8 @@ class JobManager:
                 started = time.monotonic()
                 proc = self._take_spare() or await self._spawn()
                 self._evals[scope] = proc
-                outcome = await _talk(proc, payload.encode("utf-8"), self.eval_timeout)
+                outcome = await _talk(proc, payload.encode("utf-8"), self.eval_timeout,
+                                      _progress_relay(on_progress))
                 self._eval_seconds = 0.7 * self._eval_seconds + 0.3 * (time.monotonic() - started)
         finally:
             self._evals.pop(scope, None)
@@ -374,6 +389,40 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
 _USER_ERRORS: dict[str, type[ModelError]] = {
     "DatasetError": DatasetError, "IncompatibleModelError": IncompatibleModelError, "ModelError": ModelError,
 }
+
+
+_STEPS = (  # the worker's step names, as a server admin would say them
+    ("embedding ", "reading the examples with the sentence model"),
+    ("cross-validation", "checking itself on examples held back"),
+    ("held-out fit", "checking itself on examples held back"),
+    ("final fit", "learning from every example"),
+    ("saving", "saving the model"),
+    ("training ", "getting ready"),
+)
+
+
+def plain_step(message: str) -> str:
+    """A training step in plain words; "embedding 1,024 of 7,177 rows" keeps its count."""
+    for prefix, words in _STEPS:
+        if message.startswith(prefix):
+            count = message[len(prefix):].removesuffix(" rows").strip()
+            return f"{words} ({count})" if " of " in count else words
+    return message[:100]
+
+
+def _progress_relay(on_progress: Callable[[str], Awaitable[None]] | None):
+    """An ``on_event`` for ``_talk`` that passes progress lines on; a failing callback never stops the job."""
+    if on_progress is None:
+        return None
+
+    async def relay(event: dict[str, Any]) -> None:
+        if event.get("event") == "progress" and isinstance(event.get("message"), str):
+            try:
+                await on_progress(event["message"][:200])
+            except Exception:
+                log.exception("progress callback failed")
+
+    return relay
 
 
 def _duration(seconds: float) -> str:

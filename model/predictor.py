@@ -61,11 +61,13 @@ class LoadedModel:
     meta: dict[str, Any]
     size: int = 0  # estimated resident bytes
 
-    def predict(self, text: str) -> Prediction:
-        label, confidence, abstain = self.model.decide_one(text)
+    def predict(self, text: str, floor: float = 0.0) -> Prediction:
+        d = self.model.decision_one(text, floor)
+        label = d.labels[0]
         reply = self.meta.get("responses", {}).get(label) or label
         threshold = getattr(self.model, "threshold", None)
-        return Prediction(label=label, confidence=confidence, reply=reply, abstain=abstain, threshold=threshold)
+        return Prediction(label=label, confidence=float(d.probability[0]), reply=reply, abstain=bool(d.abstain[0]),
+                          threshold=threshold, certainty=float(d.certainty[0]))
 
 
 def estimate_bytes(obj: Any) -> int:
@@ -108,9 +110,10 @@ def estimate_bytes(obj: Any) -> int:
 class ModelCache:
     """Blocking; safe to call from several threads."""
 
-    def __init__(self, models_dir: Path, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(self, models_dir: Path, max_bytes: int = DEFAULT_CACHE_BYTES, floor: float = 0.0) -> None:
         self.models_dir = Path(models_dir)
         self.max_bytes = max_bytes
+        self.floor = floor  # CONFIDENCE_THRESHOLD: see hybrid.decide_rows
         self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()  # oldest use first
         self._refused: dict[str, tuple[Path, IncompatibleModelError]] = {}
         self._lock = threading.Lock()  # guards the dicts; never held while loading
@@ -192,7 +195,7 @@ class ModelCache:
 
     def predict(self, scope: str, text: str) -> Prediction | None:
         loaded = self.get(scope)
-        return loaded.predict(text) if loaded is not None else None
+        return loaded.predict(text, self.floor) if loaded is not None else None
 
     def forget(self, scope: str) -> None:
         with self._lock:

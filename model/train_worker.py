@@ -11,8 +11,10 @@ lines on stdout ({"event": "ready" | "training" | "progress" | "finished" |
   four may instead be command-line options. The model is written
   atomically, so a killed worker never leaves a partial or replaced model.
 - ``"kind": "evaluate"``: {"model_path", "data_b64", "filename",
-  "max_bytes", "max_rows", "row_cap", "out_dir"}: parses the upload, scores
-  it and writes the report into ``out_dir`` (see ``reportio``).
+  "max_bytes", "max_rows", "row_cap", "out_dir", "floor", "budget"}: parses
+  the upload, scores it (progress events on the way; a random sample when the
+  ``budget`` in seconds runs out) and writes the report into ``out_dir``
+  (see ``reportio``).
 """
 
 from __future__ import annotations
@@ -85,17 +87,23 @@ def run(models_dir: Path, scope: str, job_id: str, keep: int, payload: dict[str,
 
 
 def run_evaluation(payload: dict[str, Any]) -> dict[str, Any]:
-    """Score the upload in ``payload`` with the saved model; the report goes to files."""
-    from .evaluation import evaluate_upload
+    """Score the upload in ``payload`` with the saved model; the report goes to files.
+
+    Progress lines go out at least every few seconds; scoring stops at the
+    ``budget`` (seconds since the job arrived) and reports a random sample.
+    """
+    from .evaluation import Budget, evaluate_upload
     from .modelstore import load_model
     from .reportio import write_report
 
+    budget_seconds = payload.get("budget")
+    budget = Budget(float(budget_seconds) if budget_seconds else None, lambda msg: emit("progress", message=msg))
     model, _meta = load_model(Path(payload["model_path"]))
     cap = payload.get("row_cap")
     report = evaluate_upload(
         model, base64.b64decode(payload["data_b64"]), payload.get("filename"),
         max_bytes=int(payload["max_bytes"]), max_rows=int(payload["max_rows"]),
-        row_cap=int(cap) if cap is not None else None,
+        row_cap=int(cap) if cap is not None else None, floor=float(payload.get("floor") or 0.0), budget=budget,
     )
     path = write_report(report, Path(payload["out_dir"]))
     return {"report": str(path), "rows": report.rows, "rows_given": report.rows_given}

@@ -281,7 +281,8 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
         if encoder is not None:
             say(f"embedding {len(texts)} rows")
             E, embedded = embed_with_cache(texts, encoder.encode, options.embed_cache, options.embed_cache_bytes,
-                                           encoder.model_id)
+                                           encoder.model_id,
+                                           progress=lambda done, total: say(f"embedding {done:,} of {total:,} rows"))
             emb = _embedding_part(E, y, splits, classes)
         tfidf = tfidf_future.result()
 

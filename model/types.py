@@ -30,9 +30,10 @@ class DatasetInfo:
 class Prediction:
     """Best label for a message; ``reply`` is the mapped response or the label.
 
-    ``abstain`` is the model's own "I don't know": the confidence is below the
-    threshold learned at training, or the best label is out of scope. Chat
-    then says it isn't sure instead of answering.
+    ``abstain`` is the one "I don't know" every caller obeys (chat, voice,
+    the Transcribe menu; ``!test`` applies the same rule to its rows): see
+    ``hybrid.decide_rows``. ``confidence`` is the calibrated probability of
+    the label, ``certainty`` what the learned threshold compares.
     """
 
     label: str
@@ -40,6 +41,7 @@ class Prediction:
     reply: str
     abstain: bool = False
     threshold: float | None = None  # the learned threshold; None for models trained before it existed
+    certainty: float | None = None
 
 
 @dataclass(slots=True)

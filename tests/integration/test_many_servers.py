@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from tests.integration.model_data import csv_bytes, rows
 
-BOT_ENV = {"CONFIDENCE_THRESHOLD": "0"}
+BOT_ENV: dict[str, str] = {}  # default settings
 FINISHED = "Training finished"
 
 

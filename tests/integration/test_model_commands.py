@@ -9,9 +9,9 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from tests.integration.model_data import csv_bytes, rows
+from tests.integration.model_data import csv_bytes, rows, wait_for_test_report
 
-BOT_ENV = {"CONFIDENCE_THRESHOLD": "0"}
+BOT_ENV: dict[str, str] = {}  # default settings
 FINISHED = "Training finished"
 
 
@@ -51,7 +51,7 @@ async def test_chat_message_is_answered_with_the_predicted_label(fake, bot, trai
 async def test_test_with_labelled_file_reports_accuracy_and_a_confusion_matrix(fake, bot, trained):
     data = csv_bytes(rows(seed=1, per_class=10))
     msg = await fake.send(fake.bob, "!test", attachments=[("holdout.csv", data, "text/csv")])
-    reply = await fake.reply_to(msg, timeout=60)
+    reply = await wait_for_test_report(fake, msg)
     assert re.search(r"accuracy[ :]+\d", reply.text), reply.text
     assert "macro-F1" in reply.text
     for label in ("weather", "food", "greeting"):
@@ -63,7 +63,7 @@ async def test_test_with_labelled_file_reports_accuracy_and_a_confusion_matrix(f
 
 async def test_test_inline_unlabelled_gives_predictions(fake, bot, trained):
     msg = await fake.send(fake.bob, '!test ["is there snow expected tonight", "where can i get pizza downtown"]')
-    reply = await fake.reply_to(msg, timeout=60)
+    reply = await wait_for_test_report(fake, msg)
     assert "weather" in reply.text and "food" in reply.text
     csv_file = next(a for a in reply.attachments if a.filename.endswith(".csv"))
     assert b"weather" in fake.attachment_data(csv_file)

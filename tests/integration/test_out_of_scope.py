@@ -7,7 +7,7 @@ import io
 
 import pytest_asyncio
 
-from tests.integration.model_data import csv_bytes, rows
+from tests.integration.model_data import csv_bytes, rows, wait_for_test_report
 
 OOS = ["tell me a joke about cats", "what is the capital of peru", "how do i change a car tyre",
        "play some jazz music", "who won the football match", "translate hello into german",
@@ -49,7 +49,7 @@ async def test_test_reports_out_of_scope_recall_and_marks_abstentions(fake, bot,
                                             ("what is the capital of chile", "oos"),
                                             ("play some rock music", "oos")]
     msg = await fake.send(fake.bob, "!test", attachments=[("check.csv", csv_bytes(held_out), "text/csv")])
-    reply = await fake.reply_to(msg, timeout=120)
+    reply = await wait_for_test_report(fake, msg)
     text = reply.text.lower()
     assert "in-scope accuracy" in text and "out-of-scope recall" in text and "not sure on" in text, reply.text
     predictions = next(a for a in reply.attachments if a.filename.startswith("predictions.csv"))

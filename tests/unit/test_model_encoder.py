@@ -136,12 +136,26 @@ def test_fit_threshold_reaches_the_target_or_keeps_half_the_answers():
     correct = np.array([1, 1, 1, 0, 1, 0], dtype=bool)
     in_scope = np.ones(6, dtype=bool)
     none = np.zeros(6, dtype=bool)
-    t, precision, coverage = fit_threshold(conf, correct, in_scope, none, 0.99)
+    t, precision, coverage = fit_threshold(conf, correct, in_scope, none, 0.99, min_coverage=0.5)
     assert (t, precision, coverage) == (0.7, 1.0, 0.5)
     t, precision, _ = fit_threshold(conf, correct, in_scope, none, 0.6)
     assert t == 0.0 and precision == pytest.approx(4 / 6)
-    t, _, coverage = fit_threshold(conf, np.zeros(6, dtype=bool), in_scope, none, 0.9)
+    t, _, coverage = fit_threshold(conf, np.zeros(6, dtype=bool), in_scope, none, 0.9, min_coverage=0.5)
     assert coverage >= 0.5  # never refuses most in-scope rows
+
+
+def test_without_out_of_scope_rows_the_threshold_keeps_nine_answers_in_ten():
+    """Plain in-domain data: "not sure" is for the unfamiliar, not a tenth or more of ordinary messages."""
+    conf = np.linspace(0.95, 0.05, 20)
+    correct = np.array([1] * 14 + [0, 1, 0, 1, 0, 0], dtype=bool)  # precision .9 needs 15 of 20 answered
+    in_scope = np.ones(20, dtype=bool)
+    none = np.zeros(20, dtype=bool)
+    t, precision, coverage = fit_threshold(conf, correct, in_scope, none, 0.9)
+    assert coverage >= 0.9 and precision < 0.9  # the target gives way to answering
+    with_oos = in_scope.copy()
+    with_oos[-1] = False  # one explicit out-of-scope row: precision may cost up to half the answers
+    t, precision, coverage = fit_threshold(conf, correct, with_oos, none, 0.9)
+    assert precision >= 0.9 and coverage < 0.9
 
 
 @pytest.fixture(scope="module")

@@ -94,3 +94,42 @@ def test_unlabelled_gives_preview_and_full_csv(small_model):
     np.testing.assert_equal(len(report.text.splitlines()), 1 + 5 + 1 + 1 + (unsure > 0))
     if unsure:
         assert f"Not sure (would not answer): {unsure} of {len(rows)}" in report.text
+
+
+def test_a_spent_budget_reports_a_random_sample_in_upload_order(small_model):
+    """The time budget ran out after the first batch: a random sample is scored, and the report says so."""
+    from model.evaluation import FIRST_BATCH, Budget, evaluate_upload
+
+    data = fresh(600, 4)
+    raw = "text,label\n" + "".join(f"{e.text},{e.label}\n" for e in data)
+    lines = []
+    report = evaluate_upload(small_model, raw, "t.csv", max_bytes=10**7, max_rows=10**5,
+                             budget=Budget(0.0, lines.append))
+    assert report.rows == FIRST_BATCH and report.rows_given == 600
+    assert "random sample of 64 of 600 rows" in report.text and "19 times in 20" in report.text
+    table = list(csv.DictReader(io.StringIO(report.csv.decode())))
+    position = {e.text: i for i, e in enumerate(data)}
+    rows = [position[r["text"]] for r in table]
+    assert rows == sorted(rows) and rows[-1] - rows[0] > 300  # spread over the file, in its order
+    assert lines[0] == "reading the file…" and lines[1] == "testing 600 rows…"
+
+
+def test_without_a_budget_every_row_is_scored_and_progress_is_told(small_model):
+    from model.evaluation import Budget, evaluate_upload
+
+    data = fresh(300, 4)
+    raw = "text,label\n" + "".join(f"{e.text},{e.label}\n" for e in data)
+    lines = []
+    budget = Budget(None, lines.append)
+    budget.say = lambda message, force=False: lines.append(message)  # every line, not one per 2 s
+    report = evaluate_upload(small_model, raw, "t.csv", max_bytes=10**7, max_rows=10**5, budget=budget)
+    assert report.rows == 300 and "random sample" not in report.text
+    assert lines[-1] == "testing 300 rows: 300 done…" and any("64 done" in line for line in lines)
+
+
+def test_the_report_applies_the_same_floor_as_chat(small_model):
+    """CONFIDENCE_THRESHOLD reaches !test: a floor of 1.0 makes every row "not sure"."""
+    data = fresh(40, 4)
+    report = evaluate_examples(small_model, data, labelled=True, floor=1.0)
+    table = list(csv.DictReader(io.StringIO(report.csv.decode())))
+    assert all(r["abstained"] == "1" for r in table)

@@ -44,6 +44,34 @@ def test_certainty_discounts_unfamiliar_messages_and_drives_abstention():
         threshold = 0.5
 
     proba = np.array([[0.95, 0.05], [0.95, 0.05]])
-    labels, conf, abstain = Model().decide_proba(proba, np.array([0.9, 0.3]))
-    assert labels == ["greet", "greet"] and list(abstain) == [False, True]
-    assert list(Model().decide_proba(proba)[2]) == [False, False]  # without familiarity: confidence alone
+    d = Model().decide_proba(proba, np.array([0.9, 0.3]))
+    assert d.labels == ["greet", "greet"] and list(d.abstain) == [False, True]
+    assert list(Model().decide_proba(proba).abstain) == [False, False]  # without familiarity: confidence alone
+
+
+def test_the_operator_floor_is_on_the_probability_never_on_the_certainty():
+    """CONFIDENCE_THRESHOLD means the same for every learner: a sure but little-familiar short message
+    (certainty 0.09, as "great" on a sentiment model) is answered under a 0.3 floor."""
+    class Model(hybrid.AbstainMixin):
+        classes_ = np.array(["negative", "positive"])
+        threshold = 0.05  # what training learned on held-out certainties
+
+    proba = np.array([[0.02, 0.98], [0.45, 0.55], [0.9, 0.1]])
+    similarity = np.array([0.3, 0.9, 0.2])  # certainty .088, .446, .036
+    d = Model().decide_proba(proba, similarity, floor=0.6)
+    np.testing.assert_allclose(d.probability, [0.98, 0.55, 0.9])
+    np.testing.assert_allclose(d.certainty, [0.98 * 0.09, 0.55 * 0.81, 0.9 * 0.04])
+    # row 0: sure and above the learned threshold -> answered although certainty < floor;
+    # row 1: probability under the floor -> not sure; row 2: certainty under the learned threshold -> not sure
+    assert list(d.abstain) == [False, True, True]
+    assert list(Model().decide_proba(proba, similarity).abstain) == [False, False, True]  # no floor
+
+
+def test_an_out_of_scope_label_is_never_answered():
+    class Model(hybrid.AbstainMixin):
+        classes_ = np.array(["oos", "weather"])
+        threshold = 0.0
+        oos_label = "oos"
+
+    d = Model().decide_proba(np.array([[0.99, 0.01], [0.01, 0.99]]))
+    assert d.labels == ["oos", "weather"] and list(d.abstain) == [True, False]

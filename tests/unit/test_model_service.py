@@ -65,8 +65,11 @@ async def test_full_flow_with_responses(svc):
     assert [d.name for d in await svc.list_datasets("g1")] == ["faq"]
 
     final, statuses = await train_and_wait(svc, "g1", "faq", [("do you accept bitcoin", "payment")])
-    assert [s.state for s in statuses] == ["queued", "training", "finished"], [s.message for s in statuses]
-    assert "training 13 rows, 3 classes" in statuses[1].message
+    states = [s.state for s in statuses]
+    assert states[0] == "queued" and states[-1] == "finished" and set(states[1:-1]) == {"training"}, states
+    assert "training on 13 examples of 3 labels" in statuses[1].message
+    steps = [s.message for s in statuses[2:-1]]  # each step of the worker, in plain words
+    assert any("learning from every example" in m for m in steps), steps
 
     pred = await svc.predict("g1", "what is your address please")
     assert (pred.label, pred.reply) == ("location", "Main Street 1.")
@@ -103,7 +106,7 @@ async def test_train_validates_before_queueing(svc):
     assert "two classes" in info.value.user_message
     # ...but extra examples (corrections) are appended for that training.
     final, statuses = await train_and_wait(svc, "g1", "tiny", [("second example", "b")])
-    assert final.state == "finished" and "2 rows, 2 classes" in statuses[1].message
+    assert final.state == "finished" and "2 examples of 2 labels" in statuses[1].message
 
 
 async def test_busy_per_scope(svc):
