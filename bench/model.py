@@ -11,6 +11,11 @@ With ../shared/data/text present (skipped otherwise):
   or an `oos` prediction counts as right), with the threshold learned for each
   ``--precisions`` value (the trade-off: more precision, more "not sure");
 - chat latency: one message through ``decide_one`` (encoder included), p50/p99;
+- sentiment with default settings: share of held-out rows answered (not "not
+  sure") and ten everyday chat messages of our own (>= 9 answered right);
+- ``!test`` of 7,177 long reviews (1-4 KB, ~9.5 MB, built from the sentiment
+  set) through the real evaluation worker with the bot's defaults: seconds to
+  the report, the longest wait between progress lines, rows scored, rows/s;
 - training through the real worker process: 13,000 rows / 78 labels of CLINC150
   (77 intents + oos) cold (nothing embedded yet) on the spare worker the bot
   keeps ready (the target), and on a fresh process (shown too), then a retrain
@@ -113,7 +118,82 @@ def bench_simple(name: str, rows, encoder_on: bool) -> tuple[bool, object]:
     figures = {"accuracy": accuracy_score(y_te, pred), "macro_f1": f1_score(y_te, pred, average="macro")}
     print(f"{name}: accuracy {figures['accuracy']:.4f}, macro-F1 {figures['macro_f1']:.4f} "
           f"({len(x_tr)} train / {len(x_te)} test); {describe(result)}")
-    return check(name, figures), result
+    _, _, abstain = result.model.decide(x_te)
+    print(f"    answered (not \"not sure\") on the test rows: {1 - abstain.mean():.1%}; "
+          f"held-out coverage at training: {result.coverage:.1%}")
+    ok = check(name, figures)
+    if name == "sentiment_labelled_sentences":
+        ok &= everyday_chat(result.model)
+    return ok, result
+
+
+def everyday_chat(model) -> bool:
+    """Ten clear everyday messages of our own: the issue-18 target is >= 9 answered with the right label."""
+    from tests.integration.model_data import EVERYDAY_SENTIMENT
+
+    right = 0
+    for text, label in EVERYDAY_SENTIMENT:
+        d = model.decision_one(text)
+        ok = d.labels[0] == label and not d.abstain[0]
+        right += ok
+        print(f"    {'ok ' if ok else 'NO '} {text!r}: {'not sure' if d.abstain[0] else d.labels[0]} "
+              f"(p {d.probability[0]:.2f}, certainty {d.certainty[0]:.2f})")
+    print(f"    everyday chat answered right: {right}/10 (target >= 9) {'PASS' if right >= 9 else 'FAIL'}")
+    return right >= 9
+
+
+def long_texts_test(rows, seconds: float = 30.0) -> bool:
+    """!test of 7,177 1-4 KB reviews through the real worker, with the bot's default TEST_TIMEOUT_SECONDS."""
+    import random
+
+    from model.service import ModelService
+    from tests.integration.model_data import csv_bytes
+
+    rng = random.Random(0)
+    pool: dict[str, list[str]] = {}
+    for r in rows:
+        pool.setdefault(r["label"], []).append(r["text"])
+    long_rows = []
+    for i in range(7_177):
+        label = sorted(pool)[i % len(pool)]
+        target, parts, size = 1000 + int(3000 * rng.random() ** 8), [], 0
+        while size < target:
+            parts.append(rng.choice(pool[label]))
+            size += len(parts[-1]) + 1
+        long_rows.append((" ".join(parts), label))
+    data = csv_bytes(long_rows)
+
+    async def run() -> tuple[float, float, object, list[tuple[float, str]]]:
+        with tempfile.TemporaryDirectory() as tmp:
+            service = ModelService(Path(tmp), eval_timeout=seconds, max_dataset_bytes=20_000_000)
+            try:
+                await service.save_dataset("bench", "sentiment.csv", csv_bytes([(r["text"], r["label"]) for r in rows]))
+                job = await service.train("bench", "sentiment")
+                await job.done
+                await service.warm_up()
+                lines: list[tuple[float, str]] = []
+                start = time.perf_counter()
+
+                async def progress(line: str) -> None:
+                    lines.append((time.perf_counter() - start, line))
+
+                report = await service.evaluate("bench", data, "long.csv", on_progress=progress)
+                took = time.perf_counter() - start
+            finally:
+                await service.close()
+        marks = [0.0] + [t for t, _ in lines] + [took]
+        return took, max(b - a for a, b in zip(marks, marks[1:])), report, lines
+
+    took, gap, report, lines = run_async(run())
+    scored = lines[-1][1] if lines else ""
+    print(f"!test of {len(long_rows):,} reviews of 1-4 KB ({len(data) / 1e6:.1f} MB) through the worker, "
+          f"TEST_TIMEOUT_SECONDS={seconds:g}:")
+    print(f"    report after {took:.1f} s (target <= 30 s) {'PASS' if took <= 30 else 'FAIL'}; longest wait between "
+          f"progress lines {gap:.1f} s (target <= 5 s) {'PASS' if gap <= 5 else 'FAIL'}")
+    print(f"    rows scored {report.rows:,} of {report.rows_given:,} ({report.rows / max(took, 1e-6):.0f} rows/s "
+          f"end to end; last progress: {scored}); accuracy {report.accuracy:.3f}")
+    print("    report: " + report.text.split("\n")[0][:300])
+    return took <= 30 and gap <= 5
 
 
 def bench_clinc(rows, encoder_on: bool, precisions: list[float]) -> tuple[bool, object, list[str]]:
@@ -220,7 +300,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "text")
     parser.add_argument("--no-encoder", action="store_true", help="TF-IDF only (the SENTENCE_ENCODER=false fallback)")
-    parser.add_argument("--skip-timing", action="store_true", help="skip the worker training timings")
+    parser.add_argument("--skip-timing", action="store_true", help="skip the worker training and !test timings")
+    parser.add_argument("--long-texts", action="store_true", help="only the !test of 7,177 long reviews")
     parser.add_argument("--precisions", type=lambda v: [float(x) for x in v.split(",")], default=[0.9, 0.975, 0.977, 0.98],
                         help="TARGET_PRECISION values for the CLINC150 standard protocol (default 0.9,0.975,0.977,0.98)")
     args = parser.parse_args()
@@ -238,6 +319,8 @@ def main() -> int:
     if not args.data_dir.is_dir():
         print(f"(no shared datasets at {args.data_dir}; nothing to measure)")
         return 0
+    if args.long_texts:
+        return 0 if long_texts_test(read_rows(args.data_dir / "sentiment_labelled_sentences.csv")) else 1
     ok = True
     for name in ("sentiment_labelled_sentences", "sms_spam"):
         good, _ = bench_simple(name, read_rows(args.data_dir / f"{name}.csv"), encoder_on)
@@ -252,6 +335,7 @@ def main() -> int:
           f"(target p99 <= {CHAT_P99_MS:g} ms) {'PASS' if p99 <= CHAT_P99_MS else 'FAIL'}")
     ok &= p99 <= CHAT_P99_MS
     if not args.skip_timing:
+        ok &= long_texts_test(read_rows(args.data_dir / "sentiment_labelled_sentences.csv"))
         ok &= worker_training(clinc, encoder_on)
     print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
     return 0 if ok else 1

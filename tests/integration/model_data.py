@@ -128,6 +128,21 @@ The app freezes and crashes constantly.
 Sent it back, it simply does not work.""".splitlines()
 
 
+# Clear everyday chat about products, none of it in the training data (issue 18: >= 9 of 10 answered right).
+EVERYDAY_SENTIMENT = [
+    ("I loved it, wonderful and great value", "positive"),
+    ("Great sound, great price, very happy", "positive"),
+    ("Terrible quality, do not buy", "negative"),
+    ("this is the best thing i ever bought", "positive"),
+    ("it broke after two days", "negative"),
+    ("really disappointed", "negative"),
+    ("love it!", "positive"),
+    ("not worth the money", "negative"),
+    ("works great, thanks", "positive"),
+    ("awful, just awful", "negative"),
+]
+
+
 def reviews() -> list[tuple[str, str]]:
     """(text, positive|negative), 40 of each, shuffled the same way every time."""
     out = [(t, "positive") for t in POSITIVE] + [(t, "negative") for t in NEGATIVE]

@@ -5,23 +5,12 @@ from __future__ import annotations
 import pytest_asyncio
 
 from model.modelstore import latest_version, read_meta
-from tests.integration.model_data import csv_bytes, long_reviews, reviews, wait_for_test_report
+from tests.integration.model_data import (EVERYDAY_SENTIMENT, csv_bytes, long_reviews, reviews,
+                                          wait_for_test_report)
 
 BOT_ENV: dict[str, str] = {}  # the defaults a newcomer runs with: that is the subject
 
-EVERYDAY = [
-    ("I loved it, wonderful and great value", "positive"),
-    ("Great sound, great price, very happy", "positive"),
-    ("Terrible quality, do not buy", "negative"),
-    ("this is the best thing i ever bought", "positive"),
-    ("it broke after two days", "negative"),
-    ("really disappointed", "negative"),
-    ("love it!", "positive"),
-    ("not worth the money", "negative"),
-    ("works great, thanks", "positive"),
-    ("awful, just awful", "negative"),
-]
-
+EVERYDAY = EVERYDAY_SENTIMENT
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def trained(fake, bot):
