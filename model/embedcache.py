@@ -88,8 +88,11 @@ def embed_with_cache(
     return out, len(missing)
 
 
+# At least four of the encoder's batches of 32, so it still runs two at a time (model/encoder.py).
 FIRST_CHUNK = 128
-CHUNK_SECONDS = 2.0
+CHUNK_SECONDS = 1.5
+# The encoder reads at most 128 tokens (~700 characters) of a text: its cost grows with length up to that.
+_COST_CHARS = 700
 
 
 def _encode_in_chunks(texts: list[str], encode: Callable[[list[str]], np.ndarray],
@@ -97,11 +100,13 @@ def _encode_in_chunks(texts: list[str], encode: Callable[[list[str]], np.ndarray
     """``encode(texts)`` in chunks of about CHUNK_SECONDS each, calling ``progress`` between them.
 
     Rows go by length (as the encoder orders its batches), so chunking costs
-    no extra padding; the chunk size follows the measured rate.
+    no extra padding; each chunk is sized by the measured speed in characters
+    read, since later chunks hold longer texts.
     """
     if progress is None or len(texts) <= FIRST_CHUNK:
         return encode(texts)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    cost = [min(len(texts[i]), _COST_CHARS) + 20 for i in order]  # + a text's fixed overhead
     out: np.ndarray | None = None
     done, size = 0, FIRST_CHUNK
     while done < len(order):
@@ -111,8 +116,13 @@ def _encode_in_chunks(texts: list[str], encode: Callable[[list[str]], np.ndarray
         if out is None:
             out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
         out[idx] = vectors
+        chars_per_second = sum(cost[done : done + len(idx)]) / max(1e-6, time.monotonic() - started)
         done += len(idx)
-        size = max(FIRST_CHUNK, int(len(idx) / max(1e-6, time.monotonic() - started) * CHUNK_SECONDS))
+        budget, size = chars_per_second * CHUNK_SECONDS, 0
+        while done + size < len(order) and budget > 0:
+            budget -= cost[done + size]
+            size += 1
+        size = max(size, FIRST_CHUNK)
         progress(done, len(texts))
     return out
 

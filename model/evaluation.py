@@ -21,7 +21,7 @@ from .types import EvalReport, Example
 MAX_TABLE_ROWS = 15
 MAX_TEXT_CHARS = 1800
 PREVIEW_ROWS = 5
-FIRST_BATCH = 64
+FIRST_BATCH = 128  # four encoder batches of 32: it runs two at a time only from four (model/encoder.py)
 MAX_BATCH = 2000
 BATCH_SECONDS = 1.0
 PROGRESS_EVERY = 2.0  # seconds between progress lines (the status message is edited at least every 5 s)

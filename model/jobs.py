@@ -397,6 +397,7 @@ _STEPS = (  # the worker's step names, as a server admin would say them
     ("held-out fit", "checking itself on examples held back"),
     ("final fit", "learning from every example"),
     ("saving", "saving the model"),
+    ("loading the sentence model", "loading the sentence model"),
     ("training ", "getting ready"),
 )
 

@@ -279,6 +279,9 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
         chars = encoder is None or len(texts) <= WORDS_ONLY_ROWS
         tfidf_future = pool.submit(_tfidf_part, texts, y, splits, classes, cross_validate, chars)
         if encoder is not None:
+            if not encoder.loaded:  # ~1 s; the first time on an install also makes its int8 copy (a few s)
+                say("loading the sentence model")
+                encoder.model_id  # noqa: B018 - loads it
             say(f"embedding {len(texts)} rows")
             E, embedded = embed_with_cache(texts, encoder.encode, options.embed_cache, options.embed_cache_bytes,
                                            encoder.model_id,
