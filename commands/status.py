@@ -96,7 +96,11 @@ def training_summary(meta: dict, corrections: int, seconds: float | None, job_id
     words; then one Details line with the job's own figures (learner, macro-F1, threshold...)."""
     rows, topics = meta.get("rows", 0), meta.get("classes", 0)
     took = _duration(seconds if seconds is not None else meta.get("seconds", 0.0))
-    learned = f"Training finished: I learned {rows:,} examples of {topics} topics in {took}"
+    if meta.get("oos_label"):  # examples of what is none of the topics: "not sure" to messages like them
+        learned = f"Training finished: I learned {rows:,} examples of {topics - 1} topics and of off-topic messages"
+    else:
+        learned = f"Training finished: I learned {rows:,} examples of {topics} topics"
+    learned += f" in {took}"
     if corrections:
         learned += f", including {corrections} correction{'s' if corrections != 1 else ''}"
     accuracy, method = meta.get("accuracy", 0.0), meta.get("eval_method")

@@ -71,8 +71,7 @@ class Training(commands.Cog, name="Model"):
                                                      name="sample")
             await self.bot.db.set_setting(scope, "dataset", info.name)
             dataset = info.name
-            notes = (f"Saved the sample dataset as `{info.name}` ({info.rows} examples of {info.classes} topics: "
-                     f"{', '.join(info.labels)}) and selected it.")
+            notes = f"Saved the sample dataset as `{info.name}` and selected it (topics: {', '.join(info.labels)})."
         elif file is not None:
             data = await self._read_attachment(file)
             # `!train LABEL` + a plain-text file adds its lines to the selected dataset as LABEL.

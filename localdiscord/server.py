@@ -32,6 +32,13 @@ INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_DIRECT_MESSAGES = 1 << 12
 MAX_CONTENT = 2000
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
+HEARTBEAT_INTERVAL_MS = 41_250  # what Discord's HELLO says
+# Discord's HEARTBEAT_ACK comes back after a network round trip.  Answering at once (same
+# machine, often the same process) loses a race in discord.py's keep-alive thread: it sets
+# its send time only after the heartbeat was written, so an instant ACK is measured from the
+# previous heartbeat and logged as "Can't keep up, websocket is 41.3s behind" (fixed upstream
+# in Rapptz/discord.py#10448).  A round trip's delay keeps discord.py's clock right.
+HEARTBEAT_ACK_DELAY = 0.1  # seconds
 
 MessagePredicate = Callable[[Message], bool]
 VoiceHandler = Callable[["GatewaySession", dict], Awaitable[None]]
@@ -61,6 +68,20 @@ class GatewaySession:
         self.intents = 0
         self.identified = False
         self.user: User | None = None
+        self.pending: set[asyncio.Task] = set()  # HEARTBEAT_ACKs on their way
+
+    def ack_heartbeat(self) -> None:
+        """HEARTBEAT_ACK after a round trip's delay (see HEARTBEAT_ACK_DELAY), not inline."""
+        async def ack() -> None:
+            await asyncio.sleep(HEARTBEAT_ACK_DELAY)
+            try:
+                await self.send_op(11, None)
+            except ConnectionError:
+                pass  # closed meanwhile
+
+        task = asyncio.create_task(ack())
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
 
     async def dispatch(self, event: str, data: dict) -> None:
         self.seq += 1
@@ -259,18 +280,20 @@ class FakeDiscord:
         await ws.prepare(request)
         session = GatewaySession(ws)
         self.sessions.append(session)
-        await session.send_op(10, {"heartbeat_interval": 41250})
+        await session.send_op(10, {"heartbeat_interval": HEARTBEAT_INTERVAL_MS})
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
                 continue
             payload = json.loads(frame.data)
             op, data = payload.get("op"), payload.get("d")
             if op == 1:
-                await session.send_op(11, None)
+                session.ack_heartbeat()
             elif op == 2:
                 await self._identify(session, data)
             elif op == 4 and self.voice_handler is not None:
                 await self.voice_handler(session, data)
+        for task in list(session.pending):
+            task.cancel()
         self.sessions.remove(session)
         async with self._changed:
             self._changed.notify_all()

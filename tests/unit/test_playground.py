@@ -245,3 +245,54 @@ def test_bot_py_takes_only_the_mode_flags(capsys):
     assert bot.main(["--bogus"]) == 2 and "usage: bot.py [--playground | --discord]" in capsys.readouterr().err
     assert bot.main(["--playground", "--discord"]) == 2
 
+
+
+async def test_the_page_server_sends_line_breaks_as_discord_does(tmp_path):
+    """A form carries line breaks as CRLF; Discord's client sends LF (so `> quote` lines parse)."""
+    fake = FakeDiscord(world=world.build_world)
+    await fake.start()
+    page = PlaygroundPage(fake, FakeVoiceServer(fake), History(tmp_path))
+    url = await page.start("127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": str(fake.general.id),
+                                     "content": "> quoted\r\nnot quoted"})
+            async with session.post(f"{url}api/send", data=form) as response:
+                sent = (await response.json())["id"]
+        assert fake.messages[int(sent)].content == "> quoted\nnot quoted"
+    finally:
+        await page.stop()
+        await fake.stop()
+
+
+async def test_the_local_gateway_acknowledges_heartbeats():
+    """After a round trip's delay (see HEARTBEAT_ACK_DELAY), as Discord does."""
+    fake = FakeDiscord(world=world.build_world)
+    await fake.start()
+    try:
+        async with aiohttp.ClientSession() as session, session.ws_connect(fake.url + "/") as ws:
+            hello = await ws.receive_json(timeout=5)
+            assert hello["op"] == 10 and hello["d"]["heartbeat_interval"] == 41_250
+            await ws.send_json({"op": 1, "d": None})
+            assert (await ws.receive_json(timeout=5))["op"] == 11
+    finally:
+        await fake.stop()
+
+
+# -- the sample dataset (`!train sample`, the page's "Train on the sample") -----------------------
+def test_the_sample_dataset_is_ready_to_train_and_answers_in_sentences():
+    from commands.training import SAMPLE_DATASET
+    from model.parsing import parse_dataset
+    from model.validation import responses_by_label
+
+    parsed = parse_dataset(SAMPLE_DATASET.read_bytes(), SAMPLE_DATASET.name)
+    examples = parsed.examples
+    assert 200 <= len(examples) <= 500 and not parsed.warnings
+    assert len({e.text.lower() for e in examples}) == len(examples)  # no repeats
+    topics = [e for e in examples if e.label != "out_of_scope"]  # the rest teach "not sure" (OOS_LABELS)
+    labels = {e.label for e in topics}
+    assert 6 <= len(labels) <= 10 and len(examples) - len(topics) >= 20
+    assert all(e.response for e in topics) and not any(e.response for e in examples if e not in topics)
+    responses = responses_by_label(examples)
+    assert set(responses) == labels and len(set(responses.values())) == len(labels)  # one sentence per topic
+    assert all(r.endswith((".", "!", "?")) and " " in r for r in responses.values())
