@@ -81,6 +81,10 @@ class MemoEncoder:
     def model_id(self) -> str:
         return self.encoder.model_id
 
+    @property
+    def loaded(self) -> bool:
+        return self.encoder.loaded
+
 
 def read_rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as fh:

@@ -21,7 +21,7 @@ from errors import UserError
 from storage.attachments import Outgoing
 
 from .checks import NotServerAdmin, is_server_admin, owner_exempt_app_cooldown, owner_exempt_cooldown, scope_of
-from .replies import referenced_message, respond, respond_with_files
+from .replies import referenced_message, respond, respond_privately
 
 if TYPE_CHECKING:
     from bot import ChatBot
@@ -72,7 +72,7 @@ class Feedback(commands.Cog):
         if text.lower() in ADMIN_WORDS:
             if not is_server_admin(self.bot, ctx.author, ctx.guild):
                 raise NotServerAdmin(f"feedback {text.lower()}")
-            await ctx.defer()  # slash: a long list and its CSV can take longer than Discord's 3 s
+            await ctx.defer(ephemeral=True)  # slash: a long list and its CSV can take longer than Discord's 3 s
             await (self._list(ctx) if text.lower() == "list" else self._clear(ctx))
             return
         if not text:
@@ -96,7 +96,8 @@ class Feedback(commands.Cog):
             lines.append(f"• {when} <@{row['author_id']}>{about}: {discord.utils.escape_markdown(_clip(row['text'], 150))}")
         if len(rows) > LIST_SHOWN:
             lines.append(f"… and {len(rows) - LIST_SHOWN} more in the attached CSV.")
-        await respond_with_files(ctx, "\n".join(lines), [Outgoing("feedback.csv", _feedback_csv(rows))])
+        # Every member's words are for this server's admins: a DM or an ephemeral reply, never the channel.
+        await respond_privately(ctx, "\n".join(lines), [Outgoing("feedback.csv", _feedback_csv(rows))])
 
     async def _clear(self, ctx: commands.Context) -> None:
         count = await self.bot.db.clear_feedback(scope_of(ctx))

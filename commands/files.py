@@ -1,24 +1,25 @@
 """Host files: `DATA_DIR/files`, which belongs to the bot's owners and no server.
 
 Both commands are owner-only (`commands.is_owner`): a server's admins rule their own
-server's data, never the host's.  Their slash forms are only offered to a server's
+server's data, never the host's.  Their answers are private: ephemeral for the slash forms, a DM
+for typed commands in a server (the channel only hears "sent to your DMs").  Their slash forms are only offered to a server's
 administrators (`default_permissions`); the owner check still decides.  The sandbox rules
 live in `storage/files.py`.
 """
 from __future__ import annotations
 
 import asyncio
-import io
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from storage.attachments import Outgoing
 from storage.files import archive_folder, format_size, read_file
 
 from .checks import upload_limit
-from .replies import respond
+from .replies import respond_privately
 
 if TYPE_CHECKING:
     from bot import ChatBot
@@ -41,9 +42,10 @@ class Files(commands.Cog):
         settings = self.bot.settings
         await ctx.defer(ephemeral=True)  # slash: a big file can take longer than Discord's 3 s to read
         file = await asyncio.to_thread(read_file, settings.files_dir, path, max_length=settings.max_path_length,
-                                       max_bytes=upload_limit(ctx.channel))
-        await respond(ctx, f"`{file.relative_path}` ({format_size(len(file.data))})",
-                      files=[discord.File(io.BytesIO(file.data), filename=file.name)], ephemeral=True)
+                                       max_bytes=private_upload_limit(ctx))
+        # The host's files are the owners' only: never posted in a server channel.
+        await respond_privately(ctx, f"`{file.relative_path}` ({format_size(len(file.data))})",
+                                [Outgoing(file.name, file.data)])
 
     @commands.hybrid_command()
     @commands.is_owner()
@@ -61,13 +63,19 @@ class Files(commands.Cog):
                                              max_input_bytes=settings.archive_max_bytes, keep=settings.keep_archives)
         count = f"{result.file_count} file{'s' if result.file_count != 1 else ''}"
         text = f"Archived {count} from `{folder}` into `archives/{result.path.name}` ({format_size(result.size)})."
-        files = None
-        if result.size <= upload_limit(ctx.channel):
-            data = await asyncio.to_thread(result.path.read_bytes)
-            files = [discord.File(io.BytesIO(data), filename=result.path.name)]
+        files = []
+        if result.size <= private_upload_limit(ctx):
+            files = [Outgoing(result.path.name, await asyncio.to_thread(result.path.read_bytes))]
         else:
-            text += "\nThe zip is larger than this server's upload limit, so it stays in the files folder."
-        await respond(ctx, text, files=files, ephemeral=True)
+            text += "\nThe zip is larger than the upload limit, so it stays in the files folder."
+        await respond_privately(ctx, text, files)
+
+
+def private_upload_limit(ctx: commands.Context) -> int:
+    """Largest file for a private answer: the channel's for an ephemeral reply, a DM's otherwise."""
+    if ctx.interaction is not None or ctx.guild is None:
+        return upload_limit(ctx.channel)
+    return discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 
 
 async def setup(bot: ChatBot) -> None:

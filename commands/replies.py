@@ -11,6 +11,7 @@ import io
 import discord
 from discord.ext import commands
 
+from errors import UserError
 from storage.attachments import Outgoing, fit_attachments
 
 LIMIT = 2000
@@ -133,3 +134,38 @@ async def referenced_message(message: discord.Message) -> discord.Message | None
         return await message.channel.fetch_message(ref.message_id)
     except discord.HTTPException:
         return None
+
+
+class DirectMessagesClosed(UserError):
+    """A private answer could not be sent: the user's DMs are closed to the bot."""
+
+
+async def respond_privately(ctx: commands.Context, text: str, files: list[Outgoing] | None = None) -> None:
+    """An answer only its author may see: ephemeral for slash commands, a DM for typed ones.
+
+    A typed command in a server channel must not post the answer there (the bot owner's host files,
+    every member's feedback): it goes to the author's DMs, and the channel is told only that. When the
+    DMs are closed nothing is posted but a refusal saying how to get it (the slash form)."""
+    files = files or []
+    if ctx.interaction is not None:
+        text, fitted = await fit_files(ctx, text, files)
+        await respond(ctx, text, files=fitted, ephemeral=True)
+        return
+    if ctx.guild is None:  # already a DM
+        await respond_with_files(ctx, text, files)
+        return
+    fitted, notes = await asyncio.to_thread(fit_attachments, files, discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES)
+    if notes:
+        text = text + "\n" + "\n".join(f"📎 {note}" for note in notes)
+    try:
+        parts = split_message(text) or [""]
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            await ctx.author.send(part or None, files=[discord.File(io.BytesIO(f.data), filename=f.filename)
+                                                       for f in fitted] if last and fitted else discord.utils.MISSING)
+    except discord.Forbidden as exc:
+        raise DirectMessagesClosed(
+            f"I couldn't send that to your DMs (they are closed to me), and it is not for this channel. Open "
+            f"your DMs for this server, or use `/{ctx.command.qualified_name if ctx.command else ''}`: its "
+            "answer is only shown to you.") from exc
+    await respond(ctx, "📬 Sent to your DMs.")

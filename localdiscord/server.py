@@ -120,6 +120,7 @@ class FakeDiscord:
         self.channels: dict[int, Channel] = {}
         self.messages: dict[int, Message] = {}
         self.attachments: dict[int, Attachment] = {}
+        self.closed_dms: set[int] = set()  # users whose DMs are closed to the bot: sending there gets 50007
         self.cdn_fetches: Counter[int] = Counter()  # attachment id -> CDN downloads asked for
         self.cdn_open = asyncio.Event()  # cleared: CDN downloads are counted, then held until set
         self.cdn_open.set()
@@ -510,6 +511,9 @@ class FakeDiscord:
             return problem
         if not (payload.get("content") or payload.get("embeds") or files):
             return _error(400, 50006, "Cannot send an empty message")
+        if channel.recipient is not None and channel.recipient.id in self.closed_dms:
+            # Discord's answer when a user does not accept DMs from the server's members (or the bot).
+            return _error(403, 50007, "Cannot send messages to this user")
         ref = (payload.get("message_reference") or {}).get("message_id")
         msg = Message(snowflake(), channel, self.bot, payload.get("content") or "",
                       embeds=payload.get("embeds") or [], reference_id=int(ref) if ref else None)

@@ -73,11 +73,45 @@ async def test_instruction_sends_the_instructions_file(fake, bot):
     assert "!train" in reply.text and "!getfile" in reply.text and "{prefix}" not in reply.text
 
 
-async def test_getfile_sends_the_file(fake, bot, files_dir):
+async def private_answer(fake, msg, user):
+    """A typed command's private answer: the channel hears only "sent to your DMs"; the rest is in the DM."""
+    note = await fake.reply_to(msg, lambda m: m.reference_id == msg.id, timeout=30)
+    assert note.text == "📬 Sent to your DMs." and not note.attachments, note.text
+    dm = fake.dm_channel(user)
+    return await fake.wait_for_message(lambda m: m.channel.id == dm.id and m.id > msg.id, timeout=30)
+
+
+async def test_getfile_sends_the_file_to_the_owners_dms_not_the_channel(fake, bot, files_dir):
     msg = await fake.send(fake.owner, "!getfile reports/today.txt")
-    reply = await fake.reply_to(msg)
+    reply = await private_answer(fake, msg, fake.owner)
     assert [a.filename for a in reply.attachments] == ["today.txt"]
     assert fake.attachment_data(reply.attachments[0]) == b"all systems nominal\n"
+    assert not any(m.attachments for m in fake.bot_messages(fake.general) if m.id > msg.id)
+
+
+async def test_with_dms_closed_host_files_are_refused_and_never_posted(fake, bot, files_dir):
+    (files_dir / "private").mkdir(exist_ok=True)
+    (files_dir / "private" / "keys.txt").write_text("nominal keys\n")
+    fake.closed_dms.add(fake.owner.id)
+    try:
+        for command in ("!getfile reports/today.txt", "!archive private"):
+            msg = await fake.send(fake.owner, command)
+            reply = await fake.reply_to(msg)
+            assert "closed" in reply.text and "/" in reply.text and not reply.attachments, reply.text
+    finally:
+        fake.closed_dms.discard(fake.owner.id)
+    assert not any(m.attachments for m in fake.bot_messages(fake.general))
+    assert "nominal" not in " ".join(m.text for m in fake.bot_messages(fake.general))
+
+
+async def test_feedback_list_goes_to_the_admins_dms(fake, bot):
+    said = await fake.send(fake.bob, "!feedback the answers about weather are great")
+    await fake.reply_to(said)
+    msg = await fake.send(fake.alice, "!feedback list")
+    reply = await private_answer(fake, msg, fake.alice)
+    assert "answers about weather are great" in reply.text
+    assert [a.filename for a in reply.attachments] == ["feedback.csv"]
+    assert b"answers about weather are great" in fake.attachment_data(reply.attachments[0])
 
 
 @pytest.mark.parametrize("path", [
@@ -126,7 +160,7 @@ async def test_getfile_without_a_path_shows_usage(fake, bot):
 
 async def test_archive_zips_the_folder(fake, bot, files_dir):
     msg = await fake.send(fake.owner, "!archive reports")
-    reply = await fake.reply_to(msg, timeout=20)
+    reply = await private_answer(fake, msg, fake.owner)
     assert "Archived 2 files" in reply.text
     zipped = zipfile.ZipFile(io.BytesIO(fake.attachment_data(reply.attachments[0])))
     assert sorted(zipped.namelist()) == ["nested/deep.csv", "today.txt"]  # the symlink out is skipped
@@ -139,8 +173,8 @@ async def test_archive_too_big_to_attach_stays_in_the_files_folder(fake, bot, fi
     big.mkdir()
     (big / "noise.bin").write_bytes(os.urandom(10 * 1024 * 1024 + 4096))  # incompressible, over 10 MiB
     msg = await fake.send(fake.owner, "!archive big")
-    reply = await fake.reply_to(msg, timeout=60)
-    assert "Archived 1 file" in reply.text and "larger than this server's upload limit" in reply.text
+    reply = await private_answer(fake, msg, fake.owner)
+    assert "Archived 1 file" in reply.text and "larger than the upload limit" in reply.text
     assert not reply.attachments
     assert len(list((files_dir / "archives").glob("big-*.zip"))) == 1
 
@@ -180,15 +214,18 @@ async def test_host_files_are_for_the_bots_owners_only(fake, bot, files_dir, who
 
 async def test_the_bots_owner_gets_host_files(fake, bot, files_dir):
     msg = await fake.send(fake.owner, "!getfile notes.md")
-    reply = await fake.reply_to(msg)
+    reply = await private_answer(fake, msg, fake.owner)
     assert [a.filename for a in reply.attachments] == ["notes.md"]
 
 
 async def test_two_archives_in_the_same_second_are_both_kept(fake, bot, files_dir):
     first = await fake.send(fake.owner, "!archive reports/nested")
     second = await fake.send(fake.owner, "!archive reports/nested")
-    names = {(await fake.reply_to(m, lambda r, m=m: r.reference_id == m.id, timeout=20)).attachments[0].filename
-             for m in (first, second)}
+    for m in (first, second):
+        await fake.reply_to(m, lambda r, m=m: r.reference_id == m.id and "DMs" in r.text, timeout=20)
+    dm = fake.dm_channel(fake.owner)
+    zips = [m for m in fake.bot_messages(dm) if m.id > first.id and m.attachments]
+    names = {m.attachments[0].filename for m in zips}
     assert len(names) == 2
     assert {p.name for p in (files_dir / "archives").glob("nested-*.zip")} == names
 

@@ -14,7 +14,7 @@ from localdiscord.voice import fake_discord_with_voice
 from tests.support.transcripts import wer
 from tests.integration.model_data import csv_bytes, rows
 
-BOT_ENV = {"CONFIDENCE_THRESHOLD": "0", "AUTO_TRANSCRIBE": "false", "STT_ENGINES": "whisper"}
+BOT_ENV = {"AUTO_TRANSCRIBE": "false", "STT_ENGINES": "whisper"}
 EPHEMERAL = 64
 SENTENCE = "the quick brown fox jumps over the lazy dog"
 
@@ -109,6 +109,15 @@ async def test_slash_refusals_are_ephemeral(fake, bot, synced):
     assert "for the bot's owners only" in message.text and message.flags & EPHEMERAL
 
 
+async def test_slash_getfile_is_only_shown_to_the_owner(fake, bot, synced, data_dir):
+    (data_dir / "files").mkdir(exist_ok=True)
+    (data_dir / "files" / "host.txt").write_text("host secret\n")
+    got = await fake.slash(fake.owner, "getfile", {"path": "host.txt"})
+    message = await got.wait_original(lambda m: bool(m.attachments))
+    assert message.flags & EPHEMERAL and got.ephemeral
+    assert fake.attachment_data(message.attachments[0]) == b"host secret\n"
+
+
 async def test_slash_train_defers_then_keeps_the_original_response_up_to_date(fake, bot, synced):
     interaction = await fake.slash(fake.alice, "train", {"file": ("intents.csv", csv_bytes(rows()), "text/csv")})
     await interaction.wait_response()
@@ -192,8 +201,9 @@ async def test_feedback_by_slash_and_listed_by_an_admin(fake, bot, synced):
     await sent.wait_original(lambda m: "Thanks" in m.text)  # after a private deferral
     assert sent.deferred and sent.ephemeral
     listing = await fake.slash(fake.alice, "feedback", {"text": "list"})
-    await listing.wait_original(lambda m: "slash feedback works" in m.text)
-    assert listing.deferred and not listing.ephemeral
+    shown = await listing.wait_original(lambda m: "slash feedback works" in m.text)
+    assert listing.deferred and listing.ephemeral and shown.flags & EPHEMERAL  # members' words: the admin only
+    assert [a.filename for a in shown.attachments] == ["feedback.csv"]
 
 
 async def test_slash_listen_on_and_off_defer(fake, bot, synced):
