@@ -117,10 +117,14 @@ async def fit_files(ctx: commands.Context, text: str, files: list[Outgoing]) -> 
     return text, [discord.File(io.BytesIO(f.data), filename=f.filename) for f in fitted]
 
 
-async def respond_with_files(ctx: commands.Context, text: str, files: list[Outgoing]) -> list[discord.Message]:
-    """`respond` with `files` made to fit this channel's upload limit; the answer says what changed."""
+async def respond_with_files(ctx: commands.Context, text: str, files: list[Outgoing], *,
+                             ephemeral: bool = False) -> list[discord.Message]:
+    """`respond` with `files` made to fit this channel's upload limit; the answer says what changed.
+
+    `ephemeral` hides a slash answer from everyone else; typed commands have no such thing, so
+    an answer for one person uses `respond_privately` instead."""
     text, fitted = await fit_files(ctx, text, files)
-    return await respond(ctx, text, files=fitted)
+    return await respond(ctx, text, files=fitted, ephemeral=ephemeral)
 
 
 async def referenced_message(message: discord.Message) -> discord.Message | None:
@@ -148,8 +152,7 @@ async def respond_privately(ctx: commands.Context, text: str, files: list[Outgoi
     DMs are closed nothing is posted but a refusal saying how to get it (the slash form)."""
     files = files or []
     if ctx.interaction is not None:
-        text, fitted = await fit_files(ctx, text, files)
-        await respond(ctx, text, files=fitted, ephemeral=True)
+        await respond_with_files(ctx, text, files, ephemeral=True)
         return
     if ctx.guild is None:  # already a DM
         await respond_with_files(ctx, text, files)
