@@ -305,8 +305,8 @@ class PlaygroundPage:
             if isinstance(value, web.FileField):
                 data = await asyncio.to_thread(value.file.read)  # aiohttp spools big uploads to disk
                 files.append((_safe_name(value.filename), data, value.content_type or None))
-            else:
-                fields[name] = str(value)
+            else:  # a form sends line breaks as CRLF; Discord's client sends them as LF
+                fields[name] = str(value).replace("\r\n", "\n")
         return fields, files
 
     def _mentions(self, content: str) -> str:

@@ -17,7 +17,11 @@ const state = {
   world: null, messages: new Map(), channel: null, user: null, commands: [], menus: [],
   replyTo: null, file: null, voiceMembers: [], online: false, typingTimer: null, choices: [],
   audio: null, playHead: 0, speakingUntil: 0, ws: null, suggestion: 0, recorder: null,
+  stuck: true,  // the list follows its end (Discord's behaviour) until the person scrolls up
+  scrolledTo: 0,  // the list's scrollTop when last seen
 };
+
+Object.defineProperty(hook, "stuck", { get: () => state.stuck });  // following the list's end?
 
 function note(kind, id) {
   hook.log.push({ kind, id, t: performance.now() });
@@ -108,7 +112,10 @@ function renderAll() {
   $("channel-name").textContent = channelName(state.channel);
   $("input").placeholder = `Message #${channelName(state.channel)}`;
   const list = [...state.messages.values()].filter(visible).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+  sizes.disconnect();
+  sizes.observe($("messages"));
   $("messages").replaceChildren(...list.map(renderMessage));
+  state.stuck = true;
   scrollDown();
   updateVoice({ members: state.voiceMembers, online: state.online });
 }
@@ -120,13 +127,14 @@ function upsert(m) {
   if (!visible(m)) return;
   const el = renderMessage(m);
   const old = document.querySelector(`.msg[data-id="${m.id}"]`);
-  if (old) old.replaceWith(el);
+  if (old) { sizes.unobserve(old); old.replaceWith(el); }
   else {
     const list = $("messages");
     const later = [...list.children].find((x) => x.dataset.id && BigInt(x.dataset.id) > BigInt(m.id));
     list.insertBefore(el, later || null);
-    scrollDown();
+    if (String(m.author.id) === String(state.user)) state.stuck = true;  // what you send, you see
   }
+  followEnd();
   note(known ? "edit" : "render", m.id);
 }
 
@@ -134,28 +142,75 @@ function remove(id) {
   const m = state.messages.get(id);
   if (m) m.deleted = true;
   const el = document.querySelector(`.msg[data-id="${id}"]`);
-  if (el) el.remove();
+  if (el) { sizes.unobserve(el); el.remove(); }
 }
 
-function scrollDown() { const l = $("messages"); l.scrollTop = l.scrollHeight; }
+// Sticking to the end: when the person was at the bottom, anything that makes the list taller
+// (a new message, an edit that grows one, an image or audio player that loads, the list itself
+// getting shorter as the composer grows) keeps the end in view.  Scrolled up, nothing moves.
+function scrollDown() { const l = $("messages"); l.scrollTop = l.scrollHeight; state.scrolledTo = l.scrollTop; }
+// A scroll event arrives a frame late, maybe after the list grew again: only a move up is the
+// person leaving the end (growth never moves scrollTop); reaching the end again sticks.
+function scrolled() {
+  const l = $("messages");
+  if (atEnd()) state.stuck = true;
+  else if (l.scrollTop < state.scrolledTo) state.stuck = false;
+  state.scrolledTo = l.scrollTop;
+}
+function atEnd() { const l = $("messages"); return l.scrollHeight - l.scrollTop - l.clientHeight < 4; }
+function followEnd() { if (state.stuck) scrollDown(); }
+const sizes = new ResizeObserver(followEnd);  // every message, and the list's own box
 
 function escapeHtml(s) {
   return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
-// Enough Discord markdown to read the bot: code blocks, inline code, bold, italics, mentions.
+// Enough of Discord's markdown to read the bot, on text escaped first (so nothing the text
+// says becomes HTML): code blocks and inline code (kept verbatim), block quotes ("> " quotes a
+// line, ">>> " the rest of the message), bold, italics, underline, strikethrough, mentions.
 function markdown(text) {
-  const blocks = [];
-  let s = escapeHtml(text).replace(/```(?:\w*\n)?([\s\S]*?)```/g, (_, code) => {
-    blocks.push(`<pre>${code}</pre>`);
-    return `\u0000${blocks.length - 1}\u0000`;
-  });
-  s = s.replace(/`([^`\n]+)`/g, "<code>$1</code>")
+  const kept = [];  // code, set aside so nothing inside it is formatted
+  const keep = (html) => { kept.push(html); return `\u0000${kept.length - 1}\u0000`; };
+  let s = escapeHtml(text.replace(/\u0000/g, "").replace(/\r\n?/g, "\n"))
+    .replace(/```(?:([\w+-]+)\n)?\n?([\s\S]*?)\n?```\n?/g, (_, lang, code) =>  // a block ends its line
+      keep(`<pre${lang ? ` data-lang="${lang}"` : ""}><code>${code}</code></pre>`))
+    .replace(/(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/g, (_, ticks, code) => keep(`<code>${code.trim() || code}</code>`));
+  s = quotes(s)
     .replace(/\*\*([^*]+)\*\*/g, "<b>$1</b>")
+    .replace(/__([^_]+)__/g, "<u>$1</u>")
+    .replace(/~~([^~]+)~~/g, "<s>$1</s>")
     .replace(/(^|[^*])\*([^*\n]+)\*/g, "$1<i>$2</i>")
+    .replace(/(^|[^\w])_([^_\n]+)_(?!\w)/g, "$1<i>$2</i>")
     .replace(/&lt;@!?(\d+)&gt;/g, (_, id) => `<span class="mention">@${escapeHtml(userName(id))}</span>`)
     .replace(/&lt;#(\d+)&gt;/g, (_, id) => `<span class="mention">#${escapeHtml(channelName(id))}</span>`);
-  return s.replace(/\u0000(\d+)\u0000/g, (_, i) => blocks[Number(i)]);
+  return s.replace(/\u0000(\d+)\u0000/g, (_, i) => kept[Number(i)]);
+}
+
+// Block quotes on escaped text: consecutive lines starting "&gt; " make one <blockquote>;
+// a line starting "&gt;&gt;&gt; " quotes everything after it.  A block element ends its own line,
+// so the newline right after a quote is dropped (the content keeps white-space: pre-wrap).
+function quotes(s) {
+  const lines = s.split("\n");
+  const out = [];
+  let quoted = null;
+  const close = () => { if (quoted) { out.push(`<blockquote>${quoted.join("\n")}</blockquote>`); quoted = null; } };
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const rest = /^&gt;&gt;&gt; ([\s\S]*)$/.exec(line);
+    if (rest) {
+      close();
+      out.push(`<blockquote>${[rest[1], ...lines.slice(i + 1)].join("\n")}</blockquote>`);
+      return joinBlocks(out);
+    }
+    const one = /^&gt; (.*)$/.exec(line);
+    if (one) (quoted = quoted || []).push(one[1]);
+    else { close(); out.push(line); }
+  }
+  close();
+  return joinBlocks(out);
+}
+function joinBlocks(parts) {
+  return parts.reduce((acc, part, i) => acc + (i === 0 || parts[i - 1].startsWith("<blockquote>") ? "" : "\n") + part, "");
 }
 
 function el(tag, cls, html) {
@@ -196,10 +251,16 @@ function renderMessage(m) {
   reply.title = "Reply to this message";
   reply.onclick = () => startReply(m);
   const apps = el("button", "apps", "Apps ▾");
-  apps.title = "Message commands";
+  apps.title = "Message commands (or right-click the message)";
   apps.onclick = (event) => openMenu(event, m);
   actions.append(reply, apps);
   li.append(actions);
+  li.addEventListener("contextmenu", (event) => {
+    if (String(window.getSelection())) return;  // selected text: the browser's own menu (Copy)
+    event.preventDefault();
+    openMenu(event, m);
+  });
+  sizes.observe(li);
   return li;
 }
 
@@ -222,6 +283,7 @@ function renderAttachment(a, m) {
   const type = a.content_type || "";
   if (type.startsWith("image/") || /\.(png|jpe?g|gif|webp)$/i.test(a.filename)) {
     const img = el("img", "attachment");
+    img.addEventListener("load", followEnd);
     img.src = a.url;
     img.alt = a.filename;
     return img;
@@ -246,8 +308,10 @@ function formatSize(n) {
 }
 
 function addNotice(text) {
-  $("messages").append(el("li", "notice", escapeHtml(text)));
-  scrollDown();
+  const li = el("li", "notice", escapeHtml(text));
+  sizes.observe(li);
+  $("messages").append(li);
+  followEnd();
 }
 
 // -- typing ---------------------------------------------------------------------------------
@@ -303,6 +367,7 @@ async function send() {
   input.value = "";
   autosize();
   hideSuggestions();
+  state.stuck = true;
   try {
     await post(isSlash ? "/api/slash" : "/api/send", form);
     showError("");
@@ -312,6 +377,17 @@ async function send() {
     showError(e.message);
     if (isSlash) input.value = text;
   }
+}
+
+// The header's "Train on the sample" button: the command a person would type, sent as them.
+async function trainOnSample() {
+  note("sent", null);
+  state.stuck = true;
+  const form = new FormData();
+  form.append("user", state.user);
+  form.append("channel", state.channel);
+  form.append("content", "!train sample");
+  try { await post("/api/send", form); showError(""); } catch (e) { showError(e.message); }
 }
 
 function clearFile() { state.file = null; $("file").value = ""; $("attached").hidden = true; }
@@ -409,10 +485,14 @@ function openMenu(event, m) {
     b.onclick = () => { closeMenu(); useMenu(name, m); };
     menu.append(b);
   }
-  const rect = event.target.getBoundingClientRect();
-  menu.style.left = `${Math.max(8, rect.right - 200)}px`;
-  menu.style.top = `${rect.bottom + 4}px`;
   menu.hidden = false;
+  // Right-click: at the pointer, as Discord does; the Apps button: under the button.
+  let left, top;
+  if (event.type === "contextmenu") { left = event.clientX; top = event.clientY; }
+  else { const r = event.target.getBoundingClientRect(); left = r.right - menu.offsetWidth; top = r.bottom + 4; }
+  if (top + menu.offsetHeight > innerHeight - 8) top = Math.max(8, top - menu.offsetHeight);
+  menu.style.left = `${Math.max(8, Math.min(left, innerWidth - menu.offsetWidth - 8))}px`;
+  menu.style.top = `${top}px`;
   event.stopPropagation();
 }
 function closeMenu() { $("menu").hidden = true; }
@@ -546,7 +626,7 @@ async function toggleRecording() {
   recorder.onstop = async () => {
     stream.getTracks().forEach((t) => t.stop());
     state.recorder = null;
-    $("record").classList.remove("recording");
+    showRecording(null);
     const seconds = (performance.now() - started) / 1000;
     const form = new FormData();
     form.append("user", state.user);
@@ -558,7 +638,24 @@ async function toggleRecording() {
   };
   recorder.start();
   state.recorder = recorder;
-  $("record").classList.add("recording");
+  showRecording(started);
+}
+
+// While recording: the button says Stop, and a timer beside it runs (m:ss, like Discord's).
+function showRecording(started) {
+  const button = $("record"), time = $("rec-time");
+  clearInterval(state.recTimer);
+  button.classList.toggle("recording", started !== null);
+  button.textContent = started !== null ? "Stop" : "Rec";
+  button.title = started !== null ? "Stop and send the voice message" : "Record a voice message";
+  time.hidden = started === null;
+  if (started === null) return;
+  const tick = () => {
+    const s = Math.floor((performance.now() - started) / 1000);
+    time.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  };
+  tick();
+  state.recTimer = setInterval(tick, 250);
 }
 
 // -- wiring ---------------------------------------------------------------------------------
@@ -613,11 +710,15 @@ function init() {
   $("cancel-reply").onclick = cancelReply;
   $("voice-button").onclick = toggleVoice;
   $("record").onclick = toggleRecording;
+  $("train-sample").onclick = trainOnSample;
   $("person").addEventListener("change", () => {
     state.user = $("person").value;
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: "as", user: state.user }));
     renderAll();
   });
+  document.addEventListener("contextmenu", closeMenu);  // a message's own stops here (openMenu)
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeMenu(); });
+  $("messages").addEventListener("scroll", scrolled);
   document.addEventListener("click", () => {
     closeMenu();
     if (state.audio && state.audio.state === "suspended") state.audio.resume().then(() => showError(""));
