@@ -11,6 +11,8 @@ import logging
 import discord
 from discord.ext import commands
 
+from model.jobs import answering_message
+
 from .checks import scope_of
 from .replies import respond
 
@@ -113,7 +115,8 @@ def training_summary(meta: dict, corrections: int, seconds: float | None, job_id
         checked = (f"Accuracy on the training examples themselves: {accuracy:.0%} (too few examples of each "
                    "topic to hold some back: add more).")
     lines = [learned + ".", checked]
-    # (The share of messages like these it answers, rather than saying "not sure", goes here.)
+    if answering := answering_message(meta):  # the share it answers rather than saying "not sure"
+        lines.append(answering)
     parts = [line.strip() for line in figures.removeprefix("Training finished: ").splitlines() if line.strip()]
     details = " ".join(part if part.endswith(".") else part + "." for part in parts)
     lines.append(f"Details: Training job `{job_id}` on `{meta.get('dataset')}`: {details}")

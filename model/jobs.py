@@ -71,7 +71,9 @@ def learner_message(result: dict[str, Any]) -> str:
         parts.append(f"Learner: {learner}, the most accurate on the held-out rows ({others}).")
     elif learner:
         parts.append(f"Learner: {learner}.")
-    parts.append(answering_message(result))
+    if result.get("threshold") is not None and result.get("precision") is not None:
+        parts.append(f"Not-sure threshold {result['threshold']:.2f} (held-out: {result['precision']:.0%} of answers "
+                     f"right, {result.get('coverage', 1):.0%} answered).")
     if result.get("oos_label"):
         parts.append(f"Messages like the `{result['oos_label']}` examples get \"not sure\".")
     parts = [p for p in parts if p]
