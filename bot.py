@@ -70,7 +70,7 @@ class ChatBot(commands.Bot):
             max_datasets_per_scope=settings.max_datasets_per_server,
             max_dataset_bytes_per_scope=settings.max_dataset_bytes_per_server,
             eval_queue_size=settings.eval_queue_size, eval_timeout=settings.test_timeout_seconds,
-            confidence_floor=settings.confidence_threshold,
+            confidence_floor=settings.confidence_threshold, encoder_cache_dir=settings.copies_dir / "encoder-cache",
             use_encoder=settings.sentence_encoder, target_precision=settings.target_precision,
             oos_labels=settings.oos_labels, embedding_cache_bytes=settings.embedding_cache_bytes)
         # Models load lazily on first use, so the bot connects at once and stays small.
@@ -80,7 +80,7 @@ class ChatBot(commands.Bot):
             max_bytes=settings.max_attachment_bytes, max_seconds=settings.max_audio_seconds,
             decode_timeout=settings.decode_timeout, google_timeout=settings.google_timeout,
             workers=settings.stt_workers, queue_size=settings.stt_queue_size,
-            model_cache_dir=settings.data_dir / "speech-models")
+            model_cache_dir=settings.copies_dir / "speech-models")
 
     async def setup_hook(self) -> None:
         self.owner_ids = owners_of(self.application, self.settings.owner_ids)

@@ -34,6 +34,9 @@ class ConfigError(Exception):
 class Settings:
     discord_token: str = field(repr=False)
     data_dir: Path = ROOT / "data"
+    # Where the int8 copies of the speech model and the sentence encoder are made once (default:
+    # DATA_DIR); several bots (or test runs) on one machine may share one folder.
+    model_copies_dir: str = ""
     owner_ids: frozenset[int] = frozenset()
     command_prefix: str = "!"
     instructions_file: Path = ROOT / "instructions.md"
@@ -121,6 +124,13 @@ class Settings:
     @property
     def use_playground(self) -> bool:
         return self.playground == "on" or (self.playground == "auto" and not self.discord_token)
+
+    @property
+    def copies_dir(self) -> Path:
+        if not self.model_copies_dir:
+            return self.data_dir
+        path = Path(self.model_copies_dir).expanduser()
+        return path if path.is_absolute() else Path.cwd() / path
 
     @property
     def files_dir(self) -> Path:

@@ -61,10 +61,12 @@ class ModelService:
         embedding_cache_bytes: int = 32 * 1024 * 1024,
         confidence_floor: float = 0.0,
         test_budget: float | None = None,
+        encoder_cache_dir: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         # The encoder itself loads on the first message to a model that needs it, never here.
-        set_encoder_enabled(use_encoder, cache_dir=self.data_dir / "encoder-cache")
+        encoder_cache = Path(encoder_cache_dir) if encoder_cache_dir is not None else self.data_dir / "encoder-cache"
+        set_encoder_enabled(use_encoder, cache_dir=encoder_cache)
         self.models_dir = self.data_dir / "models"
         self.store = DatasetStore(
             self.data_dir, max_bytes=max_dataset_bytes, max_rows=max_dataset_rows,
@@ -85,7 +87,7 @@ class ModelService:
             eval_queue_size=eval_queue_size,
             eval_timeout=eval_timeout,
             worker_options={
-                "encoder": bool(use_encoder), "encoder_cache_dir": str(self.data_dir / "encoder-cache"),
+                "encoder": bool(use_encoder), "encoder_cache_dir": str(encoder_cache),
                 "target_precision": float(target_precision),
                 "oos_labels": [str(x) for x in oos_labels], "embedding_cache_bytes": int(embedding_cache_bytes),
             },
