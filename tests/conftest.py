@@ -9,11 +9,12 @@ copies is tested on its own, in fresh folders (tests/unit/test_stt_int8.py, test
 from __future__ import annotations
 
 import os
+import tempfile
 
 
 def pytest_configure(config) -> None:
     if os.environ.get("MODEL_COPIES_DIR"):
         return  # the developer chose one
-    folder = config.cache.mkdir("model-copies") if config.cache is not None else None
-    if folder is not None:
-        os.environ["MODEL_COPIES_DIR"] = str(folder)
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    folder = cache.mkdir("model-copies") if cache is not None else tempfile.mkdtemp(prefix="model-copies-")
+    os.environ["MODEL_COPIES_DIR"] = str(folder)
