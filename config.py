@@ -5,6 +5,7 @@ Every knob of the bot lives here, so a self-hoster reads one file (and
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -120,6 +121,9 @@ class Settings:
     playground: str = "auto"
     playground_host: str = "127.0.0.1"  # anything but loopback lets other machines use the bot as you
     playground_port: int = 8800
+    # A PLAYGROUND_HOST other than loopback is refused unless this is true: whoever has the
+    # printed link (its token) then acts as the bot's owner from any machine that reaches it.
+    playground_allow_remote: bool = False
 
     @property
     def use_playground(self) -> bool:
@@ -143,6 +147,16 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "bot.sqlite3"
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.1, ::1 (any loopback address) or localhost: only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # setting name -> environment variable (the upper-cased name)
@@ -252,6 +266,11 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"PLAYGROUND must be auto, on or off, got {s.playground!r}")
     if s.playground_port > 65535:
         raise ConfigError("PLAYGROUND_PORT must be a port number (0: any free port)")
+    if s.use_playground and not is_loopback_host(s.playground_host) and not s.playground_allow_remote:
+        raise ConfigError(
+            f"PLAYGROUND_HOST={s.playground_host} would let other machines open the playground, and whoever "
+            "has its link acts as the bot's owner (files of this host with !getfile, training, listening in "
+            "voice). Use PLAYGROUND_HOST=127.0.0.1, or set PLAYGROUND_ALLOW_REMOTE=true if you mean it.")
     if not 0.2 <= s.listen_pause_seconds <= 5 or not 1 <= s.listen_max_seconds <= 120:
         raise ConfigError("LISTEN_PAUSE_SECONDS must be 0.2-5 and LISTEN_MAX_SECONDS 1-120")
     if s.chat_mode not in CHAT_MODES:

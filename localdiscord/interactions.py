@@ -31,6 +31,10 @@ from .state import (
 if TYPE_CHECKING:
     from .server import FakeDiscord
 
+# A server made with record=False (the playground) keeps the newest RECENT entries of each log tests
+# read (its events, requests, typing indicators) and of its interactions.
+RECENT = 500
+
 log = logging.getLogger("fakediscord")
 
 # Interaction types
@@ -80,7 +84,14 @@ def _invalid(message: str) -> web.Response:
     return error_response(400, 50035, "Invalid Form Body", {"data": {"_errors": [{"code": "INVALID", "message": message}]}})
 
 
-class CommandUnavailable(AssertionError):
+class InteractionRefused(AssertionError):
+    """What the Discord client would not let a user send (a missing or mistyped option, another
+    user's modal, ...) or Discord would refuse; the message says why.  A real check, kept under
+    `python -O` (the playground's page reaches these methods), and an AssertionError so a test
+    reads it as a failed expectation."""
+
+
+class CommandUnavailable(InteractionRefused):
     """The Discord client would not offer this command to this user here (not registered in this
     guild or globally, hidden by `default_member_permissions`, or not allowed in this context)."""
 
@@ -140,7 +151,8 @@ class Interaction:
 
     async def _wait(self, found: Callable[[], T | None], what: str, timeout: float) -> T:
         """Wait until `found()` returns something; re-checked whenever the server's state changes."""
-        assert self._fake is not None
+        if self._fake is None:
+            raise RuntimeError(f"{self.describe()} was not made by a local server")
         changed = self._fake._changed
 
         async def check() -> T:
@@ -282,9 +294,9 @@ class InteractionServer:
         guild = self._guild(channel)
         if guild is None:
             if channel.type != DM_CHANNEL or channel.recipient is not user:
-                raise AssertionError(f"{user.username} cannot use a command in someone else's DM")
+                raise InteractionRefused(f"{user.username} cannot use a command in someone else's DM")
         elif user.id not in guild.members:
-            raise AssertionError(f"{user.username} is not a member of {guild.name}")
+            raise InteractionRefused(f"{user.username} is not a member of {guild.name}")
         return guild
 
     def _command(self, user: User, name: str, ctype: int, channel: Channel) -> dict:
@@ -345,10 +357,15 @@ class InteractionServer:
     async def _dispatch(self, record: Interaction) -> Interaction:
         session = next((s for s in self.fake.sessions if s.identified and not s.ws.closed), None)
         if session is None:
-            raise AssertionError("the bot is not connected to the gateway")
+            raise InteractionRefused("the bot is not connected to the gateway")
         self.records[record.id] = record
         self.by_token[record.token] = record
         self.fake.interactions.append(record)
+        while not self.fake.record and len(self.records) > RECENT:  # the playground: the newest only
+            old = self.records.pop(next(iter(self.records)))
+            self.by_token.pop(old.token, None)
+            if old._timer is not None:
+                old._timer.cancel()
         loop = asyncio.get_running_loop()
         record._timer = loop.call_later(self.fake.interaction_timeout, self._expire, record)
         await session.dispatch("INTERACTION_CREATE", record.payload)
@@ -367,15 +384,15 @@ class InteractionServer:
         """The wire value of one option, as the Discord client would send it (resolving objects)."""
         otype, name = spec["type"], spec["name"]
 
-        def wrong(expected: str) -> AssertionError:
-            return AssertionError(f"option {name!r} takes {expected}, not {value!r}")
+        def wrong(expected: str) -> InteractionRefused:
+            return InteractionRefused(f"option {name!r} takes {expected}, not {value!r}")
 
         if otype == ac.STRING:
             if not isinstance(value, str):
                 raise wrong("a string")
             lo, hi = spec.get("min_length") or 0, spec.get("max_length") or 6000
             if not lo <= len(value) <= hi:
-                raise AssertionError(f"option {name!r} must be {lo}..{hi} characters, got {len(value)}")
+                raise InteractionRefused(f"option {name!r} must be {lo}..{hi} characters, got {len(value)}")
         elif otype == ac.INTEGER:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise wrong("an integer")
@@ -388,9 +405,9 @@ class InteractionServer:
         if otype in (ac.INTEGER, ac.NUMBER):
             lo, hi = spec.get("min_value"), spec.get("max_value")
             if (lo is not None and value < lo) or (hi is not None and value > hi):
-                raise AssertionError(f"option {name!r} must be within {lo}..{hi}, got {value}")
+                raise InteractionRefused(f"option {name!r} must be within {lo}..{hi}, got {value}")
         if spec.get("choices") and value not in [c["value"] for c in spec["choices"]]:
-            raise AssertionError(f"option {name!r} must be one of {[c['value'] for c in spec['choices']]}")
+            raise InteractionRefused(f"option {name!r} must be one of {[c['value'] for c in spec['choices']]}")
         if otype in (ac.STRING, ac.INTEGER, ac.NUMBER, ac.BOOLEAN):
             return value
         guild = self._guild(channel)
@@ -428,16 +445,16 @@ class InteractionServer:
             spec = next((o for o in specs if o["name"] == part and o["type"] in (ac.SUBCOMMAND, ac.SUBCOMMAND_GROUP)),
                         None)
             if spec is None:
-                raise AssertionError(f"/{command['name']} has no subcommand {part!r}")
+                raise InteractionRefused(f"/{command['name']} has no subcommand {part!r}")
             wrappers.append(spec)
             specs = spec.get("options") or []
         if any(o["type"] in (ac.SUBCOMMAND, ac.SUBCOMMAND_GROUP) for o in specs):
-            raise AssertionError(f"/{' '.join([command['name'], *path])} needs a subcommand: "
+            raise InteractionRefused(f"/{' '.join([command['name'], *path])} needs a subcommand: "
                                  f"{[o['name'] for o in specs]}")
         names = {o["name"] for o in specs}
         unknown = set(given) - names - ({focused[0]} if focused else set())
         if unknown or (focused and focused[0] not in names):
-            raise AssertionError(f"/{command['name']} has no option {sorted(unknown or {focused[0]})}; "
+            raise InteractionRefused(f"/{command['name']} has no option {sorted(unknown or {focused[0]})}; "
                                  f"its options: {sorted(names)}")
         resolved: dict = {}
         options = []
@@ -445,14 +462,14 @@ class InteractionServer:
             name = spec["name"]
             if focused and name == focused[0]:
                 if not spec.get("autocomplete"):
-                    raise AssertionError(f"option {name!r} of /{command['name']} was not registered with "
+                    raise InteractionRefused(f"option {name!r} of /{command['name']} was not registered with "
                                          f"autocomplete, so Discord sends no autocomplete for it")
                 options.append({"name": name, "type": spec["type"], "value": focused[1], "focused": True})
             elif given.get(name) is not None:
                 options.append({"name": name, "type": spec["type"],
                                 "value": self._option_value(spec, given[name], resolved, channel)})
             elif spec.get("required") and focused is None:
-                raise AssertionError(f"/{command['name']} needs option {name!r} (required)")
+                raise InteractionRefused(f"/{command['name']} needs option {name!r} (required)")
         for spec in reversed(wrappers):
             options = [{"name": spec["name"], "type": spec["type"], "options": options}]
         return options, resolved
@@ -506,15 +523,21 @@ class InteractionServer:
         record = self._new(AUTOCOMPLETE, user, channel, name, data)
         await self._dispatch(record)
         await record.wait_response(timeout)
-        assert record.choices is not None, f"{record.describe()} was answered with {record.callbacks}, not choices"
+        if record.choices is None:
+            raise InteractionRefused(f"{record.describe()} was answered with {record.callbacks}, not choices")
         return record.choices
 
     async def submit_modal(self, user: User, interaction: Interaction, values: dict[str, Any]) -> Interaction:
         modal = interaction.modal
-        assert modal is not None, (f"{interaction.describe()} was not answered with a modal "
-                                   f"({interaction._state()})")
-        assert user.id == interaction.user.id, "only the user who opened a modal can submit it"
-        assert not interaction.modal_submitted, "this modal was already submitted (Discord closes it)"
+        if modal is None:
+            raise InteractionRefused(f"{interaction.describe()} was not answered with a modal "
+                                     f"({interaction._state()})")
+        if user.id != interaction.user.id:
+            raise InteractionRefused("only the user who opened a modal can submit it")
+        if interaction.modal_submitted:
+            raise InteractionRefused("this modal was already submitted (Discord closes it)")
+        if not isinstance(values, dict):
+            raise InteractionRefused("a modal's values are {custom_id: text}")
         inputs: dict[str, dict] = {}
 
         def submitted(component: dict) -> dict:
@@ -533,9 +556,9 @@ class InteractionServer:
                     text = "" if given is None else str(given)
                     lo, hi = component.get("min_length") or 0, component.get("max_length") or 4000
                     if component.get("required", True) and not text:
-                        raise AssertionError(f"modal field {component['custom_id']!r} is required")
+                        raise InteractionRefused(f"modal field {component['custom_id']!r} is required")
                     if text and not lo <= len(text) <= hi:
-                        raise AssertionError(f"modal field {component['custom_id']!r} takes {lo}..{hi} characters")
+                        raise InteractionRefused(f"modal field {component['custom_id']!r} takes {lo}..{hi} characters")
                     out["value"] = text
                 else:
                     out["values"] = list(given or [])
@@ -543,7 +566,8 @@ class InteractionServer:
 
         components = [submitted(c) for c in modal.get("components", [])]
         unknown = set(values) - set(inputs)
-        assert not unknown, f"the modal has no field {sorted(unknown)}; its fields: {sorted(inputs)}"
+        if unknown:
+            raise InteractionRefused(f"the modal has no field {sorted(unknown)}; its fields: {sorted(inputs)}")
         interaction.modal_submitted = True
         record = self._new(MODAL_SUBMIT, user, interaction.channel, modal["custom_id"],
                               {"custom_id": modal["custom_id"], "components": components},
@@ -593,7 +617,7 @@ class InteractionServer:
         msg.message_type = 0 if followup else (20 if record.command_type == ac.CHAT_INPUT else 23)
         msg.mentions = fake._mentions(msg.content)
         msg.attachments = [fake._store_attachment(record.channel, n, d, c) for n, d, c in files]
-        fake.messages[msg.id] = msg
+        fake.add_message(msg)
         await fake._record_event("create", msg)
         if not ephemeral:
             await fake._deliver("MESSAGE_CREATE", msg)
@@ -661,8 +685,7 @@ class InteractionServer:
                                                  followup=False)
         elif ctype == DEFERRED_UPDATE:
             record.deferred = True
-        elif ctype == UPDATE_MESSAGE:
-            assert record.message is not None
+        elif ctype == UPDATE_MESSAGE and record.message is not None:  # checked above
             message = record.message
             await self._update(message, data, files)
         elif ctype == AUTOCOMPLETE_RESULT:

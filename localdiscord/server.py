@@ -13,14 +13,14 @@ import asyncio
 import json
 import logging
 import re
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
 from aiohttp import WSMsgType, web
 
 from .appcommands import CommandRegistry
-from .interactions import Interaction, InteractionServer
+from .interactions import RECENT, Interaction, InteractionServer
 from .state import (
     DM_CHANNEL, FLAG_VOICE_MESSAGE, INTENT_MESSAGE_CONTENT, MANAGE_GUILD, MEMBER_PERMISSIONS,
     TEXT_CHANNEL, VOICE_CHANNEL, Attachment, Channel, Guild, Message, Role, User, iso_now, snowflake,
@@ -39,6 +39,10 @@ HEARTBEAT_INTERVAL_MS = 41_250  # what Discord's HELLO says
 # previous heartbeat and logged as "Can't keep up, websocket is 41.3s behind" (fixed upstream
 # in Rapptz/discord.py#10448).  A round trip's delay keeps discord.py's clock right.
 HEARTBEAT_ACK_DELAY = 0.1  # seconds
+# A server made with record=False (the playground, which runs for days) keeps only the newest
+# RECENT entries of each log tests read (events, requests, typing, interactions: interactions.py), and:
+KEEP_MESSAGES = 5000  # newest messages (the page shows 200 per channel; its history keeps 500)
+KEEP_ATTACHMENT_BYTES = 128 * 1024 * 1024  # newest files' bytes (older ones are forgotten: 404)
 
 MessagePredicate = Callable[[Message], bool]
 VoiceHandler = Callable[["GatewaySession", dict], Awaitable[None]]
@@ -109,12 +113,20 @@ class FakeDiscord:
 
     ``world`` replaces that test world with another: a function that fills in the empty server
     and sets at least ``bot``, ``application_id``, ``owner``, ``guild``, ``general`` and ``voice``
-    (the playground's, with ids fixed across restarts: playground/world.py)."""
+    (the playground's, with ids fixed across restarts: playground/world.py).
+
+    ``record`` (tests, the default): every request, bot event, typing indicator, interaction and
+    CDN download is kept for tests to read, and every message and file.  ``record=False`` (the
+    playground, which runs for days): those logs keep only their newest ``RECENT`` entries (a
+    ``deque``), downloads are not counted, and only the newest ``KEEP_MESSAGES`` messages and
+    ``KEEP_ATTACHMENT_BYTES`` of files stay; ``event_listeners``/``typing_listeners`` are how a
+    long-running watcher follows the bot instead of reading the logs."""
 
     def __init__(self, token: str = "fake-bot-token", *, team: Iterable[str] = (),
                  message_content_intent: bool = True,
-                 world: Callable[["FakeDiscord"], None] | None = None) -> None:
+                 world: Callable[["FakeDiscord"], None] | None = None, record: bool = True) -> None:
         self.token = token
+        self.record = record
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
@@ -125,15 +137,19 @@ class FakeDiscord:
         self.cdn_open = asyncio.Event()  # cleared: CDN downloads are counted, then held until set
         self.cdn_open.set()
         self.sessions: list[GatewaySession] = []
-        self.events: list[BotEvent] = []
-        self.requests: list[tuple[str, str, int]] = []
-        self.unhandled: list[tuple[str, str]] = []
-        self.typing: list[int] = []  # channel ids, one per typing indicator
+        self.events: list[BotEvent] = self._log()
+        self.requests: list[tuple[str, str, int]] = self._log()
+        self.unhandled: list[tuple[str, str]] = self._log()
+        self.typing: list[int] = self._log()  # channel ids, one per typing indicator
+        # Called at once with each bot event / the channel id of each typing indicator.
+        self.event_listeners: list[Callable[[BotEvent], None]] = []
+        self.typing_listeners: list[Callable[[int], None]] = []
+        self._attachment_bytes = 0
         self.voice_handler: VoiceHandler | None = None
         self.message_content_intent = message_content_intent
-        self.refused_identifies: list[int] = []  # intents of each IDENTIFY closed with 4014
+        self.refused_identifies: list[int] = self._log()  # intents of each IDENTIFY closed with 4014
         self.interaction_timeout = 3.0  # seconds before an unanswered interaction expires
-        self.interactions: list[Interaction] = []
+        self.interactions: list[Interaction] = self._log()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -155,6 +171,10 @@ class FakeDiscord:
             self.general2 = self.text_channel(self.guild2, "general")
         self._interactions = InteractionServer(self)
         self.app_commands: CommandRegistry = self._interactions.commands
+
+    def _log(self) -> list:
+        """A list that keeps everything, or (record=False) a deque of the newest RECENT."""
+        return [] if self.record else deque(maxlen=RECENT)  # type: ignore[return-value]
 
     # -- the world ---------------------------------------------------------------------------
     def add_user(self, name: str, bot: bool = False, user_id: int | None = None) -> User:
@@ -257,7 +277,10 @@ class FakeDiscord:
         return _json({"url": self.url.replace("http", "ws", 1)})
 
     async def _typing(self, request: web.Request) -> web.Response:
-        self.typing.append(int(request.match_info["channel"]))
+        channel_id = int(request.match_info["channel"])
+        self.typing.append(channel_id)
+        for listener in self.typing_listeners:
+            listener(channel_id)
         await self.notify()
         return web.Response(status=204)
 
@@ -384,7 +407,7 @@ class FakeDiscord:
                                                           duration if voice_message else None))
         if voice_message:
             msg.flags |= FLAG_VOICE_MESSAGE
-        self.messages[msg.id] = msg
+        self.add_message(msg)
         await self._deliver("MESSAGE_CREATE", msg)
         return msg
 
@@ -400,8 +423,36 @@ class FakeDiscord:
         att_id = snowflake()
         url = f"{self.url}/attachments/{channel.id}/{att_id}/{filename}"
         attachment = Attachment(att_id, filename, data, content_type, url, duration)
-        self.attachments[att_id] = attachment
+        self.add_attachment(attachment)
         return attachment
+
+    def add_message(self, msg: Message) -> None:
+        """Store `msg` (record=False: the oldest beyond KEEP_MESSAGES are forgotten, with their files)."""
+        self.messages[msg.id] = msg
+        while not self.record and len(self.messages) > KEEP_MESSAGES:
+            oldest = self.messages.pop(next(iter(self.messages)))
+            for attachment in oldest.attachments:
+                self._forget_attachment(attachment.id)
+
+    def add_attachment(self, attachment: Attachment) -> None:
+        """Serve `attachment` on the CDN (record=False: the oldest files beyond
+        KEEP_ATTACHMENT_BYTES are forgotten, their bytes dropped; their links then get 404)."""
+        self.attachments[attachment.id] = attachment
+        self._attachment_bytes += len(attachment.data)
+        while not self.record and self._attachment_bytes > KEEP_ATTACHMENT_BYTES and len(self.attachments) > 1:
+            oldest = self._forget_attachment(next(iter(self.attachments)))
+            if oldest is not None:
+                oldest.data = b""  # a message still showing it keeps the name, not the bytes
+
+    def _forget_attachment(self, attachment_id: int) -> Attachment | None:
+        attachment = self.attachments.pop(attachment_id, None)
+        if attachment is not None:
+            self._attachment_bytes -= len(attachment.data)
+        return attachment
+
+    def interaction(self, interaction_id: int) -> Interaction | None:
+        """The interaction with this id (record=False: one of the newest RECENT)."""
+        return self._interactions.records.get(interaction_id)
 
     # -- waiting for the bot -----------------------------------------------------------------
     async def wait_for_event(self, predicate: Callable[[BotEvent], bool], timeout: float = 10.0,
@@ -464,9 +515,12 @@ class FakeDiscord:
         return sum(self.cdn_fetches[a.id] for a in message.attachments)
 
     async def _record_event(self, kind: str, msg: Message) -> None:
+        event = BotEvent(kind, msg)
         async with self._changed:
-            self.events.append(BotEvent(kind, msg))
+            self.events.append(event)
             self._changed.notify_all()
+        for listener in self.event_listeners:
+            listener(event)
 
     # -- REST: messages ------------------------------------------------------------------------
     async def _read_body(self, request: web.Request) -> tuple[dict, list[tuple[str, bytes, str | None]]]:
@@ -518,7 +572,7 @@ class FakeDiscord:
         msg = Message(snowflake(), channel, self.bot, payload.get("content") or "",
                       embeds=payload.get("embeds") or [], reference_id=int(ref) if ref else None)
         msg.attachments = [self._store_attachment(channel, name, data, ctype) for name, data, ctype in files]
-        self.messages[msg.id] = msg
+        self.add_message(msg)
         await self._record_event("create", msg)
         await self._deliver("MESSAGE_CREATE", msg)
         return _json(self.message_payload(msg))
@@ -581,9 +635,10 @@ class FakeDiscord:
         attachment = self.attachments.get(int(request.match_info["attachment"]))
         if attachment is None:
             return web.Response(status=404, text="not found")
-        async with self._changed:
-            self.cdn_fetches[attachment.id] += 1
-            self._changed.notify_all()
+        if self.record:
+            async with self._changed:
+                self.cdn_fetches[attachment.id] += 1
+                self._changed.notify_all()
         await self.cdn_open.wait()
         return web.Response(body=attachment.data, content_type=attachment.content_type or "application/octet-stream")
 

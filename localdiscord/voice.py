@@ -227,6 +227,8 @@ class VoiceConnection:
         pcm = self._decoder.decode(payload, fec=False)
         for listener in self.server.pcm_listeners:  # e.g. the playground page, which plays it
             listener(self.guild_id or 0, pcm)
+        if not self.server.record:
+            return
         if self._current is None:
             self._current = Utterance(self.guild_id or 0, self.channel_id, started=now)
         self._current.pcm += pcm
@@ -246,9 +248,12 @@ class VoiceConnection:
 class FakeVoiceServer:
     """Voice for a ``FakeDiscord``: plugs into its ``voice_handler`` hook (gateway op 4)."""
 
-    def __init__(self, fake: FakeDiscord, dave: bool = True):
+    def __init__(self, fake: FakeDiscord, dave: bool = True, record: bool = True):
         self.fake = fake
         self.dave = dave  # negotiate DAVE protocol version 1 (else plaintext, version 0)
+        # Keep what was heard (utterances with their PCM) for tests; False (the playground): each
+        # frame goes to the PCM listeners only, so hours of voice keep no memory.
+        self.record = record
         self.external_sender = mls.ExternalSenderKey(identity=b"fake-discord-voice")
         self.listener_id = snowflake()  # the user id of the server's own member of each group
         self.port = 0  # voice websocket (TLS)

@@ -4,6 +4,10 @@ Messages are appended to `messages.jsonl` as they are made or edited (the last l
 id wins; a deletion is a line too), attachments are kept under `files/<id>`.  At start they
 go back into the local server, so old messages can be replied to and their files opened.
 Writes run in a worker thread, in order, so the event loop never waits on the disk.
+
+The folder has a quota (`QUOTA_BYTES`, the file and the attachments together): when a write
+takes it over, the oldest messages are dropped (with their files) until it uses at most
+`SHRINK_TO` of it, so a playground left running for months keeps its newest history.
 """
 from __future__ import annotations
 
@@ -18,15 +22,19 @@ from localdiscord.state import Attachment, Message
 log = logging.getLogger("playground.history")
 
 KEEP_PER_CHANNEL = 500  # messages restored per channel (the newest)
+QUOTA_BYTES = 100 * 1024 * 1024  # the folder's size at most (messages.jsonl and files/)
+SHRINK_TO = 0.75  # share of the quota used after the oldest history was dropped
 
 
 class History:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, quota_bytes: int | None = None):
         self.folder = folder
         self.path = folder / "messages.jsonl"
         self.files = folder / "files"
+        self.quota = quota_bytes if quota_bytes is not None else QUOTA_BYTES
         self._lock = asyncio.Lock()
         self._lines = 0  # lines in the file at the last read
+        self._size: int | None = None  # bytes the folder holds (measured at the first write)
 
     # -- saving -------------------------------------------------------------------------------
     async def save(self, msg: Message) -> None:
@@ -46,36 +54,44 @@ class History:
 
     def _write(self, record: dict, blobs: list[tuple[int, bytes]]) -> None:
         self.files.mkdir(parents=True, exist_ok=True)
+        if self._size is None:
+            self._size = self._measure()
         for att_id, data in blobs:
             path = self.files / str(att_id)
             if not path.exists():
                 path.write_bytes(data)
+                self._size += len(data)
+        line = json.dumps(record) + "\n"
         with self.path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(record) + "\n")
+            out.write(line)
+        self._size += len(line.encode())
+        if self._size > self.quota:
+            self._compact()
+
+    def _measure(self) -> int:
+        size = self.path.stat().st_size if self.path.is_file() else 0
+        return size + sum(p.stat().st_size for p in self.files.glob("*")) if self.files.is_dir() else size
 
     # -- loading ------------------------------------------------------------------------------
     async def restore(self, fake: FakeDiscord) -> int:
         """Put the saved messages back into `fake` (started: attachment URLs need its port);
         returns how many.  The file is compacted first: one line per kept message, and the
         files of messages no longer kept are removed."""
-        records = await asyncio.to_thread(self._compact)
+        async with self._lock:
+            records = await asyncio.to_thread(self._compact)
         restored = 0
-        per_channel: dict[int, list[dict]] = {}
-        for record in records:
-            per_channel.setdefault(record["channel"], []).append(record)
-        for channel_id, items in per_channel.items():
-            channel = fake.channels.get(channel_id)
+        for record in sorted(records, key=lambda r: r["id"]):  # oldest first, as they were made
+            channel = fake.channels.get(record["channel"])
             if channel is None:
                 continue
-            for record in items:
-                try:
-                    msg = await self._message(fake, channel, record)
-                except (KeyError, TypeError, ValueError):
-                    log.warning("playground history: skipped an unreadable message record %r", record.get("id"))
-                    continue
-                if msg is not None:
-                    fake.messages[msg.id] = msg
-                    restored += 1
+            try:
+                msg = await self._message(fake, channel, record)
+            except (KeyError, TypeError, ValueError):
+                log.warning("playground history: skipped an unreadable message record %r", record.get("id"))
+                continue
+            if msg is not None:
+                fake.add_message(msg)
+                restored += 1
         return restored
 
     async def _message(self, fake: FakeDiscord, channel, record: dict) -> Message | None:
@@ -91,29 +107,48 @@ class History:
                 continue
             url = f"{fake.url}/attachments/{channel.id}/{att['id']}/{att['filename']}"
             attachment = Attachment(att["id"], att["filename"], data, att["content_type"], url, att.get("duration"))
-            fake.attachments[attachment.id] = attachment
+            fake.add_attachment(attachment)
             msg.attachments.append(attachment)
         return msg
 
     def _compact(self) -> list[dict]:
-        """The messages to keep (not deleted, the newest KEEP_PER_CHANNEL of each channel, in
-        order), after rewriting the file with only them when it holds more."""
+        """The messages to keep (not deleted, the newest KEEP_PER_CHANNEL of each channel, and
+        within the quota: newest first, to SHRINK_TO of it when over), after rewriting the file
+        with only them when it holds more, and removing the files of the others."""
         records = self._read()
         per_channel: dict[int, list[dict]] = {}
         for record in sorted(records.values(), key=lambda r: r["id"]):
             if not record.get("deleted") and "channel" in record:
                 per_channel.setdefault(record["channel"], []).append(record)
-        kept = [r for items in per_channel.values() for r in items[-KEEP_PER_CHANNEL:]]
+        kept = sorted((r for items in per_channel.values() for r in items[-KEEP_PER_CHANNEL:]), key=lambda r: r["id"])
+        lines = [json.dumps(r) + "\n" for r in kept]
+        sizes = [len(line.encode()) + sum(self._blob_size(a) for a in r.get("attachments", []))
+                 for r, line in zip(kept, lines)]
+        if sum(sizes) > self.quota:  # the oldest go first
+            budget, first = int(self.quota * SHRINK_TO), len(kept)
+            while first > 0 and sizes[first - 1] <= budget:
+                first -= 1
+                budget -= sizes[first]
+            kept, lines, sizes = kept[first:], lines[first:], sizes[first:]
+            log.info("playground history: over its quota of %d MB, the oldest %d message(s) dropped",
+                     self.quota // 2**20, first)
         if self._lines > len(kept):
             temporary = self.path.with_suffix(".tmp")
             with temporary.open("w", encoding="utf-8") as out:
-                out.writelines(json.dumps(r) + "\n" for r in kept)
+                out.writelines(lines)
             temporary.replace(self.path)
             wanted = {str(a["id"]) for r in kept for a in r.get("attachments", [])}
             for blob in self.files.glob("*") if self.files.is_dir() else []:
                 if blob.name not in wanted:
                     blob.unlink()
+        self._size = self._measure()
         return kept
+
+    def _blob_size(self, attachment: dict) -> int:
+        try:
+            return (self.files / str(int(attachment["id"]))).stat().st_size
+        except (OSError, KeyError, TypeError, ValueError):
+            return 0
 
     def _read(self) -> dict[int, dict]:
         records: dict[int, dict] = {}

@@ -4,12 +4,12 @@ One process, one event loop: the local Discord-compatible server (localdiscord/,
 and DAVE), the bot connected to it exactly as to Discord (only the addresses differ, set
 with discord.py's public API: localdiscord/client.py), and the page's server.  The bot's
 data lives in DATA_DIR as with Discord, and the playground's server has fixed ids, so
-models and datasets trained here are still there after a restart.
+models and datasets trained here are still there after a restart.  Who may use the page, and
+why it takes the link's token: the threat model at the top of web.py.
 """
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
 import signal
@@ -18,7 +18,7 @@ from typing import Callable
 
 import discord
 
-from config import Settings
+from config import Settings, is_loopback_host
 from localdiscord.client import client_options, point_discord_at
 from localdiscord.server import FakeDiscord
 from localdiscord.voice import FakeVoiceServer
@@ -33,19 +33,16 @@ EXIT_CONFIG = 2
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)
 
 
 def banner(url: str) -> str:
-    line = "=" * max(60, len(url) + 12)
+    """What `make run` prints: the link with its token (it signs the browser in; a new one at every start)."""
+    line = "=" * max(60, len(url) + 34)
     return (f"\n{line}\n"
             f"  Playground ready: open {url} in your browser\n"
-            f"  (the bot runs on a local Discord; put DISCORD_TOKEN in .env to run it on Discord)\n"
+            f"  (the link's token lets your browser in: don't share it; a new one is made at every start.\n"
+            f"  The bot runs on a local Discord; put DISCORD_TOKEN in .env to run it on Discord)\n"
             f"{line}\n")
 
 
@@ -56,19 +53,21 @@ async def run_playground(settings: Settings, bot_class: Callable[..., discord.Cl
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    fake = FakeDiscord(token=secrets.token_urlsafe(32), world=build_world)
+    # record=False: the local server keeps no test records, so it runs for days in bounded memory.
+    fake = FakeDiscord(token=secrets.token_urlsafe(32), world=build_world, record=False)
     await fake.start()
-    voice = FakeVoiceServer(fake)
-    page = PlaygroundPage(fake, voice, History(settings.data_dir / "playground"))
+    voice = FakeVoiceServer(fake, record=False)
+    page = PlaygroundPage(fake, voice, History(settings.data_dir / "playground"),
+                          max_upload=settings.max_attachment_bytes)
     try:
         await voice.start()
         restored = await page.history.restore(fake) if page.history else 0
-        if not is_loopback(settings.playground_host):
+        if not is_loopback(settings.playground_host):  # config.py refuses it without PLAYGROUND_ALLOW_REMOTE
             log.warning("PLAYGROUND_HOST=%s: the playground is reachable from other machines, and anyone who "
-                        "opens it acts as the bot's owner. Use 127.0.0.1 unless you mean it.",
+                        "has its link (with the token) acts as the bot's owner. Use 127.0.0.1 unless you mean it.",
                         settings.playground_host)
         try:
-            url = await page.start(settings.playground_host, settings.playground_port)
+            await page.start(settings.playground_host, settings.playground_port)
         except OSError as exc:
             log.error("The playground cannot listen on %s port %s (%s). Set PLAYGROUND_PORT to a free port.",
                       settings.playground_host, settings.playground_port, exc.strerror or exc)
@@ -76,7 +75,7 @@ async def run_playground(settings: Settings, bot_class: Callable[..., discord.Cl
         log.info("Playground: local Discord on %s, %d message(s) restored from %s", fake.url, restored,
                  settings.data_dir / "playground")
         point_discord_at(fake.url)
-        return await _run_bot(settings, bot_class, fake, page, url, stop)
+        return await _run_bot(settings, bot_class, fake, page, page.login_url, stop)
     finally:
         await page.stop()
         await voice.stop()
@@ -99,7 +98,7 @@ async def _run_bot(settings: Settings, bot_class: Callable[..., discord.Client],
             log.info("Playground: %d slash command(s) registered", len(synced))
             page.set_bot_online(True)
             print(banner(url), flush=True)
-            log.info("Playground: open %s", url)
+            log.info("Playground: open %s with the token printed on the terminal", page.url)
         else:
             ready.cancel()
         stopper = asyncio.create_task(stop.wait())

@@ -10,11 +10,15 @@ Values are converted by the option's type; users, roles and channels are given b
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from localdiscord import appcommands as ac
+
+
+MAX_NUMBER = 2**53
 
 
 class SlashSyntaxError(ValueError):
@@ -92,13 +96,14 @@ def _split(rest: str, specs: list[dict]) -> dict[str, str]:
 
 def _convert(spec: dict, value: str, users: Iterable, roles: Iterable, channels: Iterable) -> Any:
     otype, name = spec["type"], spec["name"]
-    try:
-        if otype == ac.INTEGER:
-            return int(value)
-        if otype == ac.NUMBER:
-            return float(value)
-    except ValueError:
-        raise SlashSyntaxError(f"{name}: must be a number, not {value!r}") from None
+    if otype in (ac.INTEGER, ac.NUMBER):
+        try:
+            number = int(value) if otype == ac.INTEGER else float(value)
+        except ValueError:
+            raise SlashSyntaxError(f"{name}: must be a number, not {value[:40]!r}") from None
+        if not math.isfinite(number) or abs(number) > MAX_NUMBER:  # Discord's range for number options
+            raise SlashSyntaxError(f"{name}: must be a number between -2^53 and 2^53")
+        return number
     if otype == ac.BOOLEAN:
         if value.lower() in ("true", "yes", "1", "on"):
             return True

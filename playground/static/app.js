@@ -1,6 +1,8 @@
 // The playground page: a small Discord client for the local server (plain JS, no build step).
 // State comes over one WebSocket (/ws); actions are HTTP posts (/api/...). The bot's voice
 // arrives as binary frames of 20 ms 48 kHz stereo s16le PCM, played with WebAudio.
+// The server decides what this page may see (another person's ephemeral messages never come
+// here) and takes actions only with the sign-in cookie and the X-Playground header: web.py.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -38,10 +40,17 @@ function connect() {
     if (typeof event.data !== "string") return play(event.data);
     receive(JSON.parse(event.data));
   };
-  ws.onclose = () => {
+  ws.onclose = async () => {
     hook.connected = false;
     setStatus(false, "disconnected: retrying…");
-    setTimeout(connect, 1000);
+    // Still signed in? A restarted playground has a new token: its new link must be opened.
+    const session = await fetch("/api/session").catch(() => null);
+    if (session && session.status === 401) {
+      setStatus(false, "signed out");
+      showError("The playground restarted (or this browser is not signed in): open the link it printed, with ?token=…");
+      hook.signedOut = true;
+    }
+    setTimeout(connect, session && session.status === 401 ? 5000 : 1000);
   };
 }
 
@@ -53,6 +62,13 @@ function receive(data) {
       setupWorld();
       renderAll();
       hook.connected = true;
+      if (hook.signedOut) { hook.signedOut = false; showError(""); }
+      break;
+    case "as":  // switched person: the server sends what that person may see
+      if (data.user !== state.user) break;  // switched again meanwhile: the next "as" follows
+      state.messages = new Map(data.messages.map((m) => [m.id, m]));
+      renderAll();
+      hook.as = data.user;
       break;
     case "message": upsert(data.message); break;
     case "delete": remove(data.id); break;
@@ -340,9 +356,11 @@ function showError(text) {
   $("error").hidden = !text;
 }
 
+// Every action carries X-Playground: 1, which no HTML form can send (web.py refuses posts without it).
 async function post(url, form) {
-  const response = await fetch(url, form instanceof FormData ? { method: "POST", body: form }
-    : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(form) });
+  const response = await fetch(url, form instanceof FormData
+    ? { method: "POST", headers: { "X-Playground": "1" }, body: form }
+    : { method: "POST", headers: { "Content-Type": "application/json", "X-Playground": "1" }, body: JSON.stringify(form) });
   let data = {};
   try { data = await response.json(); } catch (e) { data = { error: await response.text().catch(() => "") }; }
   if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);

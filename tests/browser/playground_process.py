@@ -31,7 +31,7 @@ class PlaygroundProcess(LoggedProcess):
         return env
 
     async def start(self, timeout: float = 60.0) -> str:
-        """Start it; returns the page's URL once it is printed."""
+        """Start it; returns the link it prints (the page's URL with `?token=`)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # cwd is the data dir, so a developer's own .env (with a token) is not read.
         await self._spawn(self.args, self.data_dir, self.environment())
@@ -42,8 +42,17 @@ class PlaygroundProcess(LoggedProcess):
             raise
         match = URL_LINE.search(line)
         assert match, line
-        self.url = match.group(1)
+        self.url = match.group(1)  # the printed link, with its token
         return self.url
+
+    @property
+    def base_url(self) -> str:
+        """The page's address without the token (what the browser shows once signed in)."""
+        return self.url.split("?", 1)[0]
+
+    @property
+    def token(self) -> str:
+        return self.url.partition("?token=")[2]
 
     async def restart(self, timeout: float = 60.0) -> str:
         """Stop (as Ctrl+C does) and start again on the same DATA_DIR; returns the new URL."""

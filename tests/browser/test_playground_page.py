@@ -298,7 +298,8 @@ async def test_scrolled_up_the_list_stays_where_it_is(page):
     channel = await page.evaluate("document.querySelector('#channels li.active').dataset.id")
     await page.evaluate("""([user, channel]) => { const form = new FormData();
         form.append('user', user); form.append('channel', channel); form.append('content', 'thanks a lot!');
-        return fetch('/api/send', {method: 'POST', body: form}).then(r => r.status); }""", [sam, channel])
+        return fetch('/api/send', {method: 'POST', body: form, headers: {'X-Playground': '1'}})
+            .then(r => r.status); }""", [sam, channel])
     await wait_bot_message(page, THANKS, after=before)
     await next_frames(page)
     assert await page.evaluate("document.querySelector('#messages').scrollTop") == 0

@@ -28,7 +28,7 @@ async def test_missing_token_with_the_playground_off_exits_with_instructions(tmp
 
 async def test_missing_token_opens_the_playground(tmp_path):
     """`make run` on a fresh machine: no token, so the bot runs on the local Discord and the
-    page's URL is printed; the page answers and the bot is online there."""
+    page's link (with its token) is printed; the page answers and the bot is online there."""
     import aiohttp
 
     from tests.browser.playground_process import PlaygroundProcess
@@ -36,11 +36,12 @@ async def test_missing_token_opens_the_playground(tmp_path):
     process = PlaygroundProcess(tmp_path, {"PATH": os.environ["PATH"]})
     url = await process.start()
     try:
-        assert url.startswith("http://127.0.0.1:")
-        async with aiohttp.ClientSession() as session:
+        assert url.startswith("http://127.0.0.1:") and "/?token=" in url
+        # A browser keeps the cookie the link sets (aiohttp's jar needs `unsafe` for an IP address).
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             async with session.get(url) as page:
                 assert page.status == 200 and "<textarea" in await page.text()
-            async with session.ws_connect(url + "ws") as ws:
+            async with session.ws_connect(process.base_url + "ws") as ws:
                 hello = await ws.receive_json(timeout=10)
                 assert hello["type"] == "hello" and hello["world"]["bot"]["name"] == "ChatBot"
                 while (update := await ws.receive_json(timeout=10))["type"] != "voice":
@@ -55,7 +56,7 @@ async def test_playground_forced_with_a_token_and_a_non_loopback_host_says_so(tm
     from tests.browser.playground_process import PlaygroundProcess
 
     process = PlaygroundProcess(tmp_path, {"DISCORD_TOKEN": "a-real-looking-token", "PLAYGROUND": "on",
-                                           "PLAYGROUND_HOST": "0.0.0.0"})
+                                           "PLAYGROUND_HOST": "0.0.0.0", "PLAYGROUND_ALLOW_REMOTE": "true"})
     url = await process.start()
     try:
         assert url.startswith("http://0.0.0.0:")

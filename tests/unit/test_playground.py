@@ -1,11 +1,20 @@
 """The playground's parts without a browser: the slash syntax, the fixed world, history on
 disk, modal forms, voice-message conversion, and the page server against a real local
-Discord (WebSocket updates, actions, the bot's PCM going only to pages in voice)."""
+Discord (WebSocket updates, actions, the bot's PCM going only to pages in voice), and its
+protections (the threat model at the top of playground/web.py): the link's token and its
+cookie, Host and Origin checks, the X-Playground header, ephemeral messages only for their
+user, input checked (400 with a reason, never a 500), uploads capped, files served safely,
+bounded memory and history."""
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextlib
 import json
+import struct
 import subprocess
+import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -18,6 +27,8 @@ from playground import slash, world
 from playground.history import History
 from playground.runner import banner, is_loopback
 from playground.web import PlaygroundPage, modal_form, to_ogg_opus
+
+ROOT = Path(__file__).resolve().parents[2]
 
 COMMANDS = [
     {"name": "hi", "type": 1, "description": "Say hi", "options": []},
@@ -189,7 +200,27 @@ async def test_a_browser_recording_becomes_an_ogg_opus_voice_message(tmp_path):
 def test_loopback_hosts_and_the_banner():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
-    assert "open http://127.0.0.1:8800/ in your browser" in banner("http://127.0.0.1:8800/")
+    assert "open http://127.0.0.1:8800/?token=abc in your browser" in banner("http://127.0.0.1:8800/?token=abc")
+
+
+def signed_in(page: PlaygroundPage, **kwargs) -> aiohttp.ClientSession:
+    """A client as the page is after opening the printed link: the cookie, and X-Playground on actions."""
+    return aiohttp.ClientSession(cookies={page.cookie_name: page.token}, headers={"X-Playground": "1"}, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def served(tmp_path, **kwargs):
+    """The page server on a local Discord with the playground's world (as the runner makes them)."""
+    fake = FakeDiscord(world=world.build_world, record=False)
+    await fake.start()
+    voice = FakeVoiceServer(fake, record=False)  # not started: only its PCM hook is used here
+    page = PlaygroundPage(fake, voice, History(tmp_path), **kwargs)
+    await page.start("127.0.0.1", 0)
+    try:
+        yield page
+    finally:
+        await page.stop()
+        await fake.stop()
 
 
 async def test_page_server_pushes_messages_and_pcm_only_to_pages_in_voice(tmp_path):
@@ -199,7 +230,7 @@ async def test_page_server_pushes_messages_and_pcm_only_to_pages_in_voice(tmp_pa
     page = PlaygroundPage(fake, voice, History(tmp_path))
     url = await page.start("127.0.0.1", 0)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with signed_in(page) as session:
             async with session.ws_connect(f"{url}ws?user={world.YOU_ID}") as you, \
                     session.ws_connect(f"{url}ws?user={world.MEMBER_ID}") as sam:
                 for ws in (you, sam):
@@ -254,7 +285,7 @@ async def test_the_page_server_sends_line_breaks_as_discord_does(tmp_path):
     page = PlaygroundPage(fake, FakeVoiceServer(fake), History(tmp_path))
     url = await page.start("127.0.0.1", 0)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with signed_in(page) as session:
             form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": str(fake.general.id),
                                      "content": "> quoted\r\nnot quoted"})
             async with session.post(f"{url}api/send", data=form) as response:
@@ -296,3 +327,452 @@ def test_the_sample_dataset_is_ready_to_train_and_answers_in_sentences():
     responses = responses_by_label(examples)
     assert set(responses) == labels and len(set(responses.values())) == len(labels)  # one sentence per topic
     assert all(r.endswith((".", "!", "?")) and " " in r for r in responses.values())
+
+
+# -- the page's protections (the threat model at the top of playground/web.py) -------------------
+async def test_the_printed_link_signs_the_browser_in_then_redirects_to_the_clean_url(tmp_path):
+    async with served(tmp_path) as page, aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        assert page.login_url == f"{page.url}?token={page.token}" and len(page.token) >= 40
+        async with browser.get(page.url) as response:  # no link opened yet
+            assert response.status == 401 and "?token=" in await response.text()
+        async with browser.get(f"{page.url}?token=not-{page.token}") as response:
+            assert response.status == 401
+        async with browser.get(page.login_url, allow_redirects=False) as response:
+            assert response.status == 303 and response.headers["Location"] == "/"
+            cookie = response.headers["Set-Cookie"]
+        assert cookie.startswith(f"{page.cookie_name}={page.token};")
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+        async with browser.get(page.url) as response:  # a reload, a second tab: the cookie
+            assert response.status == 200 and "<textarea" in await response.text()
+            assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+            assert response.headers["X-Frame-Options"] == "DENY"
+        async with browser.ws_connect(f"{page.url}ws") as ws:
+            assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        async with browser.get(page.login_url) as response:  # the link again (another tab): fine
+            assert response.status == 200 and str(response.url) == page.url
+
+
+async def test_without_the_cookie_nothing_but_the_sign_in_page_is_served(tmp_path):
+    async with served(tmp_path) as page, aiohttp.ClientSession(headers={"X-Playground": "1"}) as stranger:
+        fake = page.fake
+        sent = await fake.send(fake.owner, "a file", attachments=[("a.txt", b"secret", "text/plain")])
+        attachment = sent.attachments[0]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await stranger.ws_connect(f"{page.url}ws")
+        assert refused.value.status == 401
+        for path, body in (("api/send", {"user": str(world.YOU_ID), "channel": str(fake.general.id), "content": "!hi"}),
+                           ("api/voice", None)):
+            form = aiohttp.FormData(body) if body else None
+            async with stranger.post(page.url + path, data=form,
+                                     json=None if body else {"user": str(world.YOU_ID), "join": True}) as response:
+                assert response.status == 401 and "token" in (await response.json())["error"]
+        for path in (f"files/{attachment.id}/a.txt", "api/session"):
+            async with stranger.get(page.url + path) as response:
+                assert response.status == 401
+        async with stranger.get(page.url, cookies={page.cookie_name: "guessed"}) as response:
+            assert response.status == 401
+        async with stranger.get(page.url + "static/app.js") as response:  # no secrets in the page's code
+            assert response.status == 200
+        assert [m.content for m in fake.messages.values()] == ["a file"] and not fake.guild.voice_states
+
+
+async def test_another_origin_is_refused_even_with_the_cookie(tmp_path):
+    """A page on another local port is the same *site*: the browser sends the SameSite cookie."""
+    async with served(tmp_path) as page, signed_in(page) as session:
+        fake = page.fake
+        for headers in ({"Origin": "http://127.0.0.1:9"}, {"Origin": "http://evil.example"}, {"Origin": "null"},
+                        {"Sec-Fetch-Site": "same-site"}, {"Sec-Fetch-Site": "cross-site"}):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(f"{page.url}ws", headers=headers)
+            assert refused.value.status == 403
+            form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": str(fake.general.id), "content": "!hi"})
+            async with session.post(f"{page.url}api/send", data=form, headers=headers) as response:
+                assert response.status == 403 and "other sites" in (await response.json())["error"]
+            async with session.post(f"{page.url}api/voice", json={"user": str(world.YOU_ID), "join": True},
+                                    headers=headers) as response:
+                assert response.status == 403
+        assert not fake.messages and not fake.guild.voice_states and not page.clients
+        own = {"Origin": page.url.rstrip("/"), "Sec-Fetch-Site": "same-origin"}  # the page itself
+        async with session.post(f"{page.url}api/voice", json={"user": str(world.YOU_ID), "join": True},
+                                headers=own) as response:
+            assert response.status == 200
+        assert "refused" in " ".join(page.refused) and sum(page.refused.values()) == 15
+
+
+async def test_only_this_machines_names_for_the_page_are_served(tmp_path):
+    """DNS rebinding: evil.example pointed at 127.0.0.1 reaches the port, but with its own Host."""
+    async with served(tmp_path) as page, signed_in(page) as session:
+        for host in ("evil.example", f"evil.example:{page.port}", f"127.0.0.1:{page.port + 1}", "127.0.0.1"):
+            for path in ("", f"?token={page.token}", "api/session", "static/app.js"):
+                async with session.get(page.url + path, headers={"Host": host}) as response:
+                    assert response.status == 403, (host, path)
+            with pytest.raises(aiohttp.WSServerHandshakeError):
+                await session.ws_connect(f"{page.url}ws", headers={"Host": host})
+        for host in (f"localhost:{page.port}", f"[::1]:{page.port}", f"LOCALHOST:{page.port}"):
+            async with session.get(page.url + "api/session", headers={"Host": host}) as response:
+                assert response.status == 200, host
+
+
+async def test_actions_need_the_header_and_json_endpoints_take_only_json(tmp_path):
+    async with served(tmp_path) as page, aiohttp.ClientSession(cookies={page.cookie_name: page.token}) as session:
+        fake = page.fake
+        fields = {"user": str(world.YOU_ID), "channel": str(fake.general.id), "content": "!hi"}
+        async with session.post(f"{page.url}api/send", data=aiohttp.FormData(fields)) as response:  # an HTML form
+            assert response.status == 403 and "X-Playground" in (await response.json())["error"]
+        header = {"X-Playground": "1"}
+        # The classic JSON-by-form trick: a text/plain form whose body parses as JSON.
+        trick = '{"user": "%d", "join": true, "x": "="}' % world.YOU_ID
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+            async with session.post(f"{page.url}api/voice", data=trick,
+                                    headers={**header, "Content-Type": content_type}) as response:
+                assert response.status == 415 and "JSON" in (await response.json())["error"]
+        async with session.post(f"{page.url}api/send", json=fields, headers=header) as response:
+            assert response.status == 415
+        assert not fake.messages and not fake.guild.voice_states
+
+
+BAD_JSON = [
+    ("api/voice", b"{not json", 400, "malformed JSON"),
+    ("api/voice", b"[1, 2]", 400, "JSON object"),
+    ("api/voice", b"\xff\xfe", 400, "malformed JSON"),
+    ("api/voice", b"[" * 100_000 + b"]" * 100_000, 413, "bytes of JSON"),
+    ("api/voice", b"[" * 30_000 + b"]" * 30_000, 400, "malformed JSON"),
+    ("api/voice", json.dumps({"user": "9" * 5000, "join": True}).encode(), 400, "unknown user"),
+    ("api/voice", json.dumps({"user": "1", "join": True}).encode(), 400, "unknown user"),
+    ("api/voice", json.dumps({"user": "\u00b2", "join": True}).encode(), 400, "unknown user"),
+    ("api/voice", json.dumps({"user": [world.YOU_ID], "join": True}).encode(), 400, "unknown user"),
+    ("api/voice", json.dumps({"user": str(world.YOU_ID), "join": "yes"}).encode(), 400, "join"),
+    ("api/voice", json.dumps({"user": str(world.YOU_ID), "join": 1e999}).encode(), 400, "join"),
+    ("api/menu", json.dumps({"user": str(world.YOU_ID), "name": "Transcribe", "message": "123"}).encode(), 400,
+     "gone"),
+    ("api/menu", json.dumps({"user": str(world.YOU_ID), "name": 5, "message": "123"}).encode(), 400, "name"),
+    ("api/modal", json.dumps({"user": str(world.YOU_ID), "interaction": "1", "values": {}}).encode(), 400,
+     "unknown form"),
+    ("api/autocomplete", json.dumps({"user": str(world.YOU_ID), "channel": str(world.TEXT_CHANNELS[0][1])}).encode(),
+     400, "command"),
+    ("api/autocomplete", json.dumps({"user": str(world.YOU_ID), "channel": str(world.VOICE_CHANNEL_ID),
+                                     "command": "x", "option": "y"}).encode(), 400, "unknown channel"),
+    ("api/autocomplete", json.dumps({"user": str(world.YOU_ID), "channel": str(world.TEXT_CHANNELS[0][1]),
+                                     "command": "nosuch", "option": "y", "value": "v"}).encode(), 400,
+     "is registered"),
+]
+
+
+@pytest.mark.parametrize("path, body, status, reason", BAD_JSON, ids=lambda x: str(x)[:30])
+async def test_malformed_json_actions_are_refused_with_a_reason(tmp_path, path, body, status, reason):
+    async with served(tmp_path) as page, signed_in(page) as session:
+        async with session.post(page.url + path, data=body, headers={"Content-Type": "application/json"}) as response:
+            assert response.status == status, await response.text()
+            assert reason in (await response.json())["error"]
+        assert not page.fake.messages and not page.fake.guild.voice_states
+
+
+def bad_sends(fake) -> list[tuple[dict, list, str]]:
+    you, general = str(world.YOU_ID), str(fake.general.id)
+    return [
+        ({"user": you, "channel": "1", "content": "hi"}, [], "unknown channel"),
+        ({"user": you, "channel": str(world.VOICE_CHANNEL_ID), "content": "hi"}, [], "unknown channel"),
+        ({"user": you, "channel": "9" * 5000, "content": "hi"}, [], "unknown channel"),
+        ({"user": you, "content": "hi"}, [], "unknown channel"),
+        ({"user": str(world.BOT_ID), "channel": general, "content": "hi"}, [], "unknown user"),
+        ({"channel": general, "content": "hi"}, [], "unknown user"),
+        ({"user": you, "channel": general, "content": "x" * 2001}, [], "2000 characters"),
+        ({"user": you, "channel": general, "content": "   "}, [], "nothing to send"),
+        ({"user": you, "channel": general, "content": "hi", "reply_to": "42"}, [], "reply to"),
+        ({"user": you, "channel": general, "content": "hi", "duration": "nan"}, [], "duration"),
+        ({"user": you, "channel": general, "content": "hi", "duration": "1e999"}, [], "duration"),
+        ({"user": you, "channel": general, "voice_message": "1"}, [("a.webm", b"not a recording")], "WebM or Ogg"),
+        ({"user": you, "channel": general, "voice_message": "1"}, [], "one recording"),
+        ({"user": you, "channel": general, "content": "hi"}, [(f"{i}.txt", b"x") for i in range(11)], "at most 10"),
+    ]
+
+
+async def test_malformed_forms_are_refused_with_a_reason(tmp_path):
+    async with served(tmp_path) as page, signed_in(page) as session:
+        fake = page.fake
+        for fields, files, reason in bad_sends(fake):
+            form = aiohttp.FormData(fields)
+            for name, data in files:
+                form.add_field("file", data, filename=name, content_type="application/octet-stream")
+            async with session.post(f"{page.url}api/send", data=form) as response:
+                assert response.status == 400 and reason in (await response.json())["error"], (fields, reason)
+        slash_form = {"user": str(world.YOU_ID), "channel": str(fake.general.id), "text": "/nosuch"}
+        async with session.post(f"{page.url}api/slash", data=aiohttp.FormData(slash_form)) as response:
+            assert response.status == 400 and "not a registered command" in (await response.json())["error"]
+        for body in (b"garbage", b"--x\r\nContent-Disposition: form-data\r\n\r\nv\r\n--x--\r\n"):
+            async with session.post(f"{page.url}api/send", data=body,
+                                    headers={"Content-Type": "multipart/form-data; boundary=x"}) as response:
+                assert response.status == 400 and "malformed form" in (await response.json())["error"]
+        async with session.get(f"{page.url}files/{'9' * 5000}/x") as response:
+            assert response.status == 404
+        for user in ("abc", "9" * 5000, "1"):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(f"{page.url}ws?user={user}")
+            assert refused.value.status == 400
+        async with session.ws_connect(f"{page.url}ws?user={world.YOU_ID}") as ws:
+            assert (await ws.receive_json(timeout=5))["type"] == "hello"
+            for junk in ("{not json", "[]", '{"type": "as", "user": "1"}', '{"type": "as", "user": {}}',
+                         "[" * 2000 + "]" * 2000):
+                await ws.send_str(junk)  # ignored
+            await ws.send_str(json.dumps({"type": "as", "user": str(world.MEMBER_ID)}))
+            while (data := await ws.receive_json(timeout=5))["type"] != "as":
+                pass
+            assert data["user"] == str(world.MEMBER_ID)
+        assert not page.fake.messages
+
+
+async def test_uploads_over_max_attachment_bytes_are_refused_with_413(tmp_path):
+    async with served(tmp_path, max_upload=1000) as page, signed_in(page) as session:
+        for sizes in ([1001], [600, 600]):
+            form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": str(page.fake.general.id)})
+            for i, size in enumerate(sizes):
+                form.add_field("file", b"x" * size, filename=f"{i}.bin")
+            async with session.post(f"{page.url}api/send", data=form) as response:
+                assert response.status == 413 and "MAX_ATTACHMENT_BYTES" in (await response.json())["error"]
+        form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": str(page.fake.general.id)})
+        form.add_field("file", b"x" * 200_000, filename="big.bin")  # over the form's own limit too
+        async with session.post(f"{page.url}api/send", data=form) as response:
+            assert response.status == 413
+        assert not page.fake.messages
+        form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": str(page.fake.general.id)})
+        form.add_field("file", b"x" * 1000, filename="fits.bin")
+        async with session.post(f"{page.url}api/send", data=form) as response:
+            assert response.status == 200
+
+
+async def test_uploaded_files_are_served_nosniff_and_markup_only_as_downloads(tmp_path):
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    async with served(tmp_path) as page, signed_in(page) as session:
+        form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": str(page.fake.general.id)})
+        for name, data, content_type in (("x.svg", svg, "image/svg+xml"), ("x.html", b"<script>1</script>", "text/html"),
+                                         ("x.png", b"\x89PNG\r\n", "image/png"), ("v.ogg", b"OggS", "audio/ogg")):
+            form.add_field("file", data, filename=name, content_type=content_type)
+        async with session.post(f"{page.url}api/send", data=form) as response:
+            sent = page.fake.messages[int((await response.json())["id"])]
+        named = await page.fake.send(page.fake.owner, attachments=[("café ünï.txt", b"t", "text/plain")])
+        served_as = {}
+        for attachment in sent.attachments + named.attachments:
+            async with session.get(f"{page.url}files/{attachment.id}/{attachment.filename}") as response:
+                assert response.status == 200 and await response.read() == attachment.data
+                assert response.headers["X-Content-Type-Options"] == "nosniff"
+                assert "sandbox" in response.headers["Content-Security-Policy"]
+                served_as[attachment.filename] = (response.headers["Content-Disposition"].split(";")[0],
+                                                  response.headers["Content-Type"].split(";")[0])
+        assert served_as == {"x.svg": ("attachment", "application/octet-stream"),
+                             "x.html": ("attachment", "application/octet-stream"),
+                             "x.png": ("inline", "image/png"), "v.ogg": ("inline", "audio/ogg"),
+                             "café ünï.txt": ("attachment", "application/octet-stream")}
+
+
+@contextlib.asynccontextmanager
+async def bot_side(fake: FakeDiscord):
+    """Just the bot's end of the local gateway (identified, so interactions are sent to it) and REST."""
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {fake.token}"}) as http, \
+            http.ws_connect(fake.url + "/") as gateway:
+        await gateway.receive_json(timeout=5)  # HELLO
+        await gateway.send_json({"op": 2, "d": {"token": fake.token, "intents": (1 << 9) | (1 << 12) | (1 << 15)}})
+        await fake.wait_until(lambda: any(s.identified for s in fake.sessions), timeout=5)
+        yield http, gateway
+
+
+async def next_event(gateway, name: str) -> dict:
+    while (frame := await gateway.receive_json(timeout=5)).get("t") != name:
+        pass
+    return frame["d"]
+
+
+async def messages_until(ws, content: str) -> list[str]:
+    """The contents of the messages `ws` gets, up to one with `content`."""
+    seen = []
+    while True:
+        frame = await ws.receive(timeout=5)
+        if frame.type != aiohttp.WSMsgType.TEXT:
+            continue
+        data = json.loads(frame.data)
+        if data["type"] == "message":
+            seen.append(data["message"]["content"])
+            if data["message"]["content"] == content:
+                return seen
+
+
+async def test_ephemeral_messages_and_dms_go_only_to_the_page_of_their_user(tmp_path):
+    async with served(tmp_path) as page, signed_in(page) as session, bot_side(page.fake) as (http, gateway):
+        fake = page.fake
+        fake.app_commands.overwrite(fake.guild.id, [{"name": "secret", "description": "A secret", "type": 1}])
+        general = str(fake.general.id)
+        async with session.ws_connect(f"{page.url}ws?user={world.YOU_ID}") as you, \
+                session.ws_connect(f"{page.url}ws?user={world.MEMBER_ID}") as sam:
+            form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": general, "text": "/secret"})
+            async with session.post(f"{page.url}api/slash", data=form) as response:
+                assert response.status == 200
+            asked = await next_event(gateway, "INTERACTION_CREATE")
+            async with http.post(f"{fake.url}/api/v10/interactions/{asked['id']}/{asked['token']}/callback",
+                                 json={"type": 4, "data": {"content": "for your eyes only", "flags": 64}}) as r:
+                assert r.status == 204
+            async with http.post(f"{fake.url}/api/v10/users/@me/channels",
+                                 json={"recipient_id": str(world.YOU_ID)}) as r:
+                dm = (await r.json())["id"]
+            async with http.post(f"{fake.url}/api/v10/channels/{dm}/messages", json={"content": "a private file"}) as r:
+                assert r.status == 200
+            # Then something everyone sees: sam's page has had everything before it by then.
+            form = aiohttp.FormData({"user": str(world.MEMBER_ID), "channel": general, "content": "public"})
+            async with session.post(f"{page.url}api/send", data=form) as response:
+                assert response.status == 200
+            assert await messages_until(you, "public") == ["for your eyes only", "a private file", "public"]
+            assert await messages_until(sam, "public") == ["public"]
+
+            # History when a page opens, and when it switches person, holds only that person's.
+            async with session.ws_connect(f"{page.url}ws?user={world.MEMBER_ID}") as late:
+                hello = await late.receive_json(timeout=5)
+                assert [m["content"] for m in hello["messages"]] == ["public"]
+            async with session.ws_connect(f"{page.url}ws?user={world.YOU_ID}") as late:
+                hello = await late.receive_json(timeout=5)
+                mine = {m["content"]: m for m in hello["messages"]}
+                assert set(mine) == {"for your eyes only", "a private file", "public"}
+                assert mine["for your eyes only"]["for_user"] == str(world.YOU_ID)
+            await sam.send_json({"type": "as", "user": str(world.YOU_ID)})
+            while (data := await sam.receive_json(timeout=5))["type"] != "as":
+                pass
+            assert {m["content"] for m in data["messages"]} == {"for your eyes only", "a private file", "public"}
+            await you.send_json({"type": "as", "user": str(world.MEMBER_ID)})
+            while (data := await you.receive_json(timeout=5))["type"] != "as":
+                pass
+            assert [m["content"] for m in data["messages"]] == ["public"]
+            # sam cannot submit or target what is not theirs either.
+            target = next(m for m in fake.messages.values() if m.content == "for your eyes only")
+            async with session.post(f"{page.url}api/menu", json={"user": str(world.MEMBER_ID), "name": "Transcribe",
+                                                                 "message": str(target.id)}) as response:
+                assert response.status == 400 and "gone" in (await response.json())["error"]
+
+
+def test_nothing_the_page_reaches_relies_on_assert():
+    """`python -O` removes assert statements: checks on what the page sends must be real ones."""
+    files = sorted((ROOT / "playground").glob("*.py")) + [ROOT / "localdiscord" / "interactions.py",
+                                                          ROOT / "localdiscord" / "server.py"]
+    found = [f"{path.relative_to(ROOT)}:{node.lineno}" for path in files
+             for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assert)]
+    assert not found, f"assert statements on the page's request path: {found}"
+
+
+def test_a_remote_playground_host_needs_playground_allow_remote(tmp_path):
+    from config import ConfigError, load_settings
+
+    none = tmp_path / "none.env"
+    with pytest.raises(ConfigError, match="PLAYGROUND_ALLOW_REMOTE=true"):
+        load_settings({"PLAYGROUND_HOST": "0.0.0.0"}, env_file=none)
+    allowed = load_settings({"PLAYGROUND_HOST": "0.0.0.0", "PLAYGROUND_ALLOW_REMOTE": "true"}, env_file=none)
+    assert allowed.playground_allow_remote and not load_settings({}, env_file=none).playground_allow_remote
+    assert load_settings({"PLAYGROUND_HOST": "::1"}, env_file=none).playground_host == "::1"
+    # With a token the playground is off: the setting does not stand in Discord's way.
+    assert load_settings({"PLAYGROUND_HOST": "0.0.0.0", "DISCORD_TOKEN": "t"}, env_file=none).discord_token
+
+
+async def test_a_chosen_host_is_accepted_and_the_token_still_needed(tmp_path):
+    fake = FakeDiscord(world=world.build_world, record=False)
+    await fake.start()
+    page = PlaygroundPage(fake, FakeVoiceServer(fake, record=False), History(tmp_path))
+    url = await page.start("127.0.0.2", 0)  # as PLAYGROUND_HOST with PLAYGROUND_ALLOW_REMOTE
+    try:
+        async with aiohttp.ClientSession() as stranger, signed_in(page) as session:
+            async with stranger.get(url + "api/session") as response:
+                assert response.status == 401
+            async with session.get(url + "api/session") as response:
+                assert response.status == 200
+            async with session.get(url + "api/session", headers={"Host": "evil.example"}) as response:
+                assert response.status == 403
+    finally:
+        await page.stop()
+        await fake.stop()
+
+
+# -- bounded memory and disk ----------------------------------------------------------------------
+def rtp_packet(key: bytes, sequence: int, payload: bytes) -> bytes:
+    """A voice packet as discord.py sends it (aead_xchacha20_poly1305_rtpsize, no extension)."""
+    import nacl.bindings
+
+    header = struct.pack(">BBHII", 0x80, 0x78, sequence, sequence * 960, 1234)
+    nonce = struct.pack(">I", sequence)
+    return header + nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(payload, header, nonce + bytes(20),
+                                                                             key) + nonce
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_a_voice_server_that_does_not_record_keeps_no_pcm(record):
+    import discord.opus
+
+    from localdiscord.voice import OPUS_SILENCE, VoiceConnection
+
+    if not discord.opus.is_loaded():
+        discord.opus._load_default()
+    fake = FakeDiscord(world=world.build_world, record=record)
+    voice = FakeVoiceServer(fake, record=record)
+    heard: list[bytes] = []
+    voice.pcm_listeners.append(lambda guild_id, pcm: heard.append(pcm))
+    conn = VoiceConnection(voice, ws=None)  # type: ignore[arg-type]
+    conn.secret_key, conn.guild_id = bytes(range(32)), fake.guild.id
+    opus = discord.opus.Encoder().encode(b"\x10\x00" * 1920, 960)
+    for sequence in range(100):
+        conn.receive_rtp(rtp_packet(conn.secret_key, sequence, opus), time.monotonic())
+    conn.receive_rtp(rtp_packet(conn.secret_key, 100, OPUS_SILENCE), time.monotonic())
+    assert len(heard) == 100 and conn.decrypt_errors == 0  # the page hears every frame either way
+    utterances = voice.utterances(fake.guild)
+    assert [u.frames for u in utterances] == ([100] if record else [])
+
+
+async def test_a_local_server_that_does_not_record_keeps_the_newest_only(monkeypatch):
+    from localdiscord import server as server_module
+
+    monkeypatch.setattr(server_module, "RECENT", 5)
+    monkeypatch.setattr(server_module, "KEEP_MESSAGES", 10)
+    monkeypatch.setattr(server_module, "KEEP_ATTACHMENT_BYTES", 1000)
+    fake = FakeDiscord(world=world.build_world, record=False)
+    await fake.start()
+    try:
+        seen: list[str] = []
+        fake.event_listeners.append(lambda event: seen.append(event.message.content))
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bot {fake.token}"}) as http:
+            sent = [await fake.send(fake.owner, f"m{i}", attachments=[(f"{i}.bin", b"x" * 300, None)])
+                    for i in range(20)]
+            for i in range(8):
+                async with http.post(f"{fake.url}/api/v10/channels/{fake.general.id}/messages",
+                                     json={"content": f"bot {i}"}) as response:
+                    assert response.status == 200
+                async with http.post(f"{fake.url}/api/v10/channels/{fake.general.id}/typing") as response:
+                    assert response.status == 204
+            oldest = sent[-1].attachments[0]
+            async with http.get(f"{fake.url}/attachments/{fake.general.id}/{sent[0].attachments[0].id}/0.bin") as r:
+                assert r.status == 404  # forgotten
+            async with http.get(f"{fake.url}/attachments/{fake.general.id}/{oldest.id}/x") as r:
+                assert r.status == 200
+        assert seen == [f"bot {i}" for i in range(8)]  # the listeners saw everything
+        assert len(fake.events) == len(fake.typing) == len(fake.requests) == 5
+        assert [e.message.content for e in fake.events] == [f"bot {i}" for i in range(3, 8)]
+        assert len(fake.messages) == 10 and list(fake.messages.values())[-1].content == "bot 7"
+        assert sum(len(a.data) for a in fake.attachments.values()) <= 1000 and not fake.cdn_fetches
+    finally:
+        await fake.stop()
+
+
+async def test_history_stays_within_its_quota_dropping_the_oldest(tmp_path):
+    fake = FakeDiscord(world=world.build_world)
+    await fake.start()
+    try:
+        history = History(tmp_path, quota_bytes=20_000)
+        sent = []
+        for i in range(40):
+            msg = await fake.send(fake.owner, f"message {i}", attachments=[(f"{i}.bin", b"x" * 1000, None)])
+            await history.save(msg)
+            sent.append(msg)
+            used = (tmp_path / "messages.jsonl").stat().st_size + sum(p.stat().st_size for p in (tmp_path / "files").iterdir())
+            assert used <= 20_000
+    finally:
+        await fake.stop()
+    again = FakeDiscord(world=world.build_world)
+    await again.start()
+    try:
+        restored = await History(tmp_path, quota_bytes=20_000).restore(again)
+        contents = [m.content for m in again.messages.values()]
+        assert 5 <= restored < 40 and contents == [f"message {i}" for i in range(40 - restored, 40)]  # the newest
+        assert all(again.attachment_data(m.attachments[0]) == b"x" * 1000 for m in again.messages.values())
+    finally:
+        await again.stop()
