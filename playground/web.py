@@ -489,11 +489,14 @@ class PlaygroundPage:
         attachment = self.fake.attachments.get(_id(request.match_info["attachment"]))
         if attachment is None:
             raise Refused(404, "no such file (or no longer kept)")
-        content_type = (attachment.content_type or "").split(";")[0].strip().lower()
-        inline = content_type in INLINE_TYPES or re.fullmatch(r"audio/[\w.+-]+", content_type) is not None
-        return web.Response(body=attachment.data, content_type=content_type if inline else "application/octet-stream",
-                            headers={"Content-Disposition": _disposition("inline" if inline else "attachment",
-                                                                         attachment.filename)})
+        content_type = _content_type(attachment.content_type) or "application/octet-stream"
+        bare = content_type.split(";")[0].strip().lower()
+        inline = bare in INLINE_TYPES or bare.startswith("audio/")
+        # Anything else (SVG, HTML, ...) is a download when opened; in the page an <img> of an SVG
+        # still shows (and runs nothing): its type is kept, the CSP sandboxes it anyway.
+        return web.Response(body=attachment.data, headers={
+            "Content-Type": content_type,
+            "Content-Disposition": _disposition("inline" if inline else "attachment", attachment.filename)})
 
     def _person(self, value: Any) -> User:
         wanted = _id(value)

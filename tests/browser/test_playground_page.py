@@ -101,7 +101,7 @@ async def page(playground, browser):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto(playground.url)
-    await page.wait_for_function("window.playground.connected")
+    await page.wait_for_function("() => window.playground.connected")
     yield page
     assert not errors, f"errors in the page: {errors}"
     await page.close()
@@ -141,8 +141,11 @@ async def at_end(page) -> bool:
     return await page.evaluate(AT_END)
 
 
-AT_END = "(() => { const l = document.querySelector('#messages'); " \
-         "return l.scrollHeight - l.scrollTop - l.clientHeight < 4; })()"
+# Predicates for wait_for_function are written as functions: the page's CSP (no 'unsafe-eval')
+# stops Playwright re-evaluating a bare expression string at each poll; a function is compiled once.
+AT_END_NOW = "(() => { const l = document.querySelector('#messages'); " \
+             "return l.scrollHeight - l.scrollTop - l.clientHeight < 4; })()"
+AT_END = f"() => {AT_END_NOW}"
 
 
 async def next_frames(page) -> None:
@@ -160,6 +163,22 @@ async def test_hi_is_answered(page):
     item = page.locator(f'.msg[data-id="{reply}"]')
     assert "!hi" in await item.locator(".quote").inner_text()  # a reply, quoting the command
     assert await item.locator(".author").inner_text() == "ChatBot"
+
+
+async def test_the_printed_link_is_the_way_in(playground, page):
+    """`python bot.py` prints the link with its token; the page is then at the clean URL, and
+    nothing is served to a client without the cookie, or under another host name."""
+    import aiohttp
+
+    assert "/?token=" in playground.url and page.url == playground.base_url
+    async with aiohttp.ClientSession() as stranger:
+        for path in ("", "ws", "api/session", "api/send"):
+            async with stranger.get(playground.base_url + path) as response:
+                assert response.status == 401, path
+        port = playground.base_url.rsplit(":", 1)[1].strip("/")
+        for host in ("evil.example", f"evil.example:{port}"):  # DNS rebinding
+            async with stranger.get(playground.url, headers={"Host": host}, allow_redirects=False) as response:
+                assert response.status == 403
 
 
 async def test_text_is_shown_as_text_and_markdown_rendered(page):
@@ -226,7 +245,7 @@ async def test_voice_message_recorded_from_the_microphone(page):
     assert await page.inner_text("#record") == "Stop"
     assert await page.locator("#rec-time").is_visible()
     # Record 3 s of the fake microphone, read on the page's running timer.
-    await page.wait_for_function("document.querySelector('#rec-time').textContent >= '0:03'", timeout=30_000)
+    await page.wait_for_function("() => document.querySelector('#rec-time').textContent >= '0:03'", timeout=30_000)
     await page.click("#record")
     await page.wait_for_selector("#rec-time", state="hidden")
     assert await page.inner_text("#record") == "Rec"
@@ -278,7 +297,7 @@ async def test_train_on_the_sample_the_status_edited_in_view_then_the_confusion_
     await image.wait_for()
     assert await image.get_attribute("alt") == "confusion_matrix.png"
     # The image loads after the message is shown and makes it taller: still the end in view.
-    await page.wait_for_function(f"(img) => img.complete && img.naturalWidth > 100 && {AT_END}",
+    await page.wait_for_function(f"(img) => img.complete && img.naturalWidth > 100 && {AT_END_NOW}",
                                  arg=await image.element_handle())
     # The README's picture: a window tall enough for the whole story, from `!train sample` on.
     await page.set_viewport_size({"width": 1200, "height": 1250})
@@ -290,7 +309,7 @@ async def test_train_on_the_sample_the_status_edited_in_view_then_the_confusion_
 
 async def test_scrolled_up_the_list_stays_where_it_is(page):
     await page.evaluate("document.querySelector('#messages').scrollTop = 0")
-    await page.wait_for_function("!window.playground.stuck")  # the page saw the scroll
+    await page.wait_for_function("() => !window.playground.stuck")  # the page saw the scroll
     before = await last_message_id(page)
     # sam talks in the channel (from another page): the bot answers; this page stays where it was.
     sam = await page.evaluate("[...document.querySelectorAll('#person option')]"
@@ -304,7 +323,7 @@ async def test_scrolled_up_the_list_stays_where_it_is(page):
     await next_frames(page)
     assert await page.evaluate("document.querySelector('#messages').scrollTop") == 0
     await page.evaluate("document.querySelector('#messages').scrollTop = 1e9")  # back to the end
-    await page.wait_for_function("window.playground.stuck")
+    await page.wait_for_function("() => window.playground.stuck")
 
 
 async def test_chat_is_answered_with_the_samples_sentences(page):
@@ -327,7 +346,7 @@ async def test_second_member_is_refused_an_admin_command(page):
         assert "Manage Server" in await page.locator(f'.msg[data-id="{reply}"]').inner_text()
         await send(page, "/select_dataset name:topics")  # the same through the slash command
         await page.wait_for_function(
-            "document.querySelector('#error:not([hidden])') || "
+            "() => document.querySelector('#error:not([hidden])') || "
             "[...document.querySelectorAll('.msg.ephemeral')].some(m => m.innerText.includes('admins'))")
     finally:
         await be(page, "you")
@@ -394,7 +413,7 @@ async def test_joining_voice_plays_the_bots_spoken_answer(page, tmp_path_factory
     last = await last_message_id(page)
     await send(page, "where can i get pizza")
     await wait_bot_message(page, FOOD, after=last)
-    await page.wait_for_function(f"window.playground.samplesPlayed > {before} + 48000 * 0.3", timeout=60_000)
+    await page.wait_for_function(f"() => window.playground.samplesPlayed > {before} + 48000 * 0.3", timeout=60_000)
     await page.wait_for_selector("#voice-members li:has-text('ChatBot')")
     assert await page.evaluate("window.playground.peak") > 0.05  # speech, not silence
     assert await page.evaluate("window.playground.speakingShown")
@@ -406,7 +425,7 @@ async def test_joining_voice_plays_the_bots_spoken_answer(page, tmp_path_factory
     await answer.locator("button.apps").click()
     await page.locator("#menu button", has_text="Speak this").click()
     await wait_bot_message(page, "Saying it in")
-    await page.wait_for_function(f"window.playground.samplesPlayed > {heard} + 48000 * 0.2", timeout=60_000)
+    await page.wait_for_function(f"() => window.playground.samplesPlayed > {heard} + 48000 * 0.2", timeout=60_000)
     await page.click("#voice-button")  # leave
     await page.wait_for_selector("#voice-button:has-text('Join voice')")
 
@@ -427,7 +446,7 @@ async def test_hand_placed_dataset_is_picked_with_autocomplete(page):
 async def test_reload_keeps_history(page):
     before = await page.locator("#messages .msg").all_inner_texts()
     await page.reload()
-    await page.wait_for_function("window.playground.connected")
+    await page.wait_for_function("() => window.playground.connected")
     after = await page.locator("#messages .msg").all_inner_texts()
     assert after == before and any("!hi" in text for text in after)
 
@@ -435,7 +454,7 @@ async def test_reload_keeps_history(page):
 async def test_restart_keeps_the_model_and_the_history(playground, page):
     await playground.restart()
     await page.goto(playground.url)  # the port is new (PLAYGROUND_PORT=0 in tests)
-    await page.wait_for_function("window.playground.connected")
+    await page.wait_for_function("() => window.playground.connected")
     assert any("!hi" in text for text in await page.locator("#messages .msg").all_inner_texts())
     before = await last_message_id(page)
     await send(page, "any ideas for dinner tonight?")

@@ -558,10 +558,9 @@ async def test_uploaded_files_are_served_nosniff_and_markup_only_as_downloads(tm
                 assert "sandbox" in response.headers["Content-Security-Policy"]
                 served_as[attachment.filename] = (response.headers["Content-Disposition"].split(";")[0],
                                                   response.headers["Content-Type"].split(";")[0])
-        assert served_as == {"x.svg": ("attachment", "application/octet-stream"),
-                             "x.html": ("attachment", "application/octet-stream"),
+        assert served_as == {"x.svg": ("attachment", "image/svg+xml"), "x.html": ("attachment", "text/html"),
                              "x.png": ("inline", "image/png"), "v.ogg": ("inline", "audio/ogg"),
-                             "café ünï.txt": ("attachment", "application/octet-stream")}
+                             "café ünï.txt": ("attachment", "text/plain")}
 
 
 @contextlib.asynccontextmanager
