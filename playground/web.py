@@ -23,8 +23,9 @@ rebinding) makes their page same-origin with us by name.  The world's ids are fi
    (`http://127.0.0.1:8800/?token=...`, as Jupyter does).  Opening it trades the token for an
    `HttpOnly; SameSite=Strict` cookie named after the port, then redirects to the clean URL.
    `/ws`, `/api/*` and `/files/*` without that cookie get 401 (compared in constant time).
-2. `Host` must be 127.0.0.1, localhost or [::1] with our port (or the PLAYGROUND_HOST the owner
-   chose with PLAYGROUND_ALLOW_REMOTE): a rebound name gets 403.
+2. `Host` must be 127.0.0.1, localhost or [::1] with our port, or the PLAYGROUND_HOST the owner
+   chose with PLAYGROUND_ALLOW_REMOTE (on 0.0.0.0 or :: any name: the token is then the only
+   key): a rebound name gets 403.
 3. A foreign `Origin` (or a `Sec-Fetch-Site` other than same-origin/none) gets 403: that is
    what stops a page on another local port, which does carry the cookie.
 4. Every POST needs the header `X-Playground: 1`, which an HTML form cannot send and a

@@ -234,3 +234,21 @@ async def test_uploaded_svg_and_html_are_downloaded_never_rendered(served, brows
         assert (await download.value).suggested_filename == name
         await opened.close()
     assert not await tab.evaluate("window.pwned")
+
+
+async def test_a_page_whose_sign_in_is_gone_says_to_open_the_link(served, browser, tab):
+    """After a restart the old cookie opens nothing: the page says what to do, then reconnects
+    by itself once the browser is signed in again."""
+    page, _bot_saw = served
+    saved = await browser.cookies(page.url)
+    await browser.clear_cookies()
+    try:
+        for client in list(page.clients):
+            await client.ws.close()
+        await tab.wait_for_function("() => window.playground.signedOut === true")
+        assert "open the link it printed" in await tab.inner_text("#error")
+    finally:
+        await browser.add_cookies(saved)
+    await tab.wait_for_function("() => window.playground.connected && !window.playground.signedOut",
+                                timeout=15_000)
+    assert await tab.locator("#error").is_hidden()

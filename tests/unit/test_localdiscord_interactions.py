@@ -21,7 +21,7 @@ from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
 from localdiscord import FakeDiscord
-from localdiscord.interactions import CommandUnavailable
+from localdiscord.interactions import CommandUnavailable, InteractionRefused
 from localdiscord.state import ALL_PERMISSIONS, FLAG_LOADING, MANAGE_GUILD
 
 LABELS = ["car", "cat", "dog"]
@@ -475,3 +475,54 @@ async def test_an_application_without_the_message_content_intent(fake, bot, sync
                 await asyncio.wait_for(task, 10)
     finally:
         await limited.stop()
+
+
+async def test_modal_submits_are_checked_for_real(fake, bot, synced):
+    """The checks on a submit are real ones (kept under `python -O`, as the playground's page
+    reaches them): another user, a second submit, a non-dict of values are refused."""
+    answer = await fake.reply_to(await fake.send(fake.bob, "!hi"))
+    ix = await fake.message_command(fake.bob, "Correct this answer", answer)
+    await ix.wait_response()
+    for user, values, problem in ((fake.alice, {"answer": "x"}, "only the user who opened"),
+                                  (fake.bob, ["answer"], "values are")):
+        with pytest.raises(InteractionRefused, match=problem):
+            await fake.submit_modal(user, ix, values)
+    assert not ix.modal_submitted
+    await (await fake.submit_modal(fake.bob, ix, {"answer": "ok"})).wait_original()
+    with pytest.raises(InteractionRefused, match="already submitted"):
+        await fake.submit_modal(fake.bob, ix, {"answer": "again"})
+    assert issubclass(CommandUnavailable, InteractionRefused) and issubclass(InteractionRefused, AssertionError)
+
+
+async def test_a_server_that_does_not_record_keeps_only_the_newest_interactions(monkeypatch):
+    """record=False (the playground, which runs for days): interactions beyond RECENT are
+    forgotten (their tokens then answer 10015, as an expired webhook would), the logs are deques."""
+    from localdiscord import interactions, server as server_module
+
+    monkeypatch.setattr(interactions, "RECENT", 3)
+    monkeypatch.setattr(server_module, "RECENT", 3)
+    quiet = FakeDiscord(record=False)
+    await quiet.start()
+    try:
+        with pointed_at(quiet):
+            bot, task = await start_bot(quiet, discord.Intents.default() | discord.Intents(message_content=True))
+            try:
+                await bot.tree.sync()
+                used = []
+                for _ in range(5):
+                    ix = await quiet.slash(quiet.bob, "hi")
+                    assert (await ix.wait_original()).content == "Hi bob"
+                    used.append(ix)
+                assert [quiet.interaction(ix.id) for ix in used] == [None, None, *used[2:]]
+                assert list(quiet.interactions) == used[2:] and len(quiet.events) == len(quiet.requests) == 3
+                async with aiohttp.ClientSession() as http:
+                    url = f"{quiet.url}/api/v10/webhooks/{quiet.application_id}"
+                    async with http.post(f"{url}/{used[0].token}", json={"content": "late"}) as response:
+                        assert (response.status, (await response.json())["code"]) == (404, 10015)
+                    async with http.post(f"{url}/{used[-1].token}", json={"content": "follow-up"}) as response:
+                        assert response.status == 200
+            finally:
+                await bot.close()
+                await asyncio.wait_for(task, 10)
+    finally:
+        await quiet.stop()
