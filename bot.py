@@ -17,6 +17,7 @@ from audio.transcription import TranscriptionService
 from commands.errors import handle_command_error, reply_to_interaction_error
 from commands.help import BotHelp
 from commands.voice import VoiceManager
+from commands.voice_internals import load_opus
 from config import ConfigError, Settings, load_settings
 from model.service import ModelService
 from storage.database import Database, Retention
@@ -146,18 +147,13 @@ def check_environment() -> None:
     if shutil.which("ffmpeg") is None:
         log.warning("ffmpeg is not installed: audio messages and voice playback will not work "
                     "(Debian/Ubuntu: apt-get install ffmpeg)")
-    if not discord.opus.is_loaded():
-        try:
-            discord.opus._load_default()
-        except Exception:  # noqa: BLE001 - any failure means no opus
-            pass
-    if not discord.opus.is_loaded():
+    if not load_opus():
         log.warning("libopus was not found: the bot cannot speak in voice channels "
                     "(Debian/Ubuntu: apt-get install libopus0)")
     try:
         import davey  # noqa: F401
     except ImportError:
-        log.warning("The davey package is missing: voice needs discord.py[voice]>=2.7.1 (pip install -r requirements.txt)")
+        log.warning("The davey package is missing: voice needs discord.py[voice]==2.7.1 (pip install -r requirements.txt)")
 
 
 async def run(settings: Settings) -> int:

@@ -27,7 +27,7 @@ from errors import Busy, UserError
 from .chat import NOT_SURE, NOT_TRAINED
 from .checks import is_server_admin
 from .replies import respond
-from .voice_internals import CLIENT_DISCONNECT, SPEAKING
+from .voice_internals import CLIENT_DISCONNECT, SPEAKING, check_discord_version
 from .voice_receiver import VoiceReceiver
 
 if TYPE_CHECKING:
@@ -324,4 +324,6 @@ class Listen(commands.Cog):
 
 
 async def setup(bot: ChatBot) -> None:
+    if not check_discord_version():  # another discord.py: its voice internals may differ (logged)
+        return
     await bot.add_cog(Listen(bot))

@@ -29,7 +29,7 @@ from errors import UserError
 from audio.playback import pcm_for_discord, release_freed_memory
 
 from .replies import respond
-from .voice_internals import ListeningVoiceClient
+from .voice_internals import ListeningVoiceClient, wait_until_connected
 
 if TYPE_CHECKING:
     from audio.synthesis import SpeechSynthesizer
@@ -577,12 +577,13 @@ class VoiceManager:
         Disconnecting in the middle of that reconnect makes it give up later with a
         disconnect of its own, which can hit the guild's next connection."""
         if isinstance(client, discord.VoiceClient) and not client.is_connected():
-            await asyncio.to_thread(client.wait_until_connected, SETTLE_TIMEOUT)
+            await asyncio.to_thread(wait_until_connected, client, SETTLE_TIMEOUT)
 
     async def _after_move(self, guild: discord.Guild) -> None:
         """Moved by someone else: stay if people are there and the connection recovered,
-        leave an empty channel, and connect again when discord.py's reconnect stalled
-        (2.7.1 can lose the IP discovery answer when reconnecting after a move)."""
+        leave an empty channel, and connect again as a last resort when discord.py's reconnect
+        is seen stalled here (its known 2.7.1 stalls after a move are fixed in
+        voice_internals.RaceFixedConnectionState)."""
         await self._settle(guild.voice_client)
         async with self._state(guild.id).lock:
             client = guild.voice_client

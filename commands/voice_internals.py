@@ -26,26 +26,60 @@ also reads:
   registered, discord.py's reader thread sits in ``select()`` (30 s) on the socket, and when
   a reconnect (a drag to another channel) replaces the socket, that reader misses the IP
   discovery answer on the new one and the reconnect stalls. discord.py's own reader stays
-  idle (no callback) except during IP discovery, when the receiver does not read (not
-  connected then);
+  idle (no callback; see ``RaceFixedConnectionState``) except during IP discovery, when
+  the receiver does not read (not connected then);
 * ``VoiceClient._connection.dave_session.decrypt(user_id, davey.MediaType.audio, frame)``
   for members' end-to-end encrypted frames;
 
 ``VoiceClient.mode``, ``secret_key`` and ``ssrc`` are public properties.
 
-tests/unit/test_dave_voice_internals.py and tests/unit/test_voice_receive_internals.py fail
-when discord.py changes any of these.
+Two races of discord.py 2.7.1's ``VoiceConnectionState`` stall a voice connection for good
+after a drag to another channel or a resume; ``RaceFixedConnectionState`` (below) fixes both.
+It overrides, of that class:
+
+* the ``state`` property and ``_wait_for_state(state, *others, timeout=None)``: the setter
+  does ``_state_event.set(); _state_event.clear()`` and ``_wait_for_state`` waits on that
+  event in a *new task* (``sane_wait_for``) after checking the state. A state change that
+  lands after the check but before that task first runs sets and clears the event with no
+  waiter: the wake-up is lost and the connection waits for the next change, which never
+  comes (30 s timeout, or forever). Discord sends VOICE_STATE_UPDATE and
+  VOICE_SERVER_UPDATE back to back, so the second often lands there (a resume after
+  4015 stalled about 1 time in 20);
+* ``add_socket_listener`` / ``remove_socket_listener``: ``DiscordVoiceWebSocket.discover_ip``
+  sends its request *before* registering its listener (``get_ip_packet``), and the
+  state's ``SocketReader`` thread, after delivering an answer, goes back into a 30 s
+  ``select()`` before the event loop unregisters the listener. The next datagram (the IP
+  discovery answer of a drag's reconnect, on the same socket) is then read with no listener
+  and dropped, and the reconnect waits for it for good (measured here: a drag stalled
+  1 time in 13 to 19, the reader having read a 74-byte answer with no listener); after a
+  connect it could also take the first member packet from the receiver. The fix
+  unregisters the discovery listener in the reader thread as soon as it has its answer,
+  so the reader goes idle at once.
+
+``VoiceClient.wait_until_connected(timeout)`` (no underscore, but undocumented) blocks a
+thread until the connection is connected, and ``discord.opus._load_default()`` (private)
+loads libopus as discord.py would on first use (also its bundled Windows DLL).
+
+All of this was written against discord.py ``DISCORD_VERSION`` (2.7.1); with another
+version ``check_discord_version()`` logs a warning at start-up and listening is off
+(commands/listen_cog.py), and connections use discord.py's own state.
+
+tests/unit/test_dave_voice_internals.py, tests/unit/test_voice_receive_internals.py and
+tests/unit/test_voice_connection_races.py fail when discord.py changes any of these.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import discord
-from discord.voice_state import VoiceConnectionState
+from discord.voice_state import ConnectionFlowState, VoiceConnectionState
 
 log = logging.getLogger("voice")
+
+DISCORD_VERSION = "2.7.1"  # the discord.py whose private voice internals this module reads
 
 SESSION_DESCRIPTION = 4  # voice gateway opcode
 
@@ -75,6 +109,104 @@ def dave_state(client: discord.VoiceClient) -> DaveState:
     return DaveState(version, ready, session.epoch if session is not None else None, client.voice_privacy_code)
 
 
+# -- the version these internals were written for -------------------------------------------
+def internals_match() -> bool:
+    """Whether the installed discord.py is the one this module was written and tested against."""
+    return discord.__version__ == DISCORD_VERSION
+
+
+def check_discord_version() -> bool:
+    """At start-up: True for discord.py DISCORD_VERSION; otherwise log why listening is off."""
+    if internals_match():
+        return True
+    log.warning("discord.py %s is installed, but listening in voice channels relies on private voice "
+                "internals of discord.py %s (commands/voice_internals.py): listening is turned off. "
+                "Install the pinned version (pip install -r requirements.txt) to hear members.",
+                discord.__version__, DISCORD_VERSION)
+    return False
+
+
+# -- discord.py 2.7.1 voice connection races (see the module docstring) ----------------------
+IP_DISCOVERY_LISTENER = "DiscordVoiceWebSocket.discover_ip.<locals>.get_ip_packet"
+
+
+def is_ip_discovery_answer(data: bytes) -> bool:
+    """An IP discovery response: type 2, 74 bytes (what ``get_ip_packet`` accepts)."""
+    return len(data) == 74 and data[1] == 0x02
+
+
+class RaceFixedConnectionState(VoiceConnectionState):
+    """discord.py 2.7.1's voice connection state without its two stalls (module docstring):
+
+    * the lost wake-up: each waiter of ``_wait_for_state`` registers a future *before* it
+      yields, right after checking the state, and every state change resolves the futures
+      registered so far, so no change between the check and the wait goes unnoticed;
+    * the dropped IP discovery answer: the discovery listener is unregistered in discord.py's
+      socket reader thread as soon as it has its answer, so that thread goes idle instead of
+      reading (and dropping) the next datagram with no listener.
+    """
+
+    def __init__(self, voice_client: discord.VoiceClient, *, hook: Any = None) -> None:
+        self._state_waiters: list[asyncio.Future[None]] = []
+        self._discovery_listeners: dict[Callable[[bytes], Any], Callable[[bytes], Any]] = {}
+        super().__init__(voice_client, hook=hook)
+
+    @property
+    def state(self) -> ConnectionFlowState:
+        return VoiceConnectionState.state.fget(self)  # type: ignore[attr-defined]
+
+    @state.setter
+    def state(self, value: ConnectionFlowState) -> None:
+        VoiceConnectionState.state.fset(self, value)  # type: ignore[attr-defined]
+        waiters, self._state_waiters = self._state_waiters, []
+        for changed in waiters:
+            if not changed.done():
+                changed.set_result(None)
+
+    async def _wait_for_state(self, state: ConnectionFlowState, *other_states: ConnectionFlowState,
+                              timeout: float | None = None) -> None:
+        # discord.py's own: the same states and the same timeout for each wait (asyncio.TimeoutError).
+        states = (state, *other_states)
+        while self.state not in states:
+            changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._state_waiters.append(changed)  # before yielding: no change can slip past
+            await asyncio.wait_for(changed, timeout)
+
+    def add_socket_listener(self, callback: Callable[[bytes], Any]) -> None:
+        if getattr(callback, "__qualname__", "") != IP_DISCOVERY_LISTENER:
+            super().add_socket_listener(callback)
+            return
+        discovery = callback
+
+        def deliver_once(data: bytes) -> None:  # on discord.py's socket reader thread
+            discovery(data)
+            if is_ip_discovery_answer(data):
+                VoiceConnectionState.remove_socket_listener(self, deliver_once)  # idle from now on
+
+        self._discovery_listeners[discovery] = deliver_once
+        super().add_socket_listener(deliver_once)
+
+    def remove_socket_listener(self, callback: Callable[[bytes], Any]) -> None:
+        super().remove_socket_listener(self._discovery_listeners.pop(callback, callback))
+
+
+def wait_until_connected(client: discord.VoiceClient, timeout: float) -> bool:
+    """Block (call it in a worker thread) until ``client`` is connected, at most ``timeout``
+    seconds; whether it is connected. ``VoiceClient.wait_until_connected`` is undocumented."""
+    return client.wait_until_connected(timeout)
+
+
+def load_opus() -> bool:
+    """Load libopus the way discord.py does on first use (``discord.opus._load_default()``,
+    private: it also finds the DLL discord.py ships for Windows); whether it is loaded."""
+    if not discord.opus.is_loaded():
+        try:
+            discord.opus._load_default()  # private: see the module docstring
+        except Exception:  # noqa: BLE001 - any failure means no opus
+            pass
+    return discord.opus.is_loaded()
+
+
 class DaveReportingVoiceClient(discord.VoiceClient):
     """A VoiceClient that logs its DAVE state at INFO once per voice websocket (a join, a
     move, a resume): when its group is first ready, or at once when it is plaintext."""
@@ -82,7 +214,8 @@ class DaveReportingVoiceClient(discord.VoiceClient):
     def create_connection_state(self) -> VoiceConnectionState:
         self._dave_described_ws: int | None = None  # id() of the websocket that sent SESSION_DESCRIPTION
         self._dave_reported_ws: int | None = None  # id() of the websocket already reported
-        return VoiceConnectionState(self, hook=self._after_voice_message)
+        state_class = RaceFixedConnectionState if internals_match() else VoiceConnectionState
+        return state_class(self, hook=self._after_voice_message)
 
     async def _after_voice_message(self, ws: Any, msg: dict) -> None:
         if msg.get("op") == SESSION_DESCRIPTION:  # a new key and DAVE version: a new group

@@ -12,7 +12,7 @@ from discord.gateway import DiscordVoiceWebSocket
 from discord.voice_state import SocketReader, VoiceConnectionState
 
 from commands.voice_internals import (CLIENT_DISCONNECT, SPEAKING, ListeningVoiceClient, connection_socket,
-                                      dave_session, drain_socket)
+                                      dave_session, drain_socket, load_opus, wait_until_connected)
 
 
 def test_public_properties_read_per_packet():
@@ -89,3 +89,18 @@ def test_waiting_datagrams_are_drained_from_the_connection_socket():
         state._socket_reader.stop()
         receiver.close()
         sender.close()
+
+
+def test_opus_loading_and_waiting_for_a_connection():
+    """bot.py loads libopus and the voice manager waits for a reconnect through these."""
+    assert callable(discord.opus._load_default)
+    assert load_opus() and discord.opus.is_loaded()
+    source = inspect.getsource(discord.VoiceClient.wait_until_connected)
+    assert "self._connection.wait(timeout)" in source and "return self._connection.is_connected()" in source
+    state = VoiceConnectionState(SimpleNamespace(), hook=None)
+    try:
+        client = SimpleNamespace(wait_until_connected=discord.VoiceClient.wait_until_connected.__get__(
+            SimpleNamespace(_connection=state)))
+        assert wait_until_connected(client, 0) is False  # not connected: returns after the timeout
+    finally:
+        state._socket_reader.stop()
