@@ -91,11 +91,14 @@ async def _run_bot(settings: Settings, bot_class: Callable[..., discord.Client],
         await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
         if ready.done():
             # The local server has no rate limit: register the slash commands on its server at
-            # once (on Discord an owner runs !sync).
+            # once, and globally too, which is what offers them in DMs with the bot (on Discord an
+            # owner runs !sync here / !sync global).  The page shows a server's copy only once.
             guild = discord.Object(fake.guild.id)
             bot.tree.copy_global_to(guild=guild)  # type: ignore[attr-defined]
             synced = await bot.tree.sync(guild=guild)  # type: ignore[attr-defined]
-            log.info("Playground: %d slash command(s) registered", len(synced))
+            synced_global = await bot.tree.sync()  # type: ignore[attr-defined]
+            log.info("Playground: %d slash command(s) registered (%d global, for DMs)", len(synced),
+                     len(synced_global))
             page.set_bot_online(True)
             print(banner(url), flush=True)
             log.info("Playground: open %s with the token printed on the terminal", page.url)

@@ -31,8 +31,10 @@ rebinding) makes their page same-origin with us by name.  The world's ids are fi
 4. Every POST needs the header `X-Playground: 1`, which an HTML form cannot send and a
    cross-origin `fetch` can only send after a CORS preflight that is never granted; the JSON
    endpoints take only `application/json`.
-5. Ephemeral messages and the bot's notices are sent only to the pages acting as their user
-   (the page says who it acts as: `/ws?user=` and `{"type": "as"}`); nothing is hidden in JS.
+5. Ephemeral messages, DMs (the bot's private answers: `!getfile` typed in a channel sends the
+   file by DM), the bot typing in a DM and the bot's notices are sent only to the pages acting
+   as their user (the page says who it acts as: `/ws?user=` and `{"type": "as"}`), in history
+   too; nothing is hidden in JS.  A page sends DMs only in its own person's DM channel.
 6. Input gets real checks (never `assert`, which `python -O` removes): bad input is answered
    400 with the reason, uploads over MAX_ATTACHMENT_BYTES 413.  Uploaded files are served with
    `nosniff`, as downloads (`Content-Disposition: attachment`) unless they are plain images or
@@ -309,17 +311,35 @@ class PlaygroundPage:
         return {
             "guild": {"id": str(guild.id), "name": guild.name},
             "bot": {"id": str(fake.bot.id), "name": fake.bot.username},
-            "people": [{"id": str(u.id), "name": u.username,
+            # "dm": the person's DM channel with the bot (its messages come only to their pages).
+            "people": [{"id": str(u.id), "name": u.username, "dm": str(fake.dm_channel(u).id),
                         "role": "owner" if u.id == guild.owner_id else "member"} for u in people(fake)],
             "users": {str(u.id): u.username for u in fake.users.values()},
             "channels": [{"id": str(c.id), "name": c.name, "kind": "voice" if c.type == VOICE_CHANNEL else "text"}
                          for c in guild.channels.values() if c.type in (TEXT_CHANNEL, VOICE_CHANNEL)],
         }
 
+    def registered(self, in_dm: bool) -> list[dict]:
+        """The application commands the Discord client offers: in the server, its own
+        then the global ones (a global command of the same name is hidden by the server's copy);
+        in a DM, the global ones offered in DMs (`contexts` with 1, or `dm_permission` not false)."""
+        registry = self.fake.app_commands
+        if in_dm:
+            return [c for c in registry.list(None)
+                    if (1 in c["contexts"] if c.get("contexts") is not None else c.get("dm_permission", True))]
+        own = registry.list(self.fake.guild.id)
+        names = {(c["name"], c.get("type", ac.CHAT_INPUT)) for c in own}
+        return own + [c for c in registry.list(None) if (c["name"], c.get("type", ac.CHAT_INPUT)) not in names
+                      and (c.get("contexts") is None or 0 in c["contexts"])]
+
     def commands(self) -> dict:
-        registered = self.fake.app_commands.list(self.fake.guild.id) + self.fake.app_commands.list(None)
-        menus = sorted({c["name"] for c in registered if c.get("type") == ac.MESSAGE_COMMAND})
-        return {"type": "commands", "commands": slash.describe(registered), "menus": menus}
+        """The commands the page suggests and its Apps menu offers, in the server and in a DM."""
+        out: dict[str, Any] = {"type": "commands"}
+        for prefix, in_dm in (("", False), ("dm_", True)):
+            registered = self.registered(in_dm)
+            out[prefix + "commands"] = slash.describe(registered)
+            out[prefix + "menus"] = sorted({c["name"] for c in registered if c.get("type") == ac.MESSAGE_COMMAND})
+        return out
 
     def voice_state(self) -> dict:
         guild = self.fake.guild
@@ -405,7 +425,12 @@ class PlaygroundPage:
             self.announce(event.message)
 
     def _on_typing(self, channel_id: int) -> None:
-        self.broadcast({"type": "typing", "channel_id": str(channel_id), "user": self.fake.bot.username})
+        channel = self.fake.channels.get(channel_id)
+        to_user = None
+        if channel is not None and channel.type == DM_CHANNEL:  # typing in a DM: only its person sees it
+            to_user = channel.recipient.id if channel.recipient is not None else 0
+        self.broadcast({"type": "typing", "channel_id": str(channel_id), "user": self.fake.bot.username},
+                       to_user=to_user)
 
     async def _watch(self) -> None:
         """Push voice and slash-command changes to every page (woken by the local server's own
@@ -507,11 +532,16 @@ class PlaygroundPage:
                                f"{', '.join(f'{u.username} ({u.id})' for u in people(self.fake))}")
         return person
 
-    def _channel(self, value: Any):
-        channel = self.fake.guild.channels.get(_id(value))
-        if channel is None or channel.type != TEXT_CHANNEL:
-            raise Refused(400, f"unknown channel {_shown(value)}")
-        return channel
+    def _channel(self, value: Any, user: User):
+        """A text channel of the server, or `user`'s own DM channel with the bot (never another's)."""
+        channel = self.fake.channels.get(_id(value))
+        if channel is not None and channel.type == TEXT_CHANNEL and channel.guild_id == self.fake.guild.id:
+            return channel
+        if channel is not None and channel.type == DM_CHANNEL and channel.recipient is not None \
+                and channel.recipient.id == user.id:
+            return channel
+        raise Refused(400, f"unknown channel {_shown(value)} (for {user.username}: the server's text channels "
+                           f"and their own DM with {self.fake.bot.username})")
 
     async def _form(self, request: web.Request) -> tuple[dict[str, str], list[tuple[str, bytes, str | None]]]:
         """Fields and files of a form post (multipart with files, or url-encoded)."""
@@ -562,7 +592,7 @@ class PlaygroundPage:
     async def _send(self, request: web.Request) -> web.Response:
         fields, files = await self._form(request)
         author = self._person(fields.get("user"))
-        channel = self._channel(fields.get("channel"))
+        channel = self._channel(fields.get("channel"), author)
         content = self._mentions(fields.get("content", ""))
         if len(content) > MAX_CONTENT:
             raise Refused(400, f"a message is at most {MAX_CONTENT} characters")
@@ -587,13 +617,13 @@ class PlaygroundPage:
     async def _slash(self, request: web.Request) -> web.Response:
         fields, files = await self._form(request)
         user = self._person(fields.get("user"))
-        channel = self._channel(fields.get("channel"))
+        channel = self._channel(fields.get("channel"), user)
         text = fields.get("text", "")
         if len(text) > MAX_SLASH_TEXT:
             raise Refused(400, f"a slash command is at most {MAX_SLASH_TEXT} characters")
         if len(files) > 1:
             raise Refused(400, "a slash command takes one file")
-        registered = self.fake.app_commands.list(self.fake.guild.id) + self.fake.app_commands.list(None)
+        registered = self.registered(channel.type == DM_CHANNEL)
         try:
             use = slash.parse(text, registered, attachment=files[0] if files else None,
                               users=self.fake.users.values(), roles=self.fake.guild.roles.values(),
@@ -616,7 +646,7 @@ class PlaygroundPage:
     async def _autocomplete(self, request: web.Request) -> web.Response:
         body = await self._json(request)
         user = self._person(body.get("user"))
-        channel = self._channel(body.get("channel"))
+        channel = self._channel(body.get("channel"), user)
         command, option = _text(body, "command", 32), _text(body, "option", 32)
         value = _text(body, "value", 6000, required=False)
         try:

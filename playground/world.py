@@ -1,14 +1,16 @@
-"""The playground's world: one server, a few text channels, a voice channel, two people.
+"""The playground's world: one server, a few text channels, a voice channel, two people, and
+each person's DM channel with the bot.
 
 Its ids are fixed (not minted per start) because the bot keeps models, datasets and
 database rows per server id in DATA_DIR: a model trained in the playground must still be
-that server's model after a restart.
+that server's model after a restart.  The DM channels' ids are fixed too, so the DMs in the
+page's history (history.py) come back after a restart, in the same channels.
 """
 from __future__ import annotations
 
 from localdiscord.server import FakeDiscord
 from localdiscord.state import (
-    MANAGE_GUILD, MEMBER_PERMISSIONS, TEXT_CHANNEL, VOICE_CHANNEL, Channel, Guild, Role,
+    DM_CHANNEL, MANAGE_GUILD, MEMBER_PERMISSIONS, TEXT_CHANNEL, VOICE_CHANNEL, Channel, Guild, Role,
 )
 
 # Snowflake-shaped constants (late 2022): only their stability matters.
@@ -22,6 +24,8 @@ BOT_ROLE_ID = 1_050_000_000_000_000_102
 TEXT_CHANNELS = (("general", 1_050_000_000_000_000_110), ("training", 1_050_000_000_000_000_111),
                  ("random", 1_050_000_000_000_000_112))
 VOICE_CHANNEL_ID = 1_050_000_000_000_000_120
+YOU_DM_ID = 1_050_000_000_000_000_130  # "you" and the bot
+MEMBER_DM_ID = 1_050_000_000_000_000_131  # "sam" and the bot
 
 BOT_NAME = "ChatBot"
 YOU_NAME = "you"
@@ -52,6 +56,9 @@ def build_world(fake: FakeDiscord) -> None:
     fake.guild = guild
     fake.general = guild.channels[TEXT_CHANNELS[0][1]]
     fake.voice = guild.channels[VOICE_CHANNEL_ID]
+    # What `fake.dm_channel(person)` finds (the bot opening a DM, the page sending one).
+    for person, dm_id in ((fake.owner, YOU_DM_ID), (fake.member, MEMBER_DM_ID)):
+        fake.channels[dm_id] = Channel(dm_id, "", DM_CHANNEL, recipient=person)
 
 
 def people(fake: FakeDiscord) -> list:

@@ -1,8 +1,10 @@
 // The playground page: a small Discord client for the local server (plain JS, no build step).
 // State comes over one WebSocket (/ws); actions are HTTP posts (/api/...). The bot's voice
 // arrives as binary frames of 20 ms 48 kHz stereo s16le PCM, played with WebAudio.
-// The server decides what this page may see (another person's ephemeral messages never come
-// here) and takes actions only with the sign-in cookie and the X-Playground header: web.py.
+// The server decides what this page may see (another person's ephemeral messages and DMs never
+// come here) and takes actions only with the sign-in cookie and the X-Playground header: web.py.
+// Besides the server's text channels, the page shows the DM channel between the person it acts
+// as and the bot ("Direct messages"): the bot's private answers (!getfile typed in a channel) go there.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -16,7 +18,8 @@ window.playground = {
 const hook = window.playground;
 
 const state = {
-  world: null, messages: new Map(), channel: null, user: null, commands: [], menus: [],
+  world: null, messages: new Map(), channel: null, user: null, commands: [], menus: [], dmCommands: [], dmMenus: [],
+  unread: new Map(),  // channel id -> messages that arrived there while another channel was open (DMs)
   replyTo: null, file: null, voiceMembers: [], online: false, typingTimer: null, choices: [],
   audio: null, playHead: 0, speakingUntil: 0, ws: null, suggestion: 0, recorder: null,
   stuck: true,  // the list follows its end (Discord's behaviour) until the person scrolls up
@@ -59,6 +62,7 @@ function receive(data) {
     case "hello":
       state.world = data.world;
       state.messages = new Map(data.messages.map((m) => [m.id, m]));
+      state.unread.clear();
       setupWorld();
       renderAll();
       hook.connected = true;
@@ -67,13 +71,17 @@ function receive(data) {
     case "as":  // switched person: the server sends what that person may see
       if (data.user !== state.user) break;  // switched again meanwhile: the next "as" follows
       state.messages = new Map(data.messages.map((m) => [m.id, m]));
+      state.unread.clear();
       renderAll();
       hook.as = data.user;
       break;
     case "message": upsert(data.message); break;
     case "delete": remove(data.id); break;
     case "typing": showTyping(data.channel_id, data.user); break;
-    case "commands": state.commands = data.commands; state.menus = data.menus; break;
+    case "commands":
+      state.commands = data.commands; state.menus = data.menus;
+      state.dmCommands = data.dm_commands || []; state.dmMenus = data.dm_menus || [];
+      break;
     case "voice": updateVoice(data); break;
     case "notice":
       if (data.for_user === state.user && data.channel_id === state.channel) addNotice(data.text);
@@ -93,13 +101,15 @@ function setupWorld() {
   document.title = `${w.guild.name} · playground`;
   const text = w.channels.filter((c) => c.kind === "text");
   const voice = w.channels.find((c) => c.kind === "voice");
-  if (!state.channel || !text.some((c) => c.id === state.channel)) state.channel = text[0].id;
-  if (!state.user) state.user = w.people[0].id;
+  if (!state.user || !w.people.some((p) => p.id === state.user)) state.user = w.people[0].id;
+  if (!state.channel || !(text.some((c) => c.id === state.channel) || state.channel === myDm())) {
+    state.channel = text[0].id;
+  }
   $("channels").replaceChildren(...text.map((c) => {
     const li = document.createElement("li");
     li.textContent = c.name;
     li.dataset.id = c.id;
-    li.onclick = () => { state.channel = c.id; renderAll(); };
+    li.onclick = () => openChannel(c.id);
     return li;
   }));
   if (voice) $("voice-name").textContent = voice.name;
@@ -114,19 +124,59 @@ function setupWorld() {
 
 function userName(id) { return (state.world && state.world.users[id]) || "unknown"; }
 function channelName(id) {
+  if (isDm(id)) return state.world.bot.name;  // a DM is named after the other end: the bot
   const c = state.world && state.world.channels.find((x) => x.id === id);
   return c ? c.name : "?";
 }
+// The DM channels: each person's with the bot; this page shows its own person's only.
+function isDm(id) { return !!state.world && state.world.people.some((p) => p.dm === id); }
+function myDm() {
+  const me = state.world && state.world.people.find((p) => p.id === state.user);
+  return me ? me.dm : null;
+}
+
+function openChannel(id) {
+  if (id !== state.channel) cancelReply();  // a reply stays in its own channel
+  state.channel = id;
+  state.unread.delete(id);
+  renderAll();
+}
+
+// "Direct messages": one entry, the bot, for the person the page acts as; a count of the
+// messages that arrived while another channel was open (cleared when it is opened).
+function renderDms() {
+  const dm = myDm();
+  if (!dm) return;
+  const bot = state.world.bot.name;
+  const count = state.unread.get(dm) || 0;
+  const li = el("li", "dm" + (dm === state.channel ? " active" : "") + (count ? " unread" : ""));
+  li.dataset.id = dm;
+  li.title = `Your direct messages with ${bot}`;
+  const avatar = el("span", "dm-avatar", escapeHtml(bot.slice(0, 1).toUpperCase()));
+  avatar.setAttribute("aria-hidden", "true");
+  li.append(avatar, el("span", "name", escapeHtml(bot)));
+  if (count) {
+    const badge = el("span", "badge", count > 99 ? "99+" : String(count));
+    badge.title = `${count} new message${count === 1 ? "" : "s"}`;
+    li.append(badge);
+  }
+  li.onclick = () => openChannel(dm);
+  $("dms").replaceChildren(li);
+}
 
 // -- messages -------------------------------------------------------------------------------
+// for_user: the one person who may see a message (an ephemeral one, a DM), null for everyone.
 function visible(m) {
-  return m.channel_id === state.channel && !m.deleted && (!m.ephemeral || m.for_user === state.user);
+  return m.channel_id === state.channel && !m.deleted && (m.for_user === null || m.for_user === state.user);
 }
 
 function renderAll() {
   for (const li of $("channels").children) li.classList.toggle("active", li.dataset.id === state.channel);
+  renderDms();
+  const sigil = isDm(state.channel) ? "@" : "#";
+  $("channel-sigil").textContent = sigil;
   $("channel-name").textContent = channelName(state.channel);
-  $("input").placeholder = `Message #${channelName(state.channel)}`;
+  $("input").placeholder = `Message ${sigil}${channelName(state.channel)}`;
   const list = [...state.messages.values()].filter(visible).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
   sizes.disconnect();
   sizes.observe($("messages"));
@@ -140,6 +190,11 @@ function upsert(m) {
   const known = state.messages.has(m.id);
   state.messages.set(m.id, m);
   if (m.author.bot && m.channel_id === state.channel) hideTyping();
+  if (!known && !m.deleted && m.channel_id !== state.channel && m.channel_id === myDm()
+      && String(m.author.id) !== String(state.user)) {
+    state.unread.set(m.channel_id, (state.unread.get(m.channel_id) || 0) + 1);  // a DM while elsewhere
+    renderDms();
+  }
   if (!visible(m)) return;
   const el = renderMessage(m);
   const old = document.querySelector(`.msg[data-id="${m.id}"]`);
@@ -417,11 +472,13 @@ function autosize() {
 }
 
 // -- slash command suggestions --------------------------------------------------------------
+// What the Discord client offers here: the server's commands, or in a DM the global ones offered in DMs.
+function commandsHere() { return isDm(state.channel) ? state.dmCommands : state.commands; }
 function currentSuggestions() {
   const text = $("input").value;
   const match = /^\/(\S*)$/.exec(text);
   if (!match) return [];
-  return state.commands.filter((c) => c.name.startsWith(match[1].toLowerCase()));
+  return commandsHere().filter((c) => c.name.startsWith(match[1].toLowerCase()));
 }
 
 function updateSuggestions() {
@@ -447,7 +504,7 @@ function hideSuggestions() { $("suggestions").hidden = true; state.suggestion = 
 function autocompleteContext() {
   const text = $("input").value;
   const m = /^\/(\S+)\s([\s\S]*)$/.exec(text);
-  const c = m && state.commands.find((x) => x.name === m[1].toLowerCase());
+  const c = m && commandsHere().find((x) => x.name === m[1].toLowerCase());
   const tail = c && /(?:^|\s)([\w-]+):([^:]*)$/.exec(m[2]);
   const option = tail && c.options.find((o) => o.name === tail[1] && o.autocomplete);
   if (!option) return null;
@@ -497,8 +554,9 @@ function complete(c) {
 function openMenu(event, m) {
   const menu = $("menu");
   menu.replaceChildren(el("div", "label", "Apps"));
-  if (!state.menus.length) menu.append(el("div", "label", "(no message commands registered)"));
-  for (const name of state.menus) {
+  const menus = isDm(m.channel_id) ? state.dmMenus : state.menus;
+  if (!menus.length) menu.append(el("div", "label", "(no message commands registered)"));
+  for (const name of menus) {
     const b = el("button", "", escapeHtml(name));
     b.onclick = () => { closeMenu(); useMenu(name, m); };
     menu.append(b);
@@ -730,7 +788,10 @@ function init() {
   $("record").onclick = toggleRecording;
   $("train-sample").onclick = trainOnSample;
   $("person").addEventListener("change", () => {
+    const inDm = isDm(state.channel);
     state.user = $("person").value;
+    state.unread.clear();
+    if (inDm) state.channel = myDm();  // the DM view now shows this person's DM with the bot
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: "as", user: state.user }));
     renderAll();
   });

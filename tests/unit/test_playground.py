@@ -775,3 +775,120 @@ async def test_history_stays_within_its_quota_dropping_the_oldest(tmp_path):
         assert all(again.attachment_data(m.attachments[0]) == b"x" * 1000 for m in again.messages.values())
     finally:
         await again.stop()
+
+
+# -- direct messages with the bot ------------------------------------------------------------------
+async def frames_until(ws, content: str) -> list[dict]:
+    """Every JSON update `ws` gets, up to a message with `content`."""
+    seen = []
+    while True:
+        frame = await ws.receive(timeout=5)
+        if frame.type != aiohttp.WSMsgType.TEXT:
+            continue
+        seen.append(data := json.loads(frame.data))
+        if data["type"] == "message" and data["message"]["content"] == content:
+            return seen
+
+
+def test_each_persons_dm_with_the_bot_has_a_fixed_id():
+    first, second = FakeDiscord(world=world.build_world), FakeDiscord(world=world.build_world)
+    assert first.dm_channel(first.owner).id == second.dm_channel(second.owner).id == world.YOU_DM_ID
+    assert first.dm_channel(first.member).id == world.MEMBER_DM_ID
+    assert first.dm_channel(first.owner).recipient is first.owner and first.dm_channel(first.owner).guild_id is None
+
+
+async def test_dms_come_back_after_a_restart_in_the_same_channel(tmp_path):
+    fake = FakeDiscord(world=world.build_world)
+    await fake.start()
+    try:
+        history = History(tmp_path)
+        asked = await fake.dm(fake.owner, "!getfile notes.md")
+        await history.save(asked)
+        answer = Message(asked.id + 1, fake.dm_channel(fake.owner), fake.bot, "`notes.md` (5 B)")
+        await history.save(answer)
+    finally:
+        await fake.stop()
+    again = FakeDiscord(world=world.build_world)
+    await again.start()
+    try:
+        assert await History(tmp_path).restore(again) == 2
+        assert again.messages[answer.id].channel is again.dm_channel(again.owner)
+    finally:
+        await again.stop()
+
+
+async def test_a_page_has_its_persons_dm_with_the_bot_and_no_one_elses(tmp_path):
+    async with served(tmp_path) as page, signed_in(page) as session, bot_side(page.fake) as (http, gateway):
+        fake = page.fake
+        fake.app_commands.overwrite(None, [{"name": "hi", "description": "Hi", "type": 1},
+                                           {"name": "voiceonly", "description": "In a server", "type": 1,
+                                            "contexts": [0]},
+                                           {"name": "Transcribe", "type": 3}])
+        fake.app_commands.overwrite(fake.guild.id, [{"name": "hi", "description": "Hi", "type": 1}])
+        you_dm, sam_dm = str(world.YOU_DM_ID), str(world.MEMBER_DM_ID)
+        async with session.ws_connect(f"{page.url}ws?user={world.YOU_ID}") as you, \
+                session.ws_connect(f"{page.url}ws?user={world.MEMBER_ID}") as sam:
+            hello = await you.receive_json(timeout=5)
+            assert {p["name"]: p["dm"] for p in hello["world"]["people"]} == {"you": you_dm, "sam": sam_dm}
+            commands = await you.receive_json(timeout=5)
+            assert [c["name"] for c in commands["commands"]] == ["hi", "voiceonly"]  # the server's copy once
+            assert [c["name"] for c in commands["dm_commands"]] == ["hi"]  # offered in DMs
+            assert commands["menus"] == commands["dm_menus"] == ["Transcribe"]
+
+            # The page sends a DM as its person: the bot gets it as a DM (no guild).
+            form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": you_dm, "content": "hello bot"})
+            async with session.post(f"{page.url}api/send", data=form) as response:
+                assert response.status == 200
+            got = await next_event(gateway, "MESSAGE_CREATE")
+            assert got["channel_id"] == you_dm and "guild_id" not in got and got["author"]["id"] == str(world.YOU_ID)
+            # The bot types and answers there, with a file.
+            async with http.post(f"{fake.url}/api/v10/channels/{you_dm}/typing") as r:
+                assert r.status == 204
+            body = aiohttp.FormData()
+            body.add_field("payload_json", json.dumps({"content": "your file"}), content_type="application/json")
+            body.add_field("files[0]", b"# notes", filename="notes.md", content_type="text/markdown")
+            async with http.post(f"{fake.url}/api/v10/channels/{you_dm}/messages", data=body) as r:
+                assert r.status == 200
+            # Someone else's DM is refused, even named by its id; one's own works.
+            for user, channel, status in ((world.MEMBER_ID, you_dm, 400), (world.YOU_ID, sam_dm, 400),
+                                          (world.MEMBER_ID, sam_dm, 200)):
+                form = aiohttp.FormData({"user": str(user), "channel": channel, "content": "mine?"})
+                async with session.post(f"{page.url}api/send", data=form) as response:
+                    assert response.status == status, (user, channel)
+                    if status == 400:
+                        assert "unknown channel" in (await response.json())["error"]
+            form = aiohttp.FormData({"user": str(world.MEMBER_ID), "channel": str(fake.general.id), "content": "public"})
+            async with session.post(f"{page.url}api/send", data=form) as response:
+                assert response.status == 200
+
+            mine = await frames_until(you, "public")
+            assert [f["message"]["content"] for f in mine if f["type"] == "message"] == \
+                ["hello bot", "your file", "public"]
+            assert {f["channel_id"] for f in mine if f["type"] == "typing"} == {you_dm}
+            file = next(f["message"] for f in mine if f["type"] == "message" and f["message"]["content"] == "your file")
+            assert file["for_user"] == str(world.YOU_ID) and file["channel_id"] == you_dm
+            async with session.get(page.url + file["attachments"][0]["url"].lstrip("/")) as response:
+                assert response.status == 200 and await response.read() == b"# notes"
+            theirs = await frames_until(sam, "public")
+            assert [f["message"]["content"] for f in theirs if f["type"] == "message"] == ["mine?", "public"]
+            assert not [f for f in theirs if f["type"] == "typing"]  # not even the bot typing in your DM
+
+            # Slash commands in a DM: the global ones offered there.
+            form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": you_dm, "text": "/hi"})
+            async with session.post(f"{page.url}api/slash", data=form) as response:
+                assert response.status == 200, await response.text()
+            asked = await next_event(gateway, "INTERACTION_CREATE")
+            assert asked["channel_id"] == you_dm and "guild_id" not in asked
+            form = aiohttp.FormData({"user": str(world.YOU_ID), "channel": you_dm, "text": "/voiceonly"})
+            async with session.post(f"{page.url}api/slash", data=form) as response:
+                assert response.status == 400 and "not a registered command" in (await response.json())["error"]
+
+            # History, at opening and after switching person, holds only that person's DMs.
+            await sam.send_json({"type": "as", "user": str(world.YOU_ID)})
+            while (data := await sam.receive_json(timeout=5))["type"] != "as":
+                pass
+            assert {m["content"] for m in data["messages"] if m["channel_id"] == you_dm} == {"hello bot", "your file"}
+            await sam.send_json({"type": "as", "user": str(world.MEMBER_ID)})
+            while (data := await sam.receive_json(timeout=5))["type"] != "as":
+                pass
+            assert {m["channel_id"] for m in data["messages"]} == {sam_dm, str(fake.general.id)}
