@@ -4,7 +4,8 @@ Embedding is the slow part of training (~500 rows/s on 2 cores), so
 retraining after a few corrections must embed only the new rows. One file
 per scope (``<models_dir>/<scope>/embeddings.cache``, next to its models):
 SHA-1 of each text and its vector as float16, and the encoder's model_id
-(vectors of another model or arithmetic are dropped, never mixed), written
+(vectors of another model or arithmetic are dropped, never mixed: a scope
+that moves from the English to the multilingual encoder starts afresh), written
 atomically by the training worker (one writer per scope, since one job runs
 per scope).
 Bounded by bytes: the rows of the latest training come first, then older
@@ -26,7 +27,10 @@ from storage.atomic import atomic_write_bytes
 from .names import check_scope
 
 FILENAME = "embeddings.cache"
-_ROW_BYTES = 20 + 2 * 384  # digest + float16 vector
+
+
+def _row_bytes(dimension: int) -> int:
+    return 20 + 2 * dimension  # digest + float16 vector
 
 
 def text_digest(text: str) -> bytes:
@@ -130,7 +134,7 @@ def _encode_in_chunks(texts: list[str], encode: Callable[[list[str]], np.ndarray
 def _write(path: Path, digests: list[bytes], current: np.ndarray, keys: np.ndarray, vectors: np.ndarray,
            max_bytes: int, model_id: str) -> None:
     """Current rows first, then older cached rows not in use now, up to ``max_bytes``."""
-    limit = max(0, max_bytes // _ROW_BYTES)
+    limit = max(0, max_bytes // _row_bytes(current.shape[1]))
     seen: dict[bytes, int] = {}
     for i, d in enumerate(digests):
         seen.setdefault(d, i)

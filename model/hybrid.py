@@ -38,6 +38,8 @@ MIN_COVERAGE = 0.5
 MIN_COVERAGE_WITHOUT_OOS = 0.9
 _NEEDS_ENCODER = ("This model was trained with the sentence encoder, which is now turned off or not installed. "
                   "Please retrain it with `!train`.")
+_NEEDS_MULTILINGUAL = ("This model was trained with the multilingual sentence encoder, which is now turned off or "
+                       "not installed. Please retrain it with `!train`.")
 
 
 # At most this many training rows per class (and in all) are kept to measure familiarity:
@@ -192,10 +194,13 @@ class HybridClassifier(AbstainMixin):
     """
 
     reference: np.ndarray | None = None  # models saved before familiarity existed load without it
+    # Which sentence encoder (encoder.shared_encoder's name) made the vectors; models saved before
+    # there were two were all made with the English one.
+    encoder_name: str = "all-MiniLM-L6-v2"
 
     def __init__(self, tfidf, emb_weights: np.ndarray, classes: np.ndarray, *, mix: float, sd_tfidf: float,
                  sd_emb: float, learner: str, scale: float, threshold: float | None, oos_label: str | None,
-                 reference: np.ndarray | None = None) -> None:
+                 reference: np.ndarray | None = None, encoder_name: str | None = None) -> None:
         self.tfidf = tfidf
         self.emb_weights = np.ascontiguousarray(emb_weights, dtype=np.float32)
         self.classes_ = np.asarray(classes)
@@ -208,14 +213,15 @@ class HybridClassifier(AbstainMixin):
         self.threshold = threshold
         self.oos_label = oos_label
         self.reference = reference
+        if encoder_name is not None:
+            self.encoder_name = encoder_name
 
-    @staticmethod
-    def _encoder():
-        from .encoder import shared_encoder
+    def _encoder(self):
+        from .encoder import ENGLISH, shared_encoder
 
-        encoder = shared_encoder()
+        encoder = shared_encoder(self.encoder_name)
         if encoder is None:
-            raise IncompatibleModelError(_NEEDS_ENCODER)
+            raise IncompatibleModelError(_NEEDS_ENCODER if self.encoder_name == ENGLISH else _NEEDS_MULTILINGUAL)
         return encoder
 
     def combine(self, tfidf_scores: np.ndarray | None, emb_scores: np.ndarray) -> np.ndarray:
