@@ -37,6 +37,15 @@ def text_digest(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).digest()
 
 
+def _key(digest: bytes) -> bytes:
+    """A digest as numpy's "S20" hands it back: without trailing NUL bytes.
+
+    Compared in full, the 1 digest in 256 that ends in a zero byte never
+    matched its stored copy, and that row was embedded again at every training.
+    """
+    return digest.rstrip(b"\0")
+
+
 def cache_path(models_dir: Path, scope: str) -> Path:
     return Path(models_dir) / check_scope(scope) / FILENAME
 
@@ -73,7 +82,7 @@ def embed_with_cache(
     ``progress(done, total)`` is called between chunks of the rows to embed
     (long reviews embed at ~90 rows/s, so a status must hear more than once).
     """
-    digests = [text_digest(t) for t in texts]
+    digests = [_key(text_digest(t)) for t in texts]
     use_disk = path is not None and max_bytes > 0
     keys, vectors = _read(path, model_id) if use_disk else _empty()
     index = {k: i for i, k in enumerate(keys.tolist())}

@@ -30,3 +30,16 @@ def test_without_a_progress_callback_it_is_one_call():
     calls = []
     embed_with_cache(["x", "y"] * 300, lambda b: calls.append(len(b)) or length_vectors(b), None, 0)
     assert calls == [600]
+
+
+def test_a_text_whose_digest_ends_in_a_zero_byte_comes_from_the_cache(tmp_path):
+    """numpy's "S20" keys drop trailing NUL bytes: such a row used to be embedded again at every training."""
+    from model.embedcache import text_digest
+
+    texts = ["переключи на следующий трек", "закажи обед в офис", "play some jazz"]
+    assert text_digest(texts[0]).endswith(b"\0") and text_digest(texts[1]).endswith(b"\0")
+    path = tmp_path / "1" / "embeddings.cache"
+    first, embedded = embed_with_cache(texts, length_vectors, path, 1_000_000, model_id="m")
+    again, embedded = embed_with_cache(texts, length_vectors, path, 1_000_000, model_id="m")
+    assert embedded == 0
+    np.testing.assert_array_equal(again, first)
