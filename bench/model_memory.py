@@ -3,6 +3,11 @@
 Usage:  python bench/model_memory.py [--scopes 50] [--rows 3000] [--classes 20]
                                      [--cache-mb 40] [--rounds 3]
         python bench/model_memory.py --speech-peak   (peak RSS: speech models + encoder + a model)
+        python bench/model_memory.py --speech-peak --languages en|ru|en,ru   (one of those, in this process)
+
+--speech-peak measures three bots, each in its own process: one whose servers
+trained in English (the English encoder), one in Russian (the multilingual
+encoder, issue 21), and one with both kinds of server (both encoders loaded).
 
 Trains one model per scope in a separate process (so training's memory does
 not count here), then predicts through ``ModelService.predict`` for scope
@@ -117,21 +122,49 @@ def _rss_peak() -> tuple[int, int]:
     return now, peak
 
 
-def _train_small_hybrid(models_dir: str, texts: list[str], labels: list[str]) -> None:
+def _train_small_hybrid(models_dir: str, scopes: dict[str, list[tuple[str, str]]]) -> None:
     from model.modelstore import write_model
     from model.training import TrainOptions, train_model
     from model.types import Example
 
-    model = train_model([Example(t, lab) for t, lab in zip(texts, labels)], options=TrainOptions(encoder=True)).model
-    write_model(Path(models_dir), "1", model, {"job_id": "m"})
+    for scope, rows in scopes.items():
+        result = train_model([Example(t, lab) for t, lab in rows], options=TrainOptions(encoder=True))
+        write_model(Path(models_dir), scope, result.model, {"job_id": f"m{scope}", "encoder": result.encoder_name})
 
 
-def speech_and_encoder_peak() -> int:
-    """Child process: peak RSS of the bot's model and speech parts together (issue 13: <= 500 MB).
+ENGLISH_ROWS = [
+    ("will it rain tomorrow", "weather"), ("is it going to be sunny", "weather"), ("play some jazz", "music"),
+    ("put on my playlist", "music"), ("order a pizza", "food"), ("book a table for dinner", "food"),
+    ("what's the forecast", "weather"), ("skip this song", "music"), ("get me some sushi", "food"),
+    ("how cold is it", "weather"), ("turn the music up", "music"), ("i'm hungry", "food"),
+]
+RUSSIAN_ROWS = [
+    ("пойдёт ли завтра дождь", "погода"), ("будет ли солнечно", "погода"), ("включи джаз", "музыка"),
+    ("поставь мой плейлист", "музыка"), ("закажи пиццу", "еда"), ("забронируй столик на ужин", "еда"),
+    ("какой прогноз погоды", "погода"), ("пропусти эту песню", "музыка"), ("хочу суши", "еда"),
+    ("как холодно на улице", "погода"), ("сделай музыку громче", "музыка"), ("я голоден", "еда"),
+]
+
+
+def speech_peaks() -> int:
+    """Each bot in its own process (peak RSS is per process): English, Russian, both."""
+    import subprocess
+
+    ok = True
+    for languages in ("en", "ru", "en,ru"):
+        print(f"--- servers trained in {languages}:", flush=True)
+        done = subprocess.run([sys.executable, __file__, "--speech-peak", "--languages", languages], cwd=str(REPO))
+        ok &= done.returncode == 0
+    return 0 if ok else 1
+
+
+def speech_and_encoder_peak(languages: list[str]) -> int:
+    """Peak RSS of the bot's model and speech parts together (issue 13: <= 500 MB).
 
     Loads what a busy bot holds at once: the whisper STT model (one real
     transcription), the piper TTS voice (one synthesis), the sentence encoder
-    and a trained TF-IDF+embedding model (one chat prediction each).
+    of each language's model and a trained TF-IDF+embedding model per
+    language (one chat prediction each).
     """
     import psutil
 
@@ -140,15 +173,12 @@ def speech_and_encoder_peak() -> int:
     from audio.tts import PiperEngine
     from model.service import ModelService
 
-    texts = ["will it rain tomorrow", "is it going to be sunny", "play some jazz", "put on my playlist",
-             "order a pizza", "book a table for dinner", "what's the forecast", "skip this song",
-             "get me some sushi", "how cold is it", "turn the music up", "i'm hungry"]
-    labels = ["weather", "weather", "music", "music", "food", "food", "weather", "music", "food", "weather",
-              "music", "food"]
+    scopes = {"en": ENGLISH_ROWS, "ru": RUSSIAN_ROWS}
+    asks = {"en": "is it going to rain later", "ru": "будет ли дождь вечером"}
     with tempfile.TemporaryDirectory() as tmp:
         # Trained in a child process, as the bot's training worker does: not counted here.
         child = multiprocessing.get_context("spawn").Process(
-            target=_train_small_hybrid, args=(str(Path(tmp) / "models"), texts, labels))
+            target=_train_small_hybrid, args=(str(Path(tmp) / "models"), {k: scopes[k] for k in languages}))
         child.start()
         child.join()
         keep_large_buffers_out_of_heap()  # as bot.py does at start-up
@@ -160,16 +190,20 @@ def speech_and_encoder_peak() -> int:
         steps.append(("whisper transcription", _rss_peak()))
         PiperEngine().synthesize("The forecast says it will rain tomorrow.", "en")
         steps.append(("piper synthesis", _rss_peak()))
-        answer = asyncio.run(svc.predict("1", "is it going to rain later"))
-        steps.append(("encoder + model prediction", _rss_peak()))
+        answers = []
+        for lang in languages:
+            answers.append(asyncio.run(svc.predict(lang, asks[lang])))
+            model = svc.cache.get(lang).model
+            steps.append((f"{lang} prediction ({getattr(model, 'encoder_name', 'tfidf')})", _rss_peak()))
         for name, (now, top) in steps:
-            print(f"  after {name:<28} resident {now / 2**20:4.0f} MB, peak so far {top / 2**20:4.0f} MB")
-        kind = type(svc.cache.get("1").model).__name__
+            print(f"  after {name:<36} resident {now / 2**20:4.0f} MB, peak so far {top / 2**20:4.0f} MB")
+        kind = ", ".join(f"{a.label!r} ({type(svc.cache.get(lang).model).__name__})"
+                         for lang, a in zip(languages, answers))
         peak = current = psutil.Process().memory_info().rss
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 peak = int(line.split()[1]) * 1024
-    print(f"speech + encoder + model: heard {heard[:40]!r}..., answered {answer.label!r} ({kind})")
+    print(f"speech + encoder + model: heard {heard[:40]!r}..., answered {kind}")
     ok = peak <= 500 * 2**20
     print(f"resident now {current / 2**20:.0f} MB, peak {peak / 2**20:.0f} MB (target <= 500 MB): "
           f"{'PASS' if ok else 'FAIL'}")
@@ -178,7 +212,9 @@ def speech_and_encoder_peak() -> int:
 
 def main() -> int:
     if "--speech-peak" in sys.argv:
-        return speech_and_encoder_peak()
+        if "--languages" in sys.argv:
+            return speech_and_encoder_peak(sys.argv[sys.argv.index("--languages") + 1].split(","))
+        return speech_peaks()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scopes", type=int, default=50)
     parser.add_argument("--rows", type=int, default=3000)

@@ -258,7 +258,7 @@ def shared_encoder(name: str = ENGLISH):
 
                     if not multilingual.installed():
                         return None
-                    found = multilingual.MultilingualEncoder()
+                    found = multilingual.MultilingualEncoder(cache_dir=_cache_dir)
                 else:
                     return None
                 _shared[name] = found

