@@ -81,7 +81,7 @@ class ChatBot(commands.Bot):
             max_bytes=settings.max_attachment_bytes, max_seconds=settings.max_audio_seconds,
             decode_timeout=settings.decode_timeout, google_timeout=settings.google_timeout,
             workers=settings.stt_workers, queue_size=settings.stt_queue_size,
-            model_cache_dir=settings.copies_dir / "speech-models")
+            model_cache_dir=settings.copies_dir / "speech-models", voice_engines=settings.voice_stt_engines)
 
     async def setup_hook(self) -> None:
         self.owner_ids = owners_of(self.application, self.settings.owner_ids)

@@ -93,6 +93,8 @@ class Settings:
 
     # Speech to text
     stt_engines: tuple[str, ...] = ("whisper", "google")
+    # Live voice (listening in a voice channel): local engines only by default, so it never leaves the machine.
+    voice_stt_engines: tuple[str, ...] = ("whisper",)
     stt_language: str = "en"
     whisper_model: str = "tiny.en"
     google_timeout: float = 15.0
@@ -281,7 +283,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
     known_stt = {"whisper", "google", "sphinx"}
     known_tts = {"piper", "gtts", "espeak"}
-    for name, engines, known in (("STT_ENGINES", s.stt_engines, known_stt), ("TTS_ENGINES", s.tts_engines, known_tts)):
+    for name, engines, known in (("STT_ENGINES", s.stt_engines, known_stt), ("TTS_ENGINES", s.tts_engines, known_tts),
+                                 ("VOICE_STT_ENGINES", s.voice_stt_engines, known_stt)):
         unknown = [e for e in engines if e not in known]
         if unknown or not engines:
             raise ConfigError(f"{name} must list engines from {', '.join(sorted(known))}, got {','.join(engines)!r}")

@@ -64,6 +64,7 @@ class TranscriptionService:
         scope_queue_size: int | None = None,
         model_cache_dir: str | os.PathLike | None = None,
         slice_seconds: float = 120.0,
+        voice_engines: Iterable[str] = ("whisper",),
     ):
         """``queue_size`` jobs may wait in all; one scope at most ``scope_queue_size`` of them
         (default: half, at least one), and a scope holding more than its share of a full
@@ -72,7 +73,10 @@ class TranscriptionService:
         scopes between parts, so one long upload delays others by one part at most.  (A
         67 s recording cut at 60 s: WER 0.027 instead of 0.014, ~10% more CPU; hence a
         slice long enough to leave ordinary voice messages whole.)
-        ``model_cache_dir`` keeps the int8 copy of the whisper model (``audio.whisper_int8``)."""
+        ``model_cache_dir`` keeps the int8 copy of the whisper model (``audio.whisper_int8``).
+        ``voice_engines`` recognise live voice (``transcribe(..., live=True)``): local ones by
+        default, so what members say in a voice channel never leaves the machine, whatever
+        ``engines`` uploads may use (an engine named in both is one object, loaded once)."""
         if workers < 1 or queue_size < 0:
             raise ValueError("workers must be >= 1 and queue_size >= 0")
         if scope_queue_size is None:
@@ -85,6 +89,13 @@ class TranscriptionService:
         self.engines: list[SpeechEngine] = build_engines(
             engines, whisper_model=whisper_model, google_timeout=google_timeout, model_cache_dir=model_cache_dir
         )
+        by_name = {engine.name: engine for engine in self.engines}
+        self.voice_engines: list[SpeechEngine] = [
+            by_name.get(name) or build_engines([name], whisper_model=whisper_model, google_timeout=google_timeout,
+                                               model_cache_dir=model_cache_dir)[0]
+            for name in voice_engines]
+        if not self.voice_engines:
+            raise ValueError("voice_engines must name at least one engine")
         if not any(engine.supports(language) for engine in self.engines):
             log.warning(
                 "no configured speech engine (%s) supports language %r; transcription will fail",
@@ -126,9 +137,9 @@ class TranscriptionService:
             return decode_audio(data, max_bytes=self.max_bytes, max_seconds=self.max_seconds,
                                 timeout=self.decode_timeout)
 
-    def _recognise(self, audio: DecodedAudio) -> tuple[str, str]:
+    def _recognise(self, audio: DecodedAudio, live: bool = False) -> tuple[str, str]:
         with self._clean_failures():
-            return transcribe_with_fallback(self.engines, audio, self.language)
+            return transcribe_with_fallback(self.voice_engines if live else self.engines, audio, self.language)
 
     @contextlib.contextmanager
     def _clean_failures(self):
@@ -154,7 +165,7 @@ class TranscriptionService:
         return self._queue.running + self._queue.waiting
 
     async def transcribe(self, data: bytes | None = None, scope: Hashable = None, *,
-                         fetch: Fetch | None = None, size: int | None = None) -> Transcript:
+                         fetch: Fetch | None = None, size: int | None = None, live: bool = False) -> Transcript:
         """Transcribe uploaded audio off the event loop, in ``scope``'s turn.
 
         Give the audio as ``data``, or as ``fetch``: an async callable returning the bytes,
@@ -162,7 +173,8 @@ class TranscriptionService:
         size, refuses a too-big one before that).  ``scope`` is whose share the job uses (a
         server id, "dm-<user id>").  Raises Busy when that scope's share (or the whole queue)
         is full, with ``retry_after``, and other AudioError subclasses (bad input, silence,
-        download failed, all engines failed) with a user_message.
+        download failed, all engines failed) with a user_message.  ``live``: speech heard in a
+        voice channel, recognised by ``voice_engines`` only.
         """
         if (data is None) == (fetch is None):
             raise TypeError("give either data or fetch")
@@ -209,7 +221,7 @@ class TranscriptionService:
                     await ticket.pass_turn()  # a long recording takes turns with other servers
                     started = time.perf_counter() - spent
                 try:
-                    text, engine = await in_worker(self._recognise, part)
+                    text, engine = await in_worker(self._recognise, part, live)
                 except NoSpeech:
                     if len(parts) == 1:
                         raise

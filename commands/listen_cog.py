@@ -47,6 +47,60 @@ class _GuildListen:
     optouts: set[int] = field(default_factory=set)
 
 
+class ArrivalNotices:
+    """Whoever joins the channel while the bot listens is told, once, and how to opt out.
+
+    Text in the channel tied to the voice session, at most one message per TEXT_EVERY seconds
+    per server (arrivals in between are named together in the next one), and the short spoken
+    line at most once per SPOKEN_EVERY seconds. A member is told once per server while the bot
+    runs; one who opted out is not heard, so is not told."""
+
+    TEXT_EVERY = 30.0
+    SPOKEN_EVERY = 60.0
+    TOLD_LIMIT = 10_000
+
+    def __init__(self, manager: ListenManager):
+        self.manager = manager
+        self._told: dict[tuple[int, int], None] = {}  # (guild, member), oldest first
+        self._waiting: dict[int, list[str]] = {}  # guild -> names to tell in its next message
+        self._last_text: dict[int, float] = {}
+        self._last_spoken: dict[int, float] = {}
+
+    async def arrived(self, member: discord.Member) -> None:
+        guild = member.guild
+        state = await self.manager.state(guild.id)
+        key = (guild.id, member.id)
+        if not state.enabled or member.id in state.optouts or key in self._told:
+            return
+        self._told[key] = None
+        while len(self._told) > self.TOLD_LIMIT:
+            self._told.pop(next(iter(self._told)))
+        now = time.monotonic()
+        if now - self._last_spoken.get(guild.id, -self.SPOKEN_EVERY) >= self.SPOKEN_EVERY:
+            self._last_spoken[guild.id] = now
+            await self.manager.bot.voice.say(guild, SPOKEN_NOTICE)
+        waiting = self._waiting.setdefault(guild.id, [])
+        waiting.append(discord.utils.escape_markdown(member.display_name))
+        if len(waiting) == 1:  # the first since the last message: send now, or when the rate allows
+            delay = self._last_text.get(guild.id, -self.TEXT_EVERY) + self.TEXT_EVERY - now
+            self.manager.spawn(self._send(guild, max(0.0, delay)))
+
+    async def _send(self, guild: discord.Guild, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)  # the rate limit, not synchronisation
+        names = self._waiting.pop(guild.id, [])
+        channel = self.manager.bot.voice.text_channel(guild)
+        if not names or channel is None:
+            return
+        self._last_text[guild.id] = time.monotonic()
+        prefix = self.manager.settings.command_prefix
+        who = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        await channel.send(f"🎙️ {who}: I'm listening in this voice channel and answer what you say. Only the "
+                           f"transcript is kept, never audio. `{prefix}listen me off` if you'd rather I didn't "
+                           f"hear you (`{prefix}listen me forget` also deletes what I kept).",
+                           allowed_mentions=discord.AllowedMentions.none())
+
+
 class ListenManager:
     """Per-server listening state, one receiver per voice connection, and the answers."""
 
@@ -60,6 +114,7 @@ class ListenManager:
         self._tasks: set[asyncio.Task] = set()
         self.answered = 0  # utterances answered (logged)
         self._names: dict[int, str] = {}  # user id -> display name (a member who left is no longer cached)
+        self.notices = ArrivalNotices(self)
 
     # -- state ------------------------------------------------------------------------------------
     async def state(self, guild_id: int) -> _GuildListen:
@@ -95,11 +150,13 @@ class ListenManager:
             await guild.change_voice_state(channel=client.channel, self_deaf=not enabled)
 
     async def set_opted_out(self, guild_id: int, user_id: int, out: bool) -> None:
-        state = await self.state(guild_id)
-        changed = set(state.optouts)
-        (changed.add if out else changed.discard)(user_id)
-        await self.bot.db.set_setting(str(guild_id), OPTOUTS_KEY, ",".join(str(u) for u in sorted(changed)))
-        state.optouts = changed
+        """Atomic per server: two members opting out at once both stick (read-modify-write under the lock)."""
+        state = await self.state(guild_id)  # takes the lock itself when loading: not held here
+        async with self._locks.setdefault(guild_id, asyncio.Lock()):
+            changed = set(state.optouts)
+            (changed.add if out else changed.discard)(user_id)
+            await self.bot.db.set_setting(str(guild_id), OPTOUTS_KEY, ",".join(str(u) for u in sorted(changed)))
+            state.optouts = changed
         receiver = self.receivers.get(guild_id)
         if out and receiver is not None:
             receiver.forget(user_id)
@@ -148,6 +205,9 @@ class ListenManager:
         if receiver is None:
             return
         self._remember(member)
+        if (not member.bot and after.channel is not None and before.channel != after.channel
+                and after.channel == receiver.client.channel):
+            await self.notices.arrived(member)
         me = self.bot.user
         if me is not None and member.id == me.id:
             if after.channel is None:  # the bot left: its connection is gone (a drag keeps the
@@ -177,7 +237,8 @@ class ListenManager:
             log.info("Heard someone in guild %s but no text channel is tied to the voice session", guild_id)
             return
         try:
-            transcript = await self.bot.stt.transcribe(wav, scope=str(guild_id))  # fair per server
+            # Fair per server; live voice uses VOICE_STT_ENGINES only (local by default: it never leaves the machine).
+            transcript = await self.bot.stt.transcribe(wav, scope=str(guild_id), live=True)
         except Busy as exc:
             if self.busy.busy(guild_id):
                 await channel.send(f"🎙️ Too many people talking for me to keep up; I'm skipping some. "
@@ -216,6 +277,19 @@ class ListenManager:
         return prediction.reply, True
 
     # -- joining ------------------------------------------------------------------------------------
+    async def forget(self, guild: discord.Guild, user_id: int, max_messages: int = 100) -> int:
+        """Delete what was kept of a member's words here, and the bot's posted transcripts of their speech."""
+        rows = await self.bot.db.forget_user_replies(str(guild.id), user_id)
+        transcripts = [(c, m) for c, m, voice in rows if voice][-max_messages:]
+        for channel_id, message_id in transcripts:
+            channel = guild.get_channel(channel_id)
+            if isinstance(channel, discord.abc.Messageable):
+                try:
+                    await channel.get_partial_message(message_id).delete()
+                except discord.HTTPException:
+                    log.info("Could not delete transcript message %s (already gone?)", message_id)
+        return len(rows)
+
     async def join_notice(self, guild: discord.Guild) -> str:
         """Text added to the join message while listening (and the spoken line queued)."""
         if not await self.enabled(guild.id):
@@ -226,6 +300,9 @@ class ListenManager:
         how = f"start with “{wake}” and " if wake else ""
         return (f"\n🎙️ I'm listening in this channel: {how}I'll answer what you say here. Only the transcript is "
                 f"kept, never audio; `{prefix}listen me off` if you'd rather I didn't hear you.")
+
+    def spawn(self, coro) -> None:
+        self._spawn(coro)
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -262,10 +339,10 @@ class Listen(commands.Cog):
         self.bot.voice_listening = None
         await self.manager.close()
 
-    @commands.hybrid_command(usage="[on|off|me on|me off]")
+    @commands.hybrid_command(usage="[on|off|me on|me off|me forget]")
     @commands.guild_only()
     async def listen(self, ctx: commands.Context, *, setting: str = "") -> None:
-        """Talk to me in voice: on/off (admins), me on/off (yourself), or nothing for the status."""
+        """Talk to me in voice: on/off (admins), me on/off/forget (yourself), or nothing for the status."""
         guild = ctx.guild
         assert guild is not None
         words = setting.lower().split()
@@ -276,12 +353,20 @@ class Listen(commands.Cog):
         elif words in (["me", "on"], ["me", "off"]):
             out = words[1] == "off"
             await self.manager.set_opted_out(guild.id, ctx.author.id, out)
-            await respond(ctx, "OK: I won't listen to you in voice here." if out
+            await respond(ctx, f"OK: I won't listen to you in voice here. `{ctx.clean_prefix}listen me forget` "
+                               "also deletes what I kept of your words here." if out
                           else "OK: I'll listen to you in voice here when listening is on.")
+        elif words == ["me", "forget"]:
+            await ctx.defer()
+            await self.manager.set_opted_out(guild.id, ctx.author.id, True)
+            forgotten = await self.manager.forget(guild, ctx.author.id)
+            await respond(ctx, f"OK: I won't listen to you in voice here, and I deleted what I kept of your words "
+                               f"here ({forgotten} message{'s' if forgotten != 1 else ''}, with my voice transcripts "
+                               "of them).")
         elif not words:
             await respond(ctx, await self._status(ctx))
         else:
-            raise UserError(f"Use `{ctx.clean_prefix}listen on`, `off`, `me on`, `me off`, "
+            raise UserError(f"Use `{ctx.clean_prefix}listen on`, `off`, `me on`, `me off`, `me forget`, "
                             f"or `{ctx.clean_prefix}listen` for the status.")
 
     async def _turn(self, ctx: commands.Context, on: bool) -> None:

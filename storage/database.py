@@ -254,6 +254,21 @@ class Database:
             bot_message_id, scope, channel_id, user_message_id, user_id, user_text, reply_text, time.time(),
         )
 
+    async def forget_user_replies(self, scope: str, user_id: int) -> list[tuple[int, int, bool]]:
+        """Delete what the bot kept of one member's words in one scope (chat and voice transcripts).
+
+        Returns (channel id, bot message id, was voice) of each deleted row, so the caller can
+        remove the bot's posted transcripts too."""
+        def forget() -> list[tuple[int, int, bool]]:
+            assert self._conn is not None, "database is not open"
+            with self._conn:
+                rows = self._conn.execute(
+                    "SELECT channel_id, bot_message_id, user_message_id IS NULL FROM bot_replies"
+                    " WHERE scope = ? AND user_id = ?", (scope, user_id)).fetchall()
+                self._conn.execute("DELETE FROM bot_replies WHERE scope = ? AND user_id = ?", (scope, user_id))
+            return [(int(c), int(m), bool(v)) for c, m, v in rows]
+        return await self._run(forget)
+
     async def get_bot_reply(self, scope: str, bot_message_id: int) -> BotReply | None:
         rows = await self._fetch(
             "SELECT bot_message_id, channel_id, user_message_id, user_text, reply_text FROM bot_replies"

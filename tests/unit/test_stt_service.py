@@ -251,3 +251,22 @@ async def test_a_too_big_or_failed_download_frees_its_place(voice):
         with pytest.raises(AudioDecodeError):
             await svc.transcribe(fetch=Upload(b"").read)
         assert (await svc.transcribe(fetch=Upload(voice["ogg"]).read, scope="A")).engine == "whisper"
+
+
+async def test_live_voice_uses_only_the_voice_engines_never_the_online_one(voice, caplog):
+    """Uploads may go to Google (STT_ENGINES); what members say in a voice channel stays local
+    (VOICE_STT_ENGINES): the same audio fails the online-only upload path here and is recognised
+    by whisper when live, with no attempt at Google logged."""
+    caplog.set_level(logging.WARNING, logger="audio.stt")
+    async with TranscriptionService(engines=("google",), voice_engines=("whisper",), google_timeout=5) as svc:
+        with pytest.raises(TranscriptionFailed):
+            await svc.transcribe(voice["ogg"])  # the upload path tried Google (offline here) and failed
+        caplog.clear()
+        live = await svc.transcribe(voice["ogg"], live=True)
+    assert live.engine == "whisper" and wer(SENTENCE, live.text) <= 0.3, live.text
+    assert not [r for r in caplog.records if "google" in r.getMessage().lower()]
+
+
+async def test_an_engine_named_for_uploads_and_voice_is_loaded_once():
+    async with TranscriptionService(engines=("whisper", "google"), voice_engines=("whisper",)) as svc:
+        assert svc.voice_engines[0] is svc.engines[0]
