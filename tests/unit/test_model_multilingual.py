@@ -185,12 +185,20 @@ def test_a_candidate_replaces_tfidf_only_when_clearly_more_accurate():
     one_better[np.flatnonzero(~base)[0]] = True
     clearly = base.copy()
     clearly[np.flatnonzero(~base)[:30]] = True
-    noisy = base.copy()  # 12 rows gained, 10 lost: +2 of 22 disagreements is noise
-    noisy[np.flatnonzero(~base)[:12]] = True
-    noisy[np.flatnonzero(base)[:10]] = False
+    noisy = base.copy()  # 22 rows gained, 20 lost: +2 of 42 disagreements is noise
+    noisy[np.flatnonzero(~base)[:22]] = True
+    noisy[np.flatnonzero(base)[:20]] = False
     assert not beats_baseline(same, base) and not beats_baseline(worse, base)
     assert not beats_baseline(one_better, base) and not beats_baseline(noisy, base)
     assert beats_baseline(clearly, base)
+    traded = base.copy()  # +5 rows, won by trading 60 rows right for 55 wrong
+    traded[np.flatnonzero(~base)[:60]] = True
+    traded[np.flatnonzero(base)[:55]] = False
+    assert not beats_baseline(traded, base)
+    clean = base.copy()  # +2 rows with only 4 disagreements (SMS spam's mixes looked like this)
+    clean[np.flatnonzero(~base)[:3]] = True
+    clean[np.flatnonzero(base)[:1]] = False
+    assert beats_baseline(clean, base)
     # Ties, noise and worse candidates keep TF-IDF, whatever the order.
     assert choose_candidate({"tfidf": base, "embeddings": same, "mix": one_better, "joint": worse,
                              "other": noisy}) == "tfidf"
@@ -249,3 +257,44 @@ def test_the_memory_mapped_table_gives_the_package_s_own_vectors(tmp_path):
     again = MultilingualEncoder(cache_dir=tmp_path)  # made once: the second one maps the same file
     np.testing.assert_array_equal(again.encode(texts), vectors)
     assert again.model_id == mapped.model_id and len(list(tmp_path.iterdir())) == 1
+
+
+def test_the_multilingual_encoder_needs_no_network(tmp_path):
+    """Weights come from the installed package: a process where every socket fails still loads and embeds."""
+    script = (
+        "import socket, sys\n"
+        "def refuse(*a, **k):\n"
+        "    raise OSError('network used')\n"
+        "socket.socket = refuse\n"
+        "socket.create_connection = refuse\n"
+        "socket.getaddrinfo = refuse\n"
+        "from model.multilingual import MultilingualEncoder\n"
+        f"enc = MultilingualEncoder(cache_dir={str(tmp_path)!r})\n"
+        "v = enc.encode(['пойдёт ли завтра дождь', 'will it rain tomorrow'])\n"
+        "print(round(float(v[0] @ v[1]), 2), enc.mapped)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=str(ROOT), env=child_environment(ROOT),
+                         capture_output=True, text=True, timeout=120, check=True)
+    similarity, mapped = out.stdout.split()
+    assert float(similarity) > 0.5 and mapped == "True"
+
+
+@pytest.mark.parametrize("labels", [("погода", "музыка"), ("погода", "музыка", "еда")])
+def test_a_joint_model_saved_as_tfidf_plus_embeddings_scores_as_the_svm_did(multi, labels):
+    """The joint SVM is stored as the usual two-part model; its parts must add up to the SVM's scores."""
+    from model.learner import TextClassifier, build_vectorizer
+
+    rows = [e for e in russian_rows() if e.label in labels]
+    texts, y = [e.text for e in rows], np.array([e.label for e in rows], dtype=object)
+    vectorizer = build_vectorizer(len(texts))
+    X = vectorizer.fit_transform(texts).tocsr()
+    E = multi.encode(texts)
+    joint = training._JointModel(X, E, y)
+    n_tfidf = sum(len(part.vocabulary_) for _, part in vectorizer.transformer_list)
+    tfidf_part, W = joint.split(n_tfidf)
+    model = HybridClassifier(TextClassifier(vectorizer, tfidf_part, "ridge", 1.0), W, joint.classes_, mix=0.5,
+                             sd_tfidf=0.5, sd_emb=0.5, learner="tfidf+embeddings joint", scale=1.0, threshold=None,
+                             oos_label=None, encoder_name=encoder.MULTILINGUAL)
+    asked = [t for t, _ in PARAPHRASES]
+    np.testing.assert_allclose(model.scores(asked), joint.scores(vectorizer.transform(asked), multi.encode(asked)),
+                               atol=1e-4)
