@@ -79,7 +79,7 @@ async def main(rounds: int) -> int:
     async with fake_discord_with_voice(dave=True) as fake:
         voice = fake.voice_server
         data_dir = Path(tempfile.mkdtemp(prefix="bench-listen-"))
-        env = {"CONFIDENCE_THRESHOLD": "0", "VOICE_IDLE_SECONDS": "900", "TTS_ENGINES": "piper,espeak",
+        env = {"VOICE_IDLE_SECONDS": "900", "TTS_ENGINES": "piper,espeak",
                "STT_ENGINES": "whisper", "PLAYBACK_QUEUE_SIZE": "20"}
         bot = BotProcess(fake, data_dir, env=env)
         await bot.start()

@@ -16,7 +16,7 @@ import pytest_asyncio
 from localdiscord.voice import fake_discord_with_voice
 from tests.integration.test_voice_speech import ask, assert_heard, spoken_text, train
 
-BOT_ENV = {"CONFIDENCE_THRESHOLD": "0", "VOICE_IDLE_SECONDS": "60", "TTS_ENGINES": "piper,espeak"}
+BOT_ENV = {"VOICE_IDLE_SECONDS": "60", "TTS_ENGINES": "piper,espeak"}
 LOGGED = re.compile(r"DAVE protocol version (\d+), epoch (\d+), voice privacy code (\d+)")
 
 

@@ -7,7 +7,7 @@ from localdiscord.voice import fake_discord_with_voice
 from tests.integration.test_voice_speech import ask, assert_heard, spoken_text, train
 
 # gTTS needs Google, which is unreachable here: every sentence falls back to piper.
-BOT_ENV = {"CONFIDENCE_THRESHOLD": "0", "TTS_ENGINES": "gtts,piper", "PLAYBACK_QUEUE_SIZE": "1",
+BOT_ENV = {"TTS_ENGINES": "gtts,piper", "PLAYBACK_QUEUE_SIZE": "1",
            "VOICE_IDLE_SECONDS": "60"}
 
 

@@ -17,7 +17,7 @@ from audio.synthesis import SpeechSynthesizer
 from tests.support.transcripts import wer
 from localdiscord.voice import FRAME_SECONDS, fake_discord_with_voice
 
-BOT_ENV = {"CONFIDENCE_THRESHOLD": "0", "VOICE_IDLE_SECONDS": "60", "TTS_ENGINES": "piper,espeak"}
+BOT_ENV = {"VOICE_IDLE_SECONDS": "60", "TTS_ENGINES": "piper,espeak"}
 # Packets of one utterance arrive every 20 ms; a reply restarted per sentence would leave a
 # hole of a synthesis (>= 0.3 s). The 60 ms target is bench/voice.py's, on a quiet machine:
 # here other processes share the 2 cores, so scheduling noise is tolerated.
