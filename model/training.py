@@ -59,9 +59,10 @@ CV_FOLDS = 5
 WORDS_ONLY_ROWS = 5_000
 # Weights of TF-IDF in the mixed candidates (the rest is the embedding model).
 MIX_WEIGHTS = (0.2, 0.3, 0.5, 0.7)
-# The joint candidate (non-English data): a linear SVM on [TF-IDF | JOINT_SCALE x embedding].
-# On CEDR (Russian, 7,392 rows) it beat the best mix by about a point (held-out .786 vs .778,
-# test .787 vs .770; docs/languages.md); scale and C chosen on held-out rows of the train split.
+# The joint candidate (non-English data): a linear SVM on [TF-IDF | TF-IDF of the encoder's
+# SentencePiece pieces | JOINT_SCALE x embedding]. On CEDR (Russian, 7,392 rows) it beat the best mix
+# by about a point and a half (held-out .793 vs .778, test .793 vs .770; without the pieces .786 and
+# .787; docs/languages.md); scale and C chosen on held-out rows of the train split.
 JOINT_SCALE = 0.5
 JOINT_C = 0.5
 # rows x outputs above which the joint candidate is skipped (liblinear fits one model per class:
@@ -226,11 +227,15 @@ class _Part:
     vectorizer: object = None
     kind: str = ""
     features: object = None  # the TF-IDF matrix of every row (for the joint candidate)
+    pieces: object = None  # the joint candidate's extra TF-IDF on SentencePiece pieces: (vectorizer, matrix)
 
 
 def _tfidf_part(texts: list[str], y: np.ndarray, splits, classes: np.ndarray, cross_validate: bool,
-                chars: bool) -> _Part:
-    """Vectorise, score the held-out rows, fit on every row (all of it, whether chosen or not)."""
+                chars: bool, pieces: bool = False) -> _Part:
+    """Vectorise, score the held-out rows, fit on every row (all of it, whether chosen or not).
+
+    ``pieces``: also vectorise the multilingual encoder's SentencePiece pieces, for the joint candidate.
+    """
     # Vocabulary/IDF see all texts (no labels), so one transform serves every fit.
     vectorizer = build_vectorizer(len(texts), chars=chars)
     X = vectorizer.fit_transform(texts).tocsr()
@@ -249,6 +254,13 @@ def _tfidf_part(texts: list[str], y: np.ndarray, splits, classes: np.ndarray, cr
         part.final = fit_estimator(kind, X, y)
     if not splits:
         part.scores, part.order = class_scores(part.final, X), np.arange(len(y))
+    if pieces:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        from .multilingual import piece_ngrams
+
+        piece_vectorizer = TfidfVectorizer(analyzer=piece_ngrams, sublinear_tf=True, dtype=np.float64)
+        part.pieces = (piece_vectorizer, piece_vectorizer.fit_transform(texts).tocsr())
     return part
 
 
@@ -392,7 +404,9 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
         # Character n-grams carry the inflections of Russian and other languages: words only lost
         # 3 points on CEDR (.736 vs .769), so only big English data drops them.
         chars = encoder is None or encoder_name != ENGLISH or len(texts) <= WORDS_ONLY_ROWS
-        tfidf_future = pool.submit(_tfidf_part, texts, y, splits, classes, cross_validate, chars)
+        joint_wanted = (encoder is not None and encoder_name != ENGLISH and bool(splits)
+                        and _joint_affordable(len(texts), len(classes)))
+        tfidf_future = pool.submit(_tfidf_part, texts, y, splits, classes, cross_validate, chars, joint_wanted)
         if encoder is not None:
             if not encoder.loaded:  # ~1 s; the first time on an install also makes its int8 copy (a few s)
                 say("loading the sentence model")
@@ -403,8 +417,10 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
                                            progress=lambda done, total: say(f"embedding {done:,} of {total:,} rows"))
             emb = _embedding_part(E, y, splits, classes)
         tfidf = tfidf_future.result()
-    if E is not None and splits and encoder_name != ENGLISH and _joint_affordable(len(texts), len(classes)):
-        joint = _joint_part(tfidf.features, E, y, splits, classes)
+    if E is not None and tfidf.pieces is not None:
+        import scipy.sparse as sp
+
+        joint = _joint_part(sp.hstack([tfidf.features, tfidf.pieces[1]], format="csr"), E, y, splits, classes)
     tfidf.features = None
 
     truth = y[tfidf.order]
@@ -442,10 +458,13 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
     tfidf_model = None
     if chosen == "tfidf" or chosen.startswith("tfidf+"):
         strip_for_pickle(tfidf.vectorizer)
-        final = tfidf.final
+        vectorizer, final = tfidf.vectorizer, tfidf.final
         if chosen.endswith(" joint"):
-            final, W = joint.final.split(sum(len(part.vocabulary_) for _, part in tfidf.vectorizer.transformer_list))
-        tfidf_model = TextClassifier(tfidf.vectorizer, final, tfidf.kind, scale)
+            from sklearn.pipeline import FeatureUnion
+
+            vectorizer = FeatureUnion([*tfidf.vectorizer.transformer_list, ("pieces", tfidf.pieces[0])])
+            final, W = joint.final.split(sum(len(part.vocabulary_) for _, part in vectorizer.transformer_list))
+        tfidf_model = TextClassifier(vectorizer, final, tfidf.kind, scale)
     if chosen == "tfidf":
         model = tfidf_model
         model.threshold, model.oos_label = threshold, oos_label

@@ -282,11 +282,15 @@ def test_the_multilingual_encoder_needs_no_network(tmp_path):
 @pytest.mark.parametrize("labels", [("погода", "музыка"), ("погода", "музыка", "еда")])
 def test_a_joint_model_saved_as_tfidf_plus_embeddings_scores_as_the_svm_did(multi, labels):
     """The joint SVM is stored as the usual two-part model; its parts must add up to the SVM's scores."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     from model.learner import TextClassifier, build_vectorizer
+    from model.multilingual import piece_ngrams
 
     rows = [e for e in russian_rows() if e.label in labels]
     texts, y = [e.text for e in rows], np.array([e.label for e in rows], dtype=object)
     vectorizer = build_vectorizer(len(texts))
+    vectorizer.transformer_list.append(("pieces", TfidfVectorizer(analyzer=piece_ngrams, sublinear_tf=True)))
     X = vectorizer.fit_transform(texts).tocsr()
     E = multi.encode(texts)
     joint = training._JointModel(X, E, y)
@@ -298,3 +302,16 @@ def test_a_joint_model_saved_as_tfidf_plus_embeddings_scores_as_the_svm_did(mult
     asked = [t for t, _ in PARAPHRASES]
     np.testing.assert_allclose(model.scores(asked), joint.scores(vectorizer.transform(asked), multi.encode(asked)),
                                atol=1e-4)
+    one = model.tfidf.score_one(asked[0])  # the chat path's own analyzer loop, pieces included
+    np.testing.assert_allclose(one, model.tfidf.scores(asked[:1])[0], atol=1e-4)
+    again = pickle.loads(pickle.dumps(model))  # piece_ngrams pickles by reference
+    np.testing.assert_allclose(again.scores(asked), model.scores(asked), atol=1e-6)
+
+
+def test_piece_ngrams_are_the_encoder_s_pieces_and_their_pairs():
+    from model.multilingual import piece_ngrams
+
+    terms = piece_ngrams("Дождь идёт")
+    pieces = [t for t in terms if " " not in t]
+    assert pieces and all(p == p.lower() for p in pieces)
+    assert len(terms) == 2 * len(pieces) - 1 and f"{pieces[0]} {pieces[1]}" in terms
