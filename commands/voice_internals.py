@@ -78,6 +78,7 @@ import discord
 from discord.voice_state import ConnectionFlowState, VoiceConnectionState
 
 log = logging.getLogger("voice")
+POLL_RETRIES = 3
 
 DISCORD_VERSION = "2.7.1"  # the discord.py whose private voice internals this module reads
 
@@ -188,6 +189,21 @@ class RaceFixedConnectionState(VoiceConnectionState):
 
     def remove_socket_listener(self, callback: Callable[[bytes], Any]) -> None:
         super().remove_socket_listener(self._discovery_listeners.pop(callback, callback))
+
+    async def _poll_voice_ws(self, reconnect: bool) -> None:
+        """A third discord.py 2.7.1 race: it answers DAVE binary messages from inside
+        ``poll_event``, and when the voice websocket is already closing (a leave, a move or a
+        resume racing the voice server's last MLS message) the send raises aiohttp's
+        ``ClientConnectionResetError`` out of its poll loop: the task dies with a traceback
+        and the close is never handled. Poll again instead: the close then arrives as
+        ``ConnectionClosed`` and discord.py's own handling (disconnect, reconnect after a
+        move, resume) runs as usual. Seen in the voice-channel tests' join/leave sequences."""
+        for _ in range(POLL_RETRIES):
+            try:
+                return await super()._poll_voice_ws(reconnect)
+            except ConnectionResetError:  # aiohttp.ClientConnectionResetError subclasses it
+                log.info("The voice websocket closed while answering a DAVE message; polling for its close")
+        await super()._poll_voice_ws(reconnect)  # the same failure again and again: let it surface
 
 
 def wait_until_connected(client: discord.VoiceClient, timeout: float) -> bool:

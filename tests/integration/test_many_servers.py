@@ -97,7 +97,10 @@ async def test_feedback_is_read_only_by_its_own_servers_admins(fake, bot, data_d
     other = await fake.send(fake.carol, "!feedback list", channel=fake.general2)
     assert "please answer faster" not in (await fake.reply_to(other)).text
     listing = await fake.send(fake.alice, "!feedback list")
-    reply = await fake.reply_to(listing)
+    note = await fake.reply_to(listing)
+    assert note.text == "📬 Sent to your DMs." and not note.attachments  # members' words: the admin only
+    dm = fake.dm_channel(fake.alice)
+    reply = await fake.wait_for_message(lambda m: m.channel.id == dm.id and m.id > listing.id)
     assert "please answer faster" in reply.text and f"<@{fake.bob.id}>" in reply.text
     rows_csv = list(csv.reader(io.StringIO(fake.attachment_data(reply.attachments[0]).decode())))
     assert rows_csv[0][:4] == ["created_utc", "author_id", "channel_id", "text"]

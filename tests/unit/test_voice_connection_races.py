@@ -252,3 +252,41 @@ def test_voice_clients_get_the_fixed_state_with_the_pinned_discord_py(monkeypatc
     assert isinstance(inspect.getattr_static(VoiceConnectionState, "state"), property)
     assert list(inspect.signature(VoiceConnectionState._wait_for_state).parameters) == \
         list(inspect.signature(RaceFixedConnectionState._wait_for_state).parameters)
+
+
+class ClosingVoiceWebsocket:
+    """A voice websocket caught closing: its first poll answers a DAVE message on a closing transport
+    (what aiohttp raises then), the next reads the close (4021: discord.py disconnects and stops)."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    async def poll_event(self) -> None:
+        import aiohttp
+
+        self.polls += 1
+        if self.polls == 1:
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+        raise discord.errors.ConnectionClosed(SimpleNamespace(close_code=4021), shard_id=None, code=4021)
+
+
+async def test_discord_py_poll_loop_dies_on_a_reply_to_a_closing_websocket():
+    import aiohttp
+
+    state = new_state(VoiceConnectionState)
+    try:
+        state.ws = ClosingVoiceWebsocket()
+        with pytest.raises(aiohttp.ClientConnectionResetError):
+            await state._poll_voice_ws(False)  # the bug: the close is never read
+    finally:
+        close(state)
+
+
+async def test_fixed_poll_loop_polls_again_and_handles_the_close():
+    state = new_state(RaceFixedConnectionState)
+    try:
+        state.ws = ws = ClosingVoiceWebsocket()
+        await state._poll_voice_ws(False)  # returns: discord.py handled 4021 as usual
+        assert ws.polls == 2
+    finally:
+        close(state)
