@@ -67,8 +67,11 @@ def learner_message(result: dict[str, Any]) -> str:
     parts = []
     learner, tried = result.get("learner"), result.get("candidates") or {}
     if learner and len(tried) > 1:
-        others = ", ".join(f"{k} {v:.3f}" for k, v in sorted(tried.items(), key=lambda kv: -kv[1])[1:4])
-        parts.append(f"Learner: {learner}, the most accurate on the held-out rows ({others}).")
+        ranked = sorted(tried.items(), key=lambda kv: -kv[1])
+        others = ", ".join(f"{k} {v:.3f}" for k, v in ranked
+                           if k != learner and not (k == "tfidf" and learner.startswith("tfidf ")))[:200]
+        parts.append(f"Learner: {learner}, chosen on the held-out rows (TF-IDF alone unless another is clearly more "
+                     f"accurate; others: {others}).")
     elif learner:
         parts.append(f"Learner: {learner}.")
     if result.get("threshold") is not None and result.get("precision") is not None:
