@@ -185,7 +185,7 @@ class ListenManager:
                 receiver = self.receivers[guild_id] = VoiceReceiver(
                     client, self, pause=self.settings.listen_pause_seconds,
                     max_seconds=self.settings.listen_max_seconds)
-            self._spawn(self._attach_if_listening(receiver))
+            self.spawn(self._attach_if_listening(receiver))
         elif receiver is None or receiver.client is not client:
             return
         elif op == SPEAKING and "ssrc" in data and data.get("user_id") is not None:
@@ -226,7 +226,7 @@ class ListenManager:
     # -- answering ----------------------------------------------------------------------------------
     def heard(self, guild_id: int, user_id: int, wav: bytes, seconds: float, last_voice: float) -> None:
         """An utterance is ready (from the receiver, on the loop)."""
-        self._spawn(self._answer(guild_id, user_id, wav, seconds, last_voice))
+        self.spawn(self._answer(guild_id, user_id, wav, seconds, last_voice))
 
     async def _answer(self, guild_id: int, user_id: int, wav: bytes, seconds: float, last_voice: float) -> None:
         guild = self.bot.get_guild(guild_id)
@@ -302,9 +302,7 @@ class ListenManager:
                 f"kept, never audio; `{prefix}listen me off` if you'd rather I didn't hear you.")
 
     def spawn(self, coro) -> None:
-        self._spawn(coro)
-
-    def _spawn(self, coro) -> None:
+        """Run ``coro`` in the background; kept until done, failures logged."""
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
