@@ -14,8 +14,8 @@ from discord.ext import commands
 
 from audio.playback import keep_large_buffers_out_of_heap
 from audio.transcription import TranscriptionService
-from commands.errors import handle_command_error, reply_to_interaction_error
-from commands.help import BotHelp
+from commands.kit.error_handler import handle_command_error, reply_to_interaction_error
+from commands.kit.help import BotHelp
 from commands.voice import VoiceManager
 from commands.voice_internals import load_opus
 from config import ConfigError, Settings, load_settings

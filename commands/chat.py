@@ -16,9 +16,9 @@ from discord.ext import commands
 from audio.decode import looks_like_audio
 from errors import UserError
 
-from .checks import scope_of
-from .errors import user_message_of
-from .replies import send_reply
+from .kit.checks import scope_of
+from .kit.error_handler import user_message_of
+from .kit.replies import send_reply
 
 if TYPE_CHECKING:
     from bot import ChatBot
@@ -166,7 +166,7 @@ class Chat(commands.Cog):
             await interaction.response.send_message("That message has no audio or voice message.", ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        scope = str(interaction.guild_id) if interaction.guild_id else f"dm-{interaction.user.id}"
+        scope = scope_of(interaction)
         parts = []
         for attachment in audio:
             if attachment.size > self.settings.max_attachment_bytes:

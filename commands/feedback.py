@@ -20,8 +20,9 @@ from discord.ext import commands
 from errors import UserError
 from storage.attachments import Outgoing
 
-from .checks import NotServerAdmin, is_server_admin, owner_exempt_app_cooldown, owner_exempt_cooldown, scope_of
-from .replies import referenced_message, respond, respond_privately
+from .kit.checks import NotServerAdmin, is_server_admin, owner_exempt_app_cooldown, owner_exempt_cooldown, scope_of
+from .kit.error_handler import reply_to_interaction_error
+from .kit.replies import referenced_message, respond, respond_privately
 
 if TYPE_CHECKING:
     from bot import ChatBot
@@ -125,12 +126,11 @@ class Feedback(commands.Cog):
         if not answer:
             raise UserError(f"Please say what the right answer is: `{ctx.clean_prefix}correct RIGHT ANSWER`.")
         await ctx.defer()  # slash: finding the answer may fetch it from Discord; the database may be busy
-        await self._store(ctx.channel, ctx.author, target_id, replied, answer)
+        await self._store(scope_of(ctx), ctx.channel, ctx.author, target_id, replied, answer)
         await respond(ctx, _thanks(answer))
 
-    async def _store(self, channel: discord.abc.Messageable, author: discord.abc.User, target_id: int,
+    async def _store(self, scope: str, channel: discord.abc.Messageable, author: discord.abc.User, target_id: int,
                      message: discord.Message | None, answer: str) -> None:
-        scope = str(channel.guild.id) if getattr(channel, "guild", None) else f"dm-{author.id}"
         original, bot_reply = await self._exchange(channel, scope, target_id, message)
         await self.bot.db.add_correction(scope, channel.id, author.id, target_id, original, bot_reply, answer)
 
@@ -175,12 +175,11 @@ class CorrectionModal(discord.ui.Modal, title="Correct this answer"):
             await interaction.response.send_message("Please write the right answer.", ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)  # storing may fetch from Discord
-        await self.cog._store(interaction.channel, interaction.user, self.message.id, self.message, answer)
+        await self.cog._store(scope_of(interaction), interaction.channel, interaction.user, self.message.id,
+                              self.message, answer)
         await interaction.followup.send(_thanks(answer), ephemeral=True)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        from .errors import reply_to_interaction_error
-
         await reply_to_interaction_error(interaction, error)
 
 

@@ -18,8 +18,7 @@ from discord.ext import commands
 from storage.attachments import Outgoing
 from storage.files import archive_folder, format_size, read_file
 
-from .checks import upload_limit
-from .replies import respond_privately
+from .kit.replies import respond_privately, upload_limit
 
 if TYPE_CHECKING:
     from bot import ChatBot

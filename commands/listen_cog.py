@@ -25,8 +25,8 @@ from audio.voice_receive import BusyNotice, after_wake_word
 from errors import Busy, UserError
 
 from .chat import NOT_SURE, NOT_TRAINED
-from .checks import is_server_admin
-from .replies import respond
+from .kit.checks import is_server_admin
+from .kit.replies import respond
 from .voice_internals import CLIENT_DISCONNECT, SPEAKING, check_discord_version
 from .voice_receiver import VoiceReceiver
 

@@ -11,8 +11,8 @@ from discord.ext import commands
 
 from errors import UserError
 
-from . import help as help_text
-from .replies import respond
+from .kit import help as help_text
+from .kit.replies import respond
 
 if TYPE_CHECKING:
     from bot import ChatBot

@@ -17,9 +17,9 @@ from errors import UserError
 from storage.attachments import Outgoing
 from storage.files import format_size
 
-from .checks import NotServerAdmin, is_server_admin, owner_exempt_cooldown, scope_of, server_admin_only
-from .replies import fit_files, respond
-from .status import StatusMessage
+from .kit.checks import NotServerAdmin, is_server_admin, owner_exempt_cooldown, scope_of, server_admin_only
+from .kit.replies import fit_files, respond
+from .kit.status import StatusMessage
 
 if TYPE_CHECKING:
     from bot import ChatBot
@@ -200,7 +200,7 @@ class Training(commands.Cog, name="Model"):
     @delete_dataset.autocomplete("name")
     async def dataset_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """This server's datasets (and the shared ones) whose name contains what was typed."""
-        scope = str(interaction.guild_id) if interaction.guild_id else f"dm-{interaction.user.id}"
+        scope = scope_of(interaction)
         datasets = await self.bot.model.list_datasets(scope)
         return [app_commands.Choice(name=f"{d.name} ({d.rows} rows, {d.classes} classes)", value=d.name)
                 for d in datasets if current.lower() in d.name][:25]

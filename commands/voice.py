@@ -28,7 +28,7 @@ from audio.errors import AudioError
 from errors import UserError
 from audio.playback import pcm_for_discord, release_freed_memory
 
-from .replies import respond
+from .kit.replies import respond
 from .voice_internals import ListeningVoiceClient, wait_until_connected
 
 if TYPE_CHECKING:

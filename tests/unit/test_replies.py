@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from commands.replies import split_message
+from commands.kit.replies import split_message
 
 
 def test_short_text_is_one_message():

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from discord.ext import commands
 
+from .replies import respond
+
 
 def is_slash(command: commands.Command) -> bool:
     """Hybrid commands (and their subcommands) also exist as slash commands."""
@@ -55,13 +57,9 @@ class BotHelp(commands.HelpCommand):
         super().__init__(verify_checks=False, command_attrs={"help": "Show the commands, or one command's usage."})
 
     async def send_bot_help(self, mapping) -> None:
-        from .replies import respond
-
         await respond(self.context, overview(self.context.bot, self.context.clean_prefix))
 
     async def send_command_help(self, command: commands.Command) -> None:
-        from .replies import respond
-
         await respond(self.context, detail(command, self.context.clean_prefix))
 
     async def send_group_help(self, group: commands.Group) -> None:
@@ -71,6 +69,4 @@ class BotHelp(commands.HelpCommand):
         await self.send_bot_help({})
 
     async def send_error_message(self, error: str) -> None:
-        from .replies import respond
-
         await respond(self.context, error, ephemeral=True)

@@ -69,6 +69,12 @@ def split_message(text: str, limit: int = LIMIT) -> list[str]:
     return chunks
 
 
+def upload_limit(channel: discord.abc.Messageable) -> int:
+    """Largest file the bot may attach in this channel."""
+    guild = getattr(channel, "guild", None)
+    return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+
+
 async def send_reply(message: discord.Message, text: str, *, files: list[discord.File] | None = None,
                      embed: discord.Embed | None = None) -> list[discord.Message]:
     """Reply to `message` (a reply reference on the first part); files go with the last part."""
@@ -109,8 +115,6 @@ async def respond(ctx: commands.Context, text: str, *, files: list[discord.File]
 
 async def fit_files(ctx: commands.Context, text: str, files: list[Outgoing]) -> tuple[str, list[discord.File]]:
     """`files` made to fit this channel's upload limit, and `text` saying what changed."""
-    from .checks import upload_limit
-
     fitted, notes = await asyncio.to_thread(fit_attachments, files, upload_limit(ctx.channel))
     if notes:
         text = text + "\n" + "\n".join(f"📎 {note}" for note in notes)

@@ -19,11 +19,15 @@ class NotServerAdmin(commands.CheckFailure):
     """Raised by `server_admin_only`; the error handler turns it into a visible explanation."""
 
 
-def scope_of(origin: discord.Message | commands.Context) -> str:
-    """The data scope of a message or command: its guild, or the author's own DM scope."""
-    if origin.guild is not None:
-        return str(origin.guild.id)
-    return f"dm-{origin.author.id}"
+def scope_of(origin: discord.Message | commands.Context | discord.Interaction) -> str:
+    """The data scope of a message, command or interaction: its server, or the author's own DM
+    scope. The one place that decides it: datasets, models, settings, feedback and replies are
+    stored under this key (a server's is its id, which listening in voice uses too)."""
+    if isinstance(origin, discord.Interaction):
+        guild_id, author = origin.guild_id, origin.user
+    else:
+        guild_id, author = (origin.guild.id if origin.guild is not None else None), origin.author
+    return str(guild_id) if guild_id is not None else f"dm-{author.id}"
 
 
 def is_owner_id(bot: commands.Bot, user_id: int) -> bool:
@@ -66,7 +70,7 @@ def owner_exempt_app_cooldown(rate: int = 1, per_setting: str = "cooldown_second
     """`owner_exempt_cooldown` for an app command (a context menu): the same rate per
     `settings.<per_setting>` seconds per user, none for owners. Built on
     `app_commands.checks.dynamic_cooldown`; its `CommandOnCooldown` gets a polite reply in
-    `errors.reply_to_interaction_error`. Use on a `ContextMenu` object: `...(rate=3)(menu)`."""
+    `error_handler.reply_to_interaction_error`. Use on a `ContextMenu` object: `...(rate=3)(menu)`."""
     def factory(interaction: discord.Interaction) -> app_commands.Cooldown | None:
         bot = interaction.client
         per = float(getattr(bot.settings, per_setting))  # type: ignore[attr-defined]
@@ -75,8 +79,3 @@ def owner_exempt_app_cooldown(rate: int = 1, per_setting: str = "cooldown_second
         return app_commands.Cooldown(rate, per)
     return app_commands.checks.dynamic_cooldown(factory, key=lambda interaction: interaction.user.id)
 
-
-def upload_limit(channel: discord.abc.Messageable) -> int:
-    """Largest file the bot may attach in this channel."""
-    guild = getattr(channel, "guild", None)
-    return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
