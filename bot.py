@@ -16,8 +16,8 @@ from audio.playback import keep_large_buffers_out_of_heap
 from audio.transcription import TranscriptionService
 from commands.kit.error_handler import handle_command_error, reply_to_interaction_error
 from commands.kit.help import BotHelp
-from commands.voice import VoiceManager
-from commands.voice_internals import load_opus
+from voice.connection import VoiceManager
+from voice.internals import load_opus
 from config import ConfigError, Settings, load_settings
 from model.service import ModelService
 from storage.database import Database, Retention
@@ -33,7 +33,7 @@ INITIAL_EXTENSIONS = (
     "commands.training",
     "commands.feedback",
     "commands.voice_cog",
-    "commands.listen_cog",
+    "voice.listening",
     "commands.chat",
     "commands.maintenance",
 )

@@ -70,7 +70,7 @@ LONG = ("tell me about the shop", "The shop opens early. It closes late tonight.
 DIRECT_SHIM = '''
 import os, runpy
 runpy.run_path(os.path.join({shim!r}, "sitecustomize.py"))  # point discord.py at the fake server
-import commands.voice as _voice
+import voice.connection as _voice
 _init = _voice.VoiceManager.__init__
 def _bench_init(self, bot):
     _init(self, bot)

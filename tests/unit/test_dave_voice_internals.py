@@ -9,7 +9,7 @@ import discord
 from discord.gateway import DiscordVoiceWebSocket
 from discord.voice_state import VoiceConnectionState
 
-from commands.voice_internals import DaveReportingVoiceClient, DaveState, dave_state
+from voice.internals import DaveReportingVoiceClient, DaveState, dave_state
 
 
 def test_the_connection_state_factory_and_its_hook_exist():

@@ -10,8 +10,8 @@ import discord
 import pytest
 from discord.voice_state import VoiceConnectionState
 
-from commands import listen_cog
-from commands.voice_internals import (DISCORD_VERSION, DaveReportingVoiceClient, RaceFixedConnectionState,
+from voice import listening as listen_cog
+from voice.internals import (DISCORD_VERSION, DaveReportingVoiceClient, RaceFixedConnectionState,
                                       check_discord_version)
 
 

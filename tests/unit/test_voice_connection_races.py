@@ -21,7 +21,7 @@ import discord.voice_state
 from discord.gateway import DiscordVoiceWebSocket
 from discord.voice_state import ConnectionFlowState, SocketReader, VoiceConnectionState
 
-from commands.voice_internals import (IP_DISCOVERY_LISTENER, DaveReportingVoiceClient, RaceFixedConnectionState,
+from voice.internals import (IP_DISCOVERY_LISTENER, DaveReportingVoiceClient, RaceFixedConnectionState,
                                       is_ip_discovery_answer)
 
 GUILD, CHANNEL = 111, 222

@@ -11,7 +11,7 @@ import discord
 from discord.gateway import DiscordVoiceWebSocket
 from discord.voice_state import SocketReader, VoiceConnectionState
 
-from commands.voice_internals import (CLIENT_DISCONNECT, SPEAKING, ListeningVoiceClient, connection_socket,
+from voice.internals import (CLIENT_DISCONNECT, SPEAKING, ListeningVoiceClient, connection_socket,
                                       dave_session, drain_socket, load_opus, wait_until_connected)
 
 

@@ -35,10 +35,10 @@ import discord
 from audio.voice_receive import (PacketError, RtpFrame, Segmenter, SequenceGap, open_packet, rms,
                                  to_16k_mono, wav_bytes)
 
-from .voice_internals import connection_socket, dave_session, drain_socket
+from .internals import connection_socket, dave_session, drain_socket
 
 if TYPE_CHECKING:
-    from .listen_cog import ListenManager
+    from .listening import ListenManager
 
 log = logging.getLogger("voice.receive")
 

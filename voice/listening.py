@@ -24,11 +24,11 @@ from audio.errors import AudioError
 from audio.voice_receive import BusyNotice, after_wake_word
 from errors import Busy, UserError
 
-from .chat import NOT_SURE, NOT_TRAINED
-from .kit.checks import is_server_admin
-from .kit.replies import respond
-from .voice_internals import CLIENT_DISCONNECT, SPEAKING, check_discord_version
-from .voice_receiver import VoiceReceiver
+from commands.chat import NOT_SURE, NOT_TRAINED
+from commands.kit.checks import is_server_admin
+from commands.kit.replies import respond
+from .internals import CLIENT_DISCONNECT, SPEAKING, check_discord_version
+from .receiver import VoiceReceiver
 
 if TYPE_CHECKING:
     from bot import ChatBot

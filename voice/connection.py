@@ -28,8 +28,8 @@ from audio.errors import AudioError
 from errors import UserError
 from audio.playback import pcm_for_discord, release_freed_memory
 
-from .kit.replies import respond
-from .voice_internals import ListeningVoiceClient, wait_until_connected
+from commands.kit.replies import respond
+from .internals import ListeningVoiceClient, wait_until_connected
 
 if TYPE_CHECKING:
     from audio.synthesis import SpeechSynthesizer
