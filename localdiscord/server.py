@@ -3,98 +3,48 @@
 An unmodified discord.py bot connects to it (see `shim/sitecustomize.py`), and tests
 act as users through `FakeDiscord`'s methods: send messages (with attachments,
 replies, voice messages), use slash commands, context menus and modals (`slash`,
-`message_command`, `autocomplete`, `submit_modal`: the routes and records live in
-`interactions.py`, registered commands in `appcommands.py`), then await what the bot
-sends or edits.  Protocol facts: ../shared/docs/discord-offline-testing.md.
+`message_command`, `autocomplete`, `submit_modal`), then await what the bot sends or
+edits.  Protocol facts: ../shared/docs/discord-offline-testing.md.
+
+`FakeDiscord` holds the world (users, guilds, channels, messages, files: state.py) and what
+tests do and wait for; the wire lives beside it, one part a module: gateway.py (the gateway
+websocket), rest.py (the REST routes and the CDN), interaction_server.py (interactions, with
+the bot's routes for them in interaction_routes.py and command_routes.py).
 """
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable
+from typing import Callable, Iterable
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from .appcommands import CommandRegistry
-from .interactions import RECENT, Interaction, InteractionServer
+from .gateway import GatewaySession, Gateway, VoiceHandler
+from .interaction_server import InteractionServer
+from .interactions import RECENT, Interaction
+from .rest import MAX_CONTENT, RestRoutes
 from .state import (
     DM_CHANNEL, FLAG_VOICE_MESSAGE, INTENT_MESSAGE_CONTENT, MANAGE_GUILD, MEMBER_PERMISSIONS,
     TEXT_CHANNEL, VOICE_CHANNEL, Attachment, Channel, Guild, Message, Role, User, iso_now, snowflake,
 )
 
-log = logging.getLogger("fakediscord")
+__all__ = ["MAX_CONTENT", "BotEvent", "FakeDiscord", "GatewaySession"]
 
-INTENT_GUILD_MESSAGES = 1 << 9
-INTENT_DIRECT_MESSAGES = 1 << 12
-MAX_CONTENT = 2000
-DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
-HEARTBEAT_INTERVAL_MS = 41_250  # what Discord's HELLO says
-# Discord's HEARTBEAT_ACK comes back after a network round trip.  Answering at once (same
-# machine, often the same process) loses a race in discord.py's keep-alive thread: it sets
-# its send time only after the heartbeat was written, so an instant ACK is measured from the
-# previous heartbeat and logged as "Can't keep up, websocket is 41.3s behind" (fixed upstream
-# in Rapptz/discord.py#10448).  A round trip's delay keeps discord.py's clock right.
-HEARTBEAT_ACK_DELAY = 0.1  # seconds
 # A server made with record=False (the playground, which runs for days) keeps only the newest
 # RECENT entries of each log tests read (events, requests, typing, interactions: interactions.py), and:
 KEEP_MESSAGES = 5000  # newest messages (the page shows 200 per channel; its history keeps 500)
 KEEP_ATTACHMENT_BYTES = 128 * 1024 * 1024  # newest files' bytes (older ones are forgotten: 404)
 
 MessagePredicate = Callable[[Message], bool]
-VoiceHandler = Callable[["GatewaySession", dict], Awaitable[None]]
-
-
-def _json(data: object, status: int = 200) -> web.Response:
-    # discord.py needs exactly "application/json" (json_response adds a charset).
-    return web.Response(status=status, body=json.dumps(data).encode(), content_type="application/json")
-
-
-def _error(status: int, code: int, message: str) -> web.Response:
-    return _json({"code": code, "message": message}, status=status)
 
 
 @dataclass
 class BotEvent:
     kind: str  # "create" | "edit" | "delete"
     message: Message
-
-
-class GatewaySession:
-    """One connected gateway client (the bot)."""
-
-    def __init__(self, ws: web.WebSocketResponse):
-        self.ws = ws
-        self.seq = 0
-        self.intents = 0
-        self.identified = False
-        self.user: User | None = None
-        self.pending: set[asyncio.Task] = set()  # HEARTBEAT_ACKs on their way
-
-    def ack_heartbeat(self) -> None:
-        """HEARTBEAT_ACK after a round trip's delay (see HEARTBEAT_ACK_DELAY), not inline."""
-        async def ack() -> None:
-            await asyncio.sleep(HEARTBEAT_ACK_DELAY)
-            try:
-                await self.send_op(11, None)
-            except ConnectionError:
-                pass  # closed meanwhile
-
-        task = asyncio.create_task(ack())
-        self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
-
-    async def dispatch(self, event: str, data: dict) -> None:
-        self.seq += 1
-        if not self.ws.closed:
-            await self.ws.send_str(json.dumps({"op": 0, "t": event, "s": self.seq, "d": data}))
-
-    async def send_op(self, op: int, data: object) -> None:
-        if not self.ws.closed:
-            await self.ws.send_str(json.dumps({"op": op, "d": data}))
 
 
 class FakeDiscord:
@@ -108,7 +58,7 @@ class FakeDiscord:
     ``message_content_intent=False`` for an application without the privileged Message Content
     intent (IDENTIFY asking for it is then closed with 4014, as Discord does).
 
-    Interactions (slash commands, context menus, autocomplete, modals): see `interactions.py`;
+    Interactions (slash commands, context menus, autocomplete, modals): see `interaction_server.py`;
     `app_commands` holds what the bot registered, `interactions` every interaction dispatched.
 
     ``world`` replaces that test world with another: a function that fills in the empty server
@@ -169,6 +119,8 @@ class FakeDiscord:
             self.voice = next(c for c in self.guild.channels.values() if c.type == VOICE_CHANNEL)
             self.guild2 = self.add_guild("Other Guild", owner=self.carol, members=[self.alice, self.bob])
             self.general2 = self.text_channel(self.guild2, "general")
+        self._gateway = Gateway(self)
+        self._rest = RestRoutes(self)
         self._interactions = InteractionServer(self)
         self.app_commands: CommandRegistry = self._interactions.commands
 
@@ -225,21 +177,11 @@ class FakeDiscord:
     async def start(self, port: int = 0) -> None:
         """Serve on 127.0.0.1 (``port`` 0: any free port, read back from ``self.port``)."""
         app = web.Application(client_max_size=200 * 1024 * 1024)
-        app.router.add_get("/", self._gateway)
-        app.router.add_get("/api/v10/users/@me", self._me)
-        app.router.add_get("/api/v10/oauth2/applications/@me", self._application)
-        app.router.add_get("/api/v10/gateway", self._gateway_url)
-        app.router.add_post("/api/v10/channels/{channel}/messages", self._create_message)
-        app.router.add_patch("/api/v10/channels/{channel}/messages/{message}", self._edit_message)
-        app.router.add_get("/api/v10/channels/{channel}/messages/{message}", self._get_message)
-        app.router.add_delete("/api/v10/channels/{channel}/messages/{message}", self._delete_message)
-        app.router.add_post("/api/v10/channels/{channel}/typing", self._typing)
-        app.router.add_get("/api/v10/channels/{channel}", self._get_channel)
-        app.router.add_post("/api/v10/users/@me/channels", self._create_dm)
-        app.router.add_get("/attachments/{channel}/{attachment}/{filename}", self._cdn)
+        app.router.add_get("/", self._gateway.handle)
+        self._rest.add_routes(app)
         self._interactions.add_routes(app)
-        app.router.add_route("*", "/{tail:.*}", self._unhandled)
-        app.middlewares.append(self._record)
+        app.router.add_route("*", "/{tail:.*}", self._rest.unhandled)
+        app.middlewares.append(self._rest.record)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -253,105 +195,9 @@ class FakeDiscord:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    @web.middleware
-    async def _record(self, request: web.Request, handler):
-        # Interaction callbacks and webhook routes are authorised by the token in their path.
-        by_path = request.path.startswith(("/api/v10/interactions/", "/api/v10/webhooks/"))
-        if (request.path.startswith("/api/") and not by_path
-                and request.headers.get("Authorization") != f"Bot {self.token}"):
-            response = _error(401, 0, "401: Unauthorized")
-        else:
-            response = await handler(request)
-        self.requests.append((request.method, request.path, response.status))
-        return response
-
-    async def _unhandled(self, request: web.Request) -> web.Response:
-        log.warning("fake discord: unhandled %s %s", request.method, request.path)
-        self.unhandled.append((request.method, request.path))
-        return _error(404, 0, "404: Not Found (not implemented by the fake)")
-
-    async def _me(self, request: web.Request) -> web.Response:
-        return _json(self.bot.payload())
-
-    async def _gateway_url(self, request: web.Request) -> web.Response:
-        return _json({"url": self.url.replace("http", "ws", 1)})
-
-    async def _typing(self, request: web.Request) -> web.Response:
-        channel_id = int(request.match_info["channel"])
-        self.typing.append(channel_id)
-        for listener in self.typing_listeners:
-            listener(channel_id)
-        await self.notify()
-        return web.Response(status=204)
-
-    async def _application(self, request: web.Request) -> web.Response:
-        return _json({"id": str(self.application_id), "name": self.bot.username, "icon": None,
-                      "description": "", "bot_public": True, "bot_require_code_grant": False,
-                      "owner": self.owner.payload(), "verify_key": "0" * 64, "flags": 0,
-                      "team": self._team_payload(), "summary": ""})
-
-    def _team_payload(self) -> dict | None:
-        if not self.team:
-            return None
-        team_id = str(self.application_id + 1)
-        return {"id": team_id, "name": "Team", "icon": None, "owner_user_id": str(self.team[0].id),
-                "members": [{"user": u.payload(), "team_id": team_id, "membership_state": 2,
-                             "permissions": ["*"], "role": "admin"} for u in self.team]}
-
-    # -- gateway -----------------------------------------------------------------------------
-    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        session = GatewaySession(ws)
-        self.sessions.append(session)
-        await session.send_op(10, {"heartbeat_interval": HEARTBEAT_INTERVAL_MS})
-        async for frame in ws:
-            if frame.type != WSMsgType.TEXT:
-                continue
-            payload = json.loads(frame.data)
-            op, data = payload.get("op"), payload.get("d")
-            if op == 1:
-                session.ack_heartbeat()
-            elif op == 2:
-                await self._identify(session, data)
-            elif op == 4 and self.voice_handler is not None:
-                await self.voice_handler(session, data)
-        for task in list(session.pending):
-            task.cancel()
-        self.sessions.remove(session)
-        async with self._changed:
-            self._changed.notify_all()
-        return ws
-
-    async def _identify(self, session: GatewaySession, data: dict) -> None:
-        if data.get("token") != self.token:
-            await session.ws.close(code=4004, message=b"Authentication failed.")
-            return
-        session.intents = int(data.get("intents", 0))
-        if session.intents & INTENT_MESSAGE_CONTENT and not self.message_content_intent:
-            self.refused_identifies.append(session.intents)
-            await session.ws.close(code=4014, message=b"Disallowed intent(s).")
-            async with self._changed:
-                self._changed.notify_all()
-            return
-        session.identified = True
-        session.user = self.bot
-        await session.dispatch("READY", {
-            "v": 10, "user": self.bot.payload(), "session_id": f"session-{snowflake()}",
-            "resume_gateway_url": self.url.replace("http", "ws"),
-            "guilds": [{"id": str(g.id), "unavailable": True} for g in self.guilds.values()],
-            "application": {"id": str(self.application_id), "flags": 0},
-            "private_channels": [], "relationships": [], "presences": [], "geo_ordered_rtc_regions": [],
-        })
-        for guild in self.guilds.values():
-            await session.dispatch("GUILD_CREATE", guild.payload(self.users))
-        async with self._changed:
-            self._changed.notify_all()
-
     async def broadcast(self, event: str, data: dict) -> None:
-        for session in list(self.sessions):
-            if session.identified:
-                await session.dispatch(event, data)
+        """Send a gateway event to every identified session (the bot)."""
+        await self._gateway.broadcast(event, data)
 
     # -- message payloads --------------------------------------------------------------------
     def message_payload(self, msg: Message, *, for_intents: int | None = None, nested: bool = False) -> dict:
@@ -366,7 +212,7 @@ class FakeDiscord:
         if msg.message_type is not None:
             data["type"] = msg.message_type
         if msg.interaction_id is not None:
-            self._interactions.decorate(msg, data)
+            self._interactions.routes.decorate(msg, data)
         guild_id = msg.channel.guild_id
         if guild_id is not None:
             data["guild_id"] = str(guild_id)
@@ -389,10 +235,8 @@ class FakeDiscord:
         return data
 
     async def _deliver(self, event: str, msg: Message) -> None:
-        needed = INTENT_GUILD_MESSAGES if msg.channel.guild_id else INTENT_DIRECT_MESSAGES
-        for session in list(self.sessions):
-            if session.identified and session.intents & needed:
-                await session.dispatch(event, self.message_payload(msg, for_intents=session.intents))
+        """Send a message event to the sessions whose intents ask for it."""
+        await self._gateway.deliver(event, msg)
 
     # -- acting as a user ----------------------------------------------------------------------
     async def send(self, author: User, content: str = "", *, channel: Channel | None = None,
@@ -522,127 +366,7 @@ class FakeDiscord:
         for listener in self.event_listeners:
             listener(event)
 
-    # -- REST: messages ------------------------------------------------------------------------
-    async def _read_body(self, request: web.Request) -> tuple[dict, list[tuple[str, bytes, str | None]]]:
-        """JSON body, or multipart `payload_json` + `files[n]` as discord.py sends uploads."""
-        if not request.content_type.startswith("multipart/"):
-            return await request.json(), []
-        payload: dict = {}
-        files = []
-        reader = await request.multipart()
-        async for part in reader:
-            if part.name == "payload_json":
-                payload = json.loads(await part.text())
-            elif part.name and part.name.startswith("files["):
-                files.append((part.filename or "file", bytes(await part.read()),
-                              part.headers.get("Content-Type")))
-        return payload, files
-
-    def _check_message(self, channel: Channel, payload: dict, files: list) -> web.Response | None:
-        content = payload.get("content") or ""
-        if len(content) > MAX_CONTENT:
-            return _error(400, 50035, f"Invalid Form Body: content must be {MAX_CONTENT} or fewer in length.")
-        for embed in payload.get("embeds") or []:
-            if len(embed.get("description") or "") > 4096:
-                return _error(400, 50035, "Invalid Form Body: embed description too long.")
-        if sum(len(f[1]) for f in files) > self._upload_limit(channel):
-            return _error(413, 40005, "Request entity too large")
-        return None
-
-    def _upload_limit(self, channel: Channel) -> int:
-        """Bytes a bot may upload in `channel` (the guild's boost tier raises it)."""
-        if channel.guild_id is None:
-            return DEFAULT_FILESIZE_LIMIT
-        tier = self.guilds[channel.guild_id].premium_tier
-        return {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}.get(tier, DEFAULT_FILESIZE_LIMIT)
-
-    async def _create_message(self, request: web.Request) -> web.Response:
-        channel = self.channels.get(int(request.match_info["channel"]))
-        if channel is None:
-            return _error(404, 10003, "Unknown Channel")
-        payload, files = await self._read_body(request)
-        if problem := self._check_message(channel, payload, files):
-            return problem
-        if not (payload.get("content") or payload.get("embeds") or files):
-            return _error(400, 50006, "Cannot send an empty message")
-        if channel.recipient is not None and channel.recipient.id in self.closed_dms:
-            # Discord's answer when a user does not accept DMs from the server's members (or the bot).
-            return _error(403, 50007, "Cannot send messages to this user")
-        ref = (payload.get("message_reference") or {}).get("message_id")
-        msg = Message(snowflake(), channel, self.bot, payload.get("content") or "",
-                      embeds=payload.get("embeds") or [], reference_id=int(ref) if ref else None)
-        msg.attachments = [self._store_attachment(channel, name, data, ctype) for name, data, ctype in files]
-        self.add_message(msg)
-        await self._record_event("create", msg)
-        await self._deliver("MESSAGE_CREATE", msg)
-        return _json(self.message_payload(msg))
-
-    def _find_message(self, request: web.Request) -> Message | None:
-        msg = self.messages.get(int(request.match_info["message"]))
-        # Ephemeral messages exist only for their user: the channel routes do not know them.
-        if (msg is None or msg.deleted or msg.ephemeral
-                or msg.channel.id != int(request.match_info["channel"])):
-            return None
-        return msg
-
-    async def _edit_message(self, request: web.Request) -> web.Response:
-        msg = self._find_message(request)
-        if msg is None:
-            return _error(404, 10008, "Unknown Message")
-        if msg.author.id != self.bot.id:
-            return _error(403, 50005, "Cannot edit a message authored by another user")
-        payload, files = await self._read_body(request)
-        if problem := self._check_message(msg.channel, payload, files):
-            return problem
-        msg.edits.append(msg.text)
-        if "content" in payload:
-            msg.content = payload["content"] or ""
-        if "embeds" in payload:
-            msg.embeds = payload["embeds"] or []
-        if files:
-            msg.attachments += [self._store_attachment(msg.channel, n, d, c) for n, d, c in files]
-        msg.edited = True
-        await self._record_event("edit", msg)
-        await self._deliver("MESSAGE_UPDATE", msg)
-        return _json(self.message_payload(msg))
-
-    async def _get_message(self, request: web.Request) -> web.Response:
-        msg = self._find_message(request)
-        if msg is None:
-            return _error(404, 10008, "Unknown Message")
-        return _json(self.message_payload(msg))
-
-    async def _delete_message(self, request: web.Request) -> web.Response:
-        msg = self._find_message(request)
-        if msg is None:
-            return _error(404, 10008, "Unknown Message")
-        msg.deleted = True
-        await self._record_event("delete", msg)
-        return web.Response(status=204)
-
-    async def _get_channel(self, request: web.Request) -> web.Response:
-        channel = self.channels.get(int(request.match_info["channel"]))
-        return _json(channel.payload()) if channel else _error(404, 10003, "Unknown Channel")
-
-    async def _create_dm(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        user = self.users.get(int(body["recipient_id"]))
-        if user is None:
-            return _error(404, 10013, "Unknown User")
-        return _json(self.dm_channel(user).payload())
-
-    async def _cdn(self, request: web.Request) -> web.Response:
-        attachment = self.attachments.get(int(request.match_info["attachment"]))
-        if attachment is None:
-            return web.Response(status=404, text="not found")
-        if self.record:
-            async with self._changed:
-                self.cdn_fetches[attachment.id] += 1
-                self._changed.notify_all()
-        await self.cdn_open.wait()
-        return web.Response(body=attachment.data, content_type=attachment.content_type or "application/octet-stream")
-
-    # -- acting as a user: interactions (see interactions.py) -------------------------------------
+    # -- acting as a user: interactions (see interaction_server.py) -------------------------------------
     async def slash(self, user: User, name: str, options: dict | None = None, channel: Channel | None = None,
                     subcommand: str | None = None) -> Interaction:
         """Use `/name` (default channel: #general) as the Discord client would; returns at once.

@@ -497,7 +497,7 @@ async def test_modal_submits_are_checked_for_real(fake, bot, synced):
 async def test_a_server_that_does_not_record_keeps_only_the_newest_interactions(monkeypatch):
     """record=False (the playground, which runs for days): interactions beyond RECENT are
     forgotten (their tokens then answer 10015, as an expired webhook would), the logs are deques."""
-    from localdiscord import interactions, server as server_module
+    from localdiscord import interaction_server as interactions, server as server_module
 
     monkeypatch.setattr(interactions, "RECENT", 3)
     monkeypatch.setattr(server_module, "RECENT", 3)
