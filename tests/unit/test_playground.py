@@ -24,9 +24,10 @@ from localdiscord.server import FakeDiscord
 from localdiscord.state import Message
 from localdiscord.voice import FakeVoiceServer
 from playground import slash, world
+from playground.actions import modal_form, to_ogg_opus
 from playground.history import History
 from playground.runner import banner, is_loopback
-from playground.web import PlaygroundPage, modal_form, to_ogg_opus
+from playground.web import PlaygroundPage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -374,6 +375,22 @@ async def test_without_the_cookie_nothing_but_the_sign_in_page_is_served(tmp_pat
         async with stranger.get(page.url + "static/app.js") as response:  # no secrets in the page's code
             assert response.status == 200
         assert [m.content for m in fake.messages.values()] == ["a file"] and not fake.guild.voice_states
+
+
+async def test_the_page_scripts_are_modules_served_as_javascript_to_the_page_itself(tmp_path):
+    """index.html loads app.js as an ES module, which imports the others: the browser fetches
+    them in CORS mode, with the page's own Origin, and runs them only with a JavaScript type."""
+    static = ROOT / "playground" / "static"
+    assert '<script type="module" src="/static/app.js"></script>' in (static / "index.html").read_text()
+    scripts = sorted(p.name for p in static.glob("*.js"))
+    assert len(scripts) > 1 and all(len((static / name).read_text().splitlines()) < 500 for name in scripts)
+    async with served(tmp_path) as page, aiohttp.ClientSession() as browser:
+        own = {"Origin": page.url.rstrip("/"), "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "script"}
+        for name in scripts:
+            async with browser.get(f"{page.url}static/{name}", headers=own) as response:
+                assert response.status == 200, name
+                assert response.content_type in ("text/javascript", "application/javascript"), name
+                assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 async def test_another_origin_is_refused_even_with_the_cookie(tmp_path):
