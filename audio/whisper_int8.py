@@ -16,6 +16,7 @@ revision), the variables (name, shape, type, bytes), then aliases.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -49,13 +50,26 @@ def quantized_model_dir(source: str | Path, cache_dir: str | Path) -> Path:
     if (target / "model.bin").is_file():
         return target
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    # Several processes may share the cache (two bots, shards, test workers): one converts,
+    # the others wait for it and then find the copy, instead of each converting the model.
+    # The lock is on the folder itself, so nothing is left behind in it.
+    folder = os.open(cache_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        if not (target / "model.bin").is_file():
+            _convert_in_child(source, target)
+    finally:
+        os.close(folder)  # releases the lock
+    return target
+
+
+def _convert_in_child(source: Path, target: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "audio.whisper_int8", str(source), str(target)],
                             capture_output=True, text=True, timeout=_CONVERT_TIMEOUT, check=False,
                             cwd=Path(__file__).resolve().parents[1], stdin=subprocess.DEVNULL,
                             env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")})
     if result.returncode != 0 or not (target / "model.bin").is_file():
         raise RuntimeError(f"int8 conversion failed ({result.returncode}): {result.stderr.strip()[-500:]}")
-    return target
 
 
 def convert(source: Path, target: Path) -> None:
@@ -67,7 +81,12 @@ def convert(source: Path, target: Path) -> None:
         for name in _COPIED_FILES:
             if (source / name).is_file():
                 shutil.copyfile(source / name, staging / name)
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / "model.bin").is_file():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # another process made the same copy first
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -6,8 +6,10 @@ bench/memory.py's.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,7 @@ from audio.decode import decode_audio
 from audio.playback import keep_large_buffers_out_of_heap
 from audio.stt import int8_copy, resolve_whisper_model
 from tests.support.transcripts import wer
-from audio.whisper_int8 import quantized_model_dir
+from audio.whisper_int8 import convert, quantized_model_dir
 from tests.unit.test_stt_decode import encode, espeak
 
 SENTENCE = "Please read the rules first, and welcome to the server."
@@ -80,3 +82,20 @@ def test_a_model_that_cannot_be_converted_is_used_as_it_is(tmp_path, caplog):
 
 def test_heap_setting_applies_on_glibc():
     assert keep_large_buffers_out_of_heap() is True
+
+
+def test_processes_sharing_the_cache_make_one_copy(source, tmp_path):
+    """Two bots (or test workers) starting at once with one MODEL_COPIES_DIR: both get the copy,
+    it is converted once, and the loser of a race leaves no staging folder behind."""
+    cache = tmp_path / "shared"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        made = list(pool.map(lambda _: quantized_model_dir(source, cache), range(2)))
+    assert made[0] == made[1] and (made[0] / "model.bin").is_file()
+    assert [p.name for p in cache.iterdir()] == [made[0].name]
+
+
+def test_a_copy_finished_first_elsewhere_is_kept(source, converted, tmp_path):
+    before = os.stat(converted / "model.bin").st_mtime_ns
+    convert(Path(source), converted)  # the target already exists: the other process won
+    assert os.stat(converted / "model.bin").st_mtime_ns == before
+    assert not [p for p in converted.parent.iterdir() if p.name.startswith(".")]
