@@ -40,15 +40,8 @@ def examples_to_csv(examples: list[Example]) -> str:
 class DatasetStore:
     """Blocking dataset operations; call them from a worker thread."""
 
-    def __init__(
-        self,
-        data_dir: Path,
-        *,
-        max_bytes: int = 10_000_000,
-        max_rows: int = 200_000,
-        max_datasets: int = 20,
-        max_scope_bytes: int = 50_000_000,
-    ) -> None:
+    def __init__(self, data_dir: Path, *, max_bytes: int = 10_000_000, max_rows: int = 200_000,
+                 max_datasets: int = 20, max_scope_bytes: int = 50_000_000) -> None:
         self.root = Path(data_dir) / "datasets"
         self.max_bytes = max_bytes
         self.max_rows = max_rows
@@ -179,15 +172,8 @@ class DatasetStore:
         return [infos[k] for k in sorted(infos)]
 
     # -------------------------------------------------------------- write --
-    def save(
-        self,
-        scope: str,
-        filename: str | None,
-        data: bytes | str,
-        default_label: str | None = None,
-        name: str | None = None,
-        merge: bool | None = None,
-    ) -> DatasetInfo:
+    def save(self, scope: str, filename: str | None, data: bytes | str, default_label: str | None = None,
+             name: str | None = None, merge: bool | None = None) -> DatasetInfo:
         """Parse and validate an upload, then store it normalised as CSV.
 
         An upload must hold at least two classes (it exists to be trained

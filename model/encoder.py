@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from concurrent.futures import ThreadPoolExecutor
-import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .lazyload import LazyEncoder, made_once, side_by_side
 
 if TYPE_CHECKING:  # numpy loads with the encoder, not with the bot (service imports this module)
     import numpy as np
@@ -74,7 +74,6 @@ def model_files() -> tuple[Path, Path] | None:
     return (onnx, tok) if onnx.is_file() and tok.is_file() else None
 
 
-_ROOT = Path(__file__).resolve().parent.parent
 QUANTIZED = "dynamic-int8"
 
 
@@ -91,80 +90,51 @@ def optimized_copy(onnx_path: Path, cache_dir: Path) -> Path | None:
     import onnxruntime as ort
 
     target = Path(cache_dir) / f"all-MiniLM-L6-v2.{QUANTIZED}.ort{ort.__version__}.onnx"
-    if target.is_file():
-        return target
-    tmp = target.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}.onnx")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        from .childenv import child_environment
-
-        subprocess.run([sys.executable, "-m", "model.encoder", str(onnx_path), str(tmp)], cwd=str(_ROOT),
-                       env=child_environment(_ROOT), capture_output=True, timeout=600, check=True)
-        os.replace(tmp, target)
-        return target
-    except (OSError, subprocess.SubprocessError):
-        tmp.unlink(missing_ok=True)
-        return None
+    return made_once(target, "model.encoder", [str(onnx_path)], timeout=600)
 
 
-class SentenceEncoder:
-    """Text -> unit-length 384-d vectors. Thread-safe; loads on first ``encode``."""
+class SentenceEncoder(LazyEncoder):
+    """Text -> unit-length 384-d vectors. Thread-safe; loads on first ``encode`` (an onnxruntime session)."""
 
     name = ENGLISH
     dimension = DIMENSION
 
     def __init__(self, onnx_path: Path, tokenizer_path: Path, *, threads: int | None = None,
                  cache_dir: Path | None = None) -> None:
+        super().__init__(MODEL_ID)
         self.onnx_path = Path(onnx_path)
         self.tokenizer_path = Path(tokenizer_path)
         self.threads = threads
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self._session = None
         self._tokenizer = None
         self._inputs: tuple[str, ...] = ()
-        self._model_id = MODEL_ID
-        self._lock = threading.Lock()
 
-    @property
-    def loaded(self) -> bool:
-        return self._session is not None
+    def _open(self):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
 
-    @property
-    def model_id(self) -> str:
-        """Which weights and arithmetic made the vectors (embedding caches are kept per model_id)."""
-        if self._session is None:
-            self._load()
-        return self._model_id
+        tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        path = optimized_copy(self.onnx_path, self.cache_dir) if self.cache_dir is not None else None
+        options = ort.SessionOptions()
+        options.graph_optimization_level = (
+            ort.GraphOptimizationLevel.ORT_DISABLE_ALL if path else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+        options.log_severity_level = 3
+        # One thread, no spin-waiting: on a shared 2-core host this measured fastest for single
+        # chat messages and leaves the other core to the event loop and voice; big inputs use
+        # both cores by running two batches at once (``encode``), which beat two intra-op threads.
+        options.intra_op_num_threads = self.threads or 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(path or self.onnx_path), sess_options=options,
+                                       providers=["CPUExecutionProvider"])
+        self._inputs = tuple(i.name for i in session.get_inputs())
+        self._model_id = f"{MODEL_ID}.{QUANTIZED}" if path and QUANTIZED in path.name else MODEL_ID
+        self._tokenizer = tokenizer
+        return session
 
-    def _load(self) -> None:
-        with self._lock:
-            if self._session is not None:
-                return
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-
-            tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
-            tokenizer.enable_truncation(max_length=MAX_TOKENS)
-            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-            path = optimized_copy(self.onnx_path, self.cache_dir) if self.cache_dir is not None else None
-            options = ort.SessionOptions()
-            options.graph_optimization_level = (
-                ort.GraphOptimizationLevel.ORT_DISABLE_ALL if path else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
-            options.log_severity_level = 3
-            # One thread, no spin-waiting: on a shared 2-core host this measured fastest for single
-            # chat messages and leaves the other core to the event loop and voice; big inputs use
-            # both cores by running two batches at once (``encode``), which beat two intra-op threads.
-            options.intra_op_num_threads = self.threads or 1
-            options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(str(path or self.onnx_path), sess_options=options,
-                                           providers=["CPUExecutionProvider"])
-            self._inputs = tuple(i.name for i in session.get_inputs())
-            self._model_id = f"{MODEL_ID}.{QUANTIZED}" if path and QUANTIZED in path.name else MODEL_ID
-            self._tokenizer = tokenizer
-            self._session = session
-
-    def _batch(self, texts: list[str]) -> np.ndarray:
+    def _batch(self, session, texts: list[str]) -> np.ndarray:
         import numpy as np
 
         encodings = self._tokenizer.encode_batch(texts)
@@ -173,37 +143,25 @@ class SentenceEncoder:
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = self._session.run(None, feeds)[0]
+        hidden = session.run(None, feeds)[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), 384) float32; batches of similar length to waste little padding."""
-        import numpy as np
-
-        if self._session is None:
-            self._load()
-        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
-        if not texts:
-            return out
+    def _encode_into(self, session, texts: list[str], out: np.ndarray) -> None:
+        """Batches of similar length, to waste little padding."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
 
         def run(idx: list[int]) -> None:
-            out[idx] = self._batch([texts[i] or " " for i in idx])
+            out[idx] = self._batch(session, [texts[i] or " " for i in idx])
 
         if len(batches) < 4 or PARALLEL_BATCHES == 1:
             for idx in batches:
                 run(idx)
         else:  # onnxruntime and the tokenizer release the GIL; the session is thread-safe
-            with ThreadPoolExecutor(PARALLEL_BATCHES, thread_name_prefix="encode") as pool:
-                list(pool.map(run, batches))
-        return out
-
-    def encode_one(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+            side_by_side(run, batches, PARALLEL_BATCHES, "encode")
 
 
 _shared: dict[str, object] = {}

@@ -274,16 +274,8 @@ def _labelled_report(
     rows = [[t, e, p, f"{c:.4f}", int(e == p), int(a)]
             for t, e, p, c, a in zip(texts, expected, predicted, confidence, abstain)]
     return EvalReport(
-        text=_fit_text(lines),
-        png=png,
+        text=_fit_text(lines), png=png, misclassified=misclassified,
         csv=_csv_bytes(["text", "expected", "predicted", "confidence", "correct", "abstained"], rows),
-        misclassified=misclassified,
-        accuracy=accuracy,
-        macro_f1=macro_f1,
-        in_scope_accuracy=in_scope_accuracy,
-        oos_recall=oos_recall,
-        abstention_rate=abstention_rate,
-        labelled=True,
-        rows=len(texts),
-        rows_given=len(texts),
+        accuracy=accuracy, macro_f1=macro_f1, in_scope_accuracy=in_scope_accuracy, oos_recall=oos_recall,
+        abstention_rate=abstention_rate, labelled=True, rows=len(texts), rows_given=len(texts),
     )

@@ -97,21 +97,10 @@ def answering_message(result: dict[str, Any]) -> str:
 class JobManager:
     """Owns worker processes; all methods must be called on the event loop."""
 
-    def __init__(
-        self,
-        models_dir: Path,
-        *,
-        queue_size: int = 4,
-        keep_versions: int = 3,
-        max_parallel: int = 1,
-        timeout: float = 900.0,
-        python: str = sys.executable,
-        prestart_worker: bool = True,
-        eval_queue_size: int = 4,
-        max_parallel_evals: int = 1,
-        eval_timeout: float = 300.0,
-        worker_options: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, models_dir: Path, *, queue_size: int = 4, keep_versions: int = 3, max_parallel: int = 1,
+                 timeout: float = 900.0, python: str = sys.executable, prestart_worker: bool = True,
+                 eval_queue_size: int = 4, max_parallel_evals: int = 1, eval_timeout: float = 300.0,
+                 worker_options: dict[str, Any] | None = None) -> None:
         self.models_dir = Path(models_dir)
         self.queue_size = queue_size
         self.keep_versions = keep_versions

