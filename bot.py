@@ -14,13 +14,15 @@ from discord.ext import commands
 
 from audio.playback import keep_large_buffers_out_of_heap
 from audio.transcription import TranscriptionService
+from commands.kit.answers import voice_answers
 from commands.kit.error_handler import handle_command_error, reply_to_interaction_error
 from commands.kit.help import BotHelp
-from voice.connection import VoiceManager
-from voice.internals import load_opus
 from config import ConfigError, Settings, load_settings
 from model.service import ModelService
 from storage.database import Database, Retention
+from voice.connection import VoiceManager
+from voice.internals import check_discord_version, load_opus
+from voice.listening import ListenManager
 
 log = logging.getLogger("bot")
 
@@ -32,15 +34,25 @@ INITIAL_EXTENSIONS = (
     "commands.files",
     "commands.training",
     "commands.feedback",
-    "commands.voice_cog",
-    "voice.listening",
+    "commands.voice",
+    "commands.listen",
     "commands.chat",
     "commands.maintenance",
 )
 
 
 class ChatBot(commands.Bot):
-    """The bot: settings, storage and services, shared by every command."""
+    """The bot: settings, storage and services, shared by every command.
+
+    Each service is made once, here, as a typed attribute the cogs use (`self.bot.voice`);
+    `close()` stops them in order: hearing, voice, speech-to-text, the model, Discord, storage."""
+
+    settings: Settings
+    db: Database
+    model: ModelService
+    stt: TranscriptionService
+    voice: VoiceManager  # voice channels and speaking (voice/connection.py, voice/playback.py)
+    listening: ListenManager | None  # hearing members; None with a discord.py voice/internals.py does not know
 
     def __init__(self, settings: Settings, *, message_content: bool = True, **client_options):
         """`client_options` go to discord.py's Client as they are (the playground passes the
@@ -63,7 +75,6 @@ class ChatBot(commands.Bot):
         )
         self.settings = settings
         self.db = Database(settings.database_path, retention_of(settings))
-        self.voice = VoiceManager(self)
         self.model = ModelService(
             settings.data_dir, max_dataset_bytes=settings.max_dataset_bytes,
             max_dataset_rows=settings.max_dataset_rows, train_queue_size=settings.train_queue_size,
@@ -82,6 +93,15 @@ class ChatBot(commands.Bot):
             decode_timeout=settings.decode_timeout, google_timeout=settings.google_timeout,
             workers=settings.stt_workers, queue_size=settings.stt_queue_size,
             model_cache_dir=settings.copies_dir / "speech-models", voice_engines=settings.voice_stt_engines)
+        self.voice = VoiceManager(self, settings)
+        self.listening = None
+        if check_discord_version():  # otherwise logged: listening relies on that version's internals
+            self.listening = ListenManager(self, settings, db=self.db, stt=self.stt, voice=self.voice,
+                                           answer=voice_answers(self.model, settings.command_prefix))
+        self.voice.listener = self.listening
+        self.add_listener(self.voice.on_voice_state_update)
+        if self.listening is not None:
+            self.add_listener(self.listening.on_voice_state_update)
 
     async def setup_hook(self) -> None:
         self.owner_ids = owners_of(self.application, self.settings.owner_ids)
@@ -101,6 +121,8 @@ class ChatBot(commands.Bot):
     async def close(self) -> None:
         log.info("Shutting down")
         try:
+            if self.listening is not None:
+                await self.listening.close()  # stop hearing before leaving the channels
             await self.voice.close()
             await self.stt.close()
             await self.model.close()

@@ -72,8 +72,8 @@ import os, runpy
 runpy.run_path(os.path.join({shim!r}, "sitecustomize.py"))  # point discord.py at the fake server
 import voice.connection as _voice
 _init = _voice.VoiceManager.__init__
-def _bench_init(self, bot):
-    _init(self, bot)
+def _bench_init(self, bot, *args, **kwargs):
+    _init(self, bot, *args, **kwargs)
     async def on_message(message):
         if message.content.startswith("say "):
             await self.speak_reply(message, message.content[4:])

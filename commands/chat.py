@@ -16,6 +16,7 @@ from discord.ext import commands
 from audio.decode import looks_like_audio
 from errors import UserError
 
+from .kit.answers import NOT_TRAINED, model_answer
 from .kit.checks import scope_of
 from .kit.error_handler import user_message_of
 from .kit.replies import send_reply
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
     from bot import ChatBot
 
 log = logging.getLogger("commands.chat")
-
-NOT_TRAINED = ("I haven't been trained here yet, so I can't answer. A server admin can teach me by attaching a "
-               "dataset (a CSV with `text,label` columns) to `{prefix}train`; `{prefix}help train` says more.")
-NOT_SURE = "I'm not sure what you mean. An admin can teach me with `{prefix}train`, or you can `{prefix}correct` me."
 
 
 def _quote(text: str) -> str:
@@ -101,18 +98,9 @@ class Chat(commands.Cog):
 
     # -- answers ------------------------------------------------------------------------------
     async def _model_answer(self, message: discord.Message, text: str) -> str | None:
-        """The model's answer to `text`, or None when this scope has no model."""
-        model = getattr(self.bot, "model", None)
-        if model is None:
-            return None
-        prediction = await model.predict(scope_of(message), text)
-        if prediction is None:
-            return None
-        # The one "not sure" rule (model/hybrid.py decide_rows): learned threshold, out-of-scope label,
-        # and CONFIDENCE_THRESHOLD as a floor on the calibrated probability, all decided by the model.
-        if prediction.abstain:
-            return NOT_SURE.format(prefix=self.settings.command_prefix)
-        return prediction.reply
+        """The model's answer to `text` (NOT_SURE when it is not sure), or None when this scope has no model."""
+        answer, _ = await model_answer(self.bot.model, scope_of(message), text, self.settings.command_prefix)
+        return answer
 
     def _speaks_to_me(self, message: discord.Message) -> bool:
         """A DM, a mention of the bot, or a reply to one of its messages: someone expects an answer."""

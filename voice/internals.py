@@ -62,7 +62,7 @@ loads libopus as discord.py would on first use (also its bundled Windows DLL).
 
 All of this was written against discord.py ``DISCORD_VERSION`` (2.7.1); with another
 version ``check_discord_version()`` logs a warning at start-up and listening is off
-(commands/listen_cog.py), and connections use discord.py's own state.
+(voice/listening.py is not started), and connections use discord.py's own state.
 
 tests/unit/test_dave_voice_internals.py, tests/unit/test_voice_receive_internals.py and
 tests/unit/test_voice_connection_races.py fail when discord.py changes any of these.
@@ -82,7 +82,9 @@ POLL_RETRIES = 3
 
 DISCORD_VERSION = "2.7.1"  # the discord.py whose private voice internals this module reads
 
-SESSION_DESCRIPTION = 4  # voice gateway opcode
+# Voice gateway opcodes, defined here only.
+SESSION_DESCRIPTION = 4
+SPEAKING, CLIENT_DISCONNECT = 5, 13
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def check_discord_version() -> bool:
     if internals_match():
         return True
     log.warning("discord.py %s is installed, but listening in voice channels relies on private voice "
-                "internals of discord.py %s (commands/voice_internals.py): listening is turned off. "
+                "internals of discord.py %s (voice/internals.py): listening is turned off. "
                 "Install the pinned version (pip install -r requirements.txt) to hear members.",
                 discord.__version__, DISCORD_VERSION)
     return False
@@ -251,8 +253,7 @@ class DaveReportingVoiceClient(discord.VoiceClient):
         log.info("Voice in %s (guild %s): %s", self.channel, getattr(guild, "id", None), state.describe())
 
 
-# -- receiving (commands/voice_receiver.py uses these) ---------------------------------------
-SPEAKING, CLIENT_DISCONNECT = 5, 13  # voice gateway opcodes
+# -- receiving (voice/receiver.py uses these) -----------------------------------------------
 
 
 def connection_socket(client: discord.VoiceClient) -> Any | None:
@@ -286,15 +287,19 @@ def dave_session(client: discord.VoiceClient) -> Any | None:
 
 
 class ListeningVoiceClient(DaveReportingVoiceClient):
-    """Also hands every voice-gateway message to ``client.voice_listening`` (the bot's
-    listen manager, when it has one), which registers its receiver on SESSION_DESCRIPTION and
-    learns SSRCs from op 5."""
+    """Also hands every voice-gateway message to ``on_voice_message`` (the listening service's,
+    when the bot has one: voice/listening.py), which registers its receiver on
+    SESSION_DESCRIPTION and learns SSRCs from op 5."""
+
+    def __init__(self, client: discord.Client, channel: discord.abc.Connectable, *,
+                 on_voice_message: Callable[[discord.VoiceClient, dict], None] | None = None) -> None:
+        super().__init__(client, channel)
+        self.on_voice_message = on_voice_message
 
     async def _after_voice_message(self, ws: Any, msg: dict) -> None:
         await super()._after_voice_message(ws, msg)
-        manager = getattr(self.client, "voice_listening", None)
-        if manager is not None:
+        if self.on_voice_message is not None:
             try:
-                manager.on_voice_message(self, msg)
+                self.on_voice_message(self, msg)
             except Exception:  # never break the voice connection
                 log.exception("Voice receive: could not handle op %s", msg.get("op"))

@@ -1,4 +1,4 @@
-"""Talking in voice: `!listen on|off`, `!listen me on|off`, `!listen`, and answering what members say.
+"""Listening in voice: who may be heard in each server, and answering what members say.
 
 Off until a server admin turns it on (LISTEN_DEFAULT changes that); a member can opt out
 for themselves. Both are stored per server in scope_settings. While listening, the bot
@@ -7,35 +7,39 @@ each member's utterance like a chat message: "🎙️ NAME said: … → answer"
 channel tied to the voice session (where `!join` or `!listen on` was used), the answer
 spoken behind whatever the bot is already saying; answers the model is not sure about
 are text only. Only the transcript is kept (bot_replies, under the retention rules);
-audio never leaves memory. The receiving itself is commands/voice_receiver.py.
+audio never leaves memory. The receiving itself is voice/receiver.py; the commands are
+commands/listen.py.
+
+The answer's wording is the cogs' (chat and voice answer alike): the service is given an
+`answer` function, so nothing here imports `commands/`.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Callable
 
 import discord
-from discord.ext import commands
 
 from audio.errors import AudioError
+from audio.transcription import TranscriptionService
 from audio.voice_receive import BusyNotice, after_wake_word
-from errors import Busy, UserError
+from config import Settings
+from errors import Busy
+from storage.database import Database
 
-from commands.chat import NOT_SURE, NOT_TRAINED
-from commands.kit.checks import is_server_admin
-from commands.kit.replies import respond
-from .internals import CLIENT_DISCONNECT, SPEAKING, check_discord_version
+from .connection import VoiceManager
+from .internals import CLIENT_DISCONNECT, SESSION_DESCRIPTION, SPEAKING
 from .receiver import VoiceReceiver
-
-if TYPE_CHECKING:
-    from bot import ChatBot
+from .tasks import BackgroundTasks
 
 log = logging.getLogger("voice.listen")
 
-SESSION_DESCRIPTION = 4
+# (scope, what a member said) -> (the answer, whether to say it aloud): the cogs' wording.
+Answer = Callable[[str, str], Awaitable[tuple[str, bool]]]
 ENABLED_KEY = "listen"
 OPTOUTS_KEY = "listen_optouts"  # comma-separated user ids
 SPOKEN_NOTICE = "I'm listening. Talk to me and I'll answer."
@@ -78,18 +82,18 @@ class ArrivalNotices:
         now = time.monotonic()
         if now - self._last_spoken.get(guild.id, -self.SPOKEN_EVERY) >= self.SPOKEN_EVERY:
             self._last_spoken[guild.id] = now
-            await self.manager.bot.voice.say(guild, SPOKEN_NOTICE)
+            await self.manager.voice.playback.say(guild, SPOKEN_NOTICE)
         waiting = self._waiting.setdefault(guild.id, [])
         waiting.append(discord.utils.escape_markdown(member.display_name))
         if len(waiting) == 1:  # the first since the last message: send now, or when the rate allows
             delay = self._last_text.get(guild.id, -self.TEXT_EVERY) + self.TEXT_EVERY - now
-            self.manager.spawn(self._send(guild, max(0.0, delay)))
+            self.manager.tasks.spawn(self._send(guild, max(0.0, delay)), name=f"listen-notice-{guild.id}")
 
     async def _send(self, guild: discord.Guild, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)  # the rate limit, not synchronisation
         names = self._waiting.pop(guild.id, [])
-        channel = self.manager.bot.voice.text_channel(guild)
+        channel = self.manager.voice.text_channel(guild)
         if not names or channel is None:
             return
         self._last_text[guild.id] = time.monotonic()
@@ -102,16 +106,24 @@ class ArrivalNotices:
 
 
 class ListenManager:
-    """Per-server listening state, one receiver per voice connection, and the answers."""
+    """Per-server listening state, one receiver per voice connection, and the answers.
 
-    def __init__(self, bot: ChatBot):
-        self.bot = bot
-        self.settings = bot.settings
+    Voice exists in servers only, so a server's data scope here is its id as text (what
+    commands/kit/checks.py scope_of gives for anything said in that server)."""
+
+    def __init__(self, client: discord.Client, settings: Settings, *, db: Database, stt: TranscriptionService,
+                 voice: VoiceManager, answer: Answer):
+        self.client = client
+        self.settings = settings
+        self.db = db
+        self.stt = stt
+        self.voice = voice
+        self.answer = answer
         self._state: dict[int, _GuildListen] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self.receivers: dict[int, VoiceReceiver] = {}  # guild id -> receiver of its connection
         self.busy = BusyNotice()
-        self._tasks: set[asyncio.Task] = set()
+        self.tasks = BackgroundTasks(log)
         self.answered = 0  # utterances answered (logged)
         self._names: dict[int, str] = {}  # user id -> display name (a member who left is no longer cached)
         self.notices = ArrivalNotices(self)
@@ -125,8 +137,8 @@ class ListenManager:
         async with lock:
             if guild_id not in self._state:
                 scope = str(guild_id)
-                stored = await self.bot.db.get_setting(scope, ENABLED_KEY)
-                optouts = await self.bot.db.get_setting(scope, OPTOUTS_KEY) or ""
+                stored = await self.db.get_setting(scope, ENABLED_KEY)
+                optouts = await self.db.get_setting(scope, OPTOUTS_KEY) or ""
                 enabled = self.settings.listen_default if stored is None else stored == "on"
                 self._state[guild_id] = _GuildListen(enabled, {int(u) for u in optouts.split(",") if u.isdigit()})
         return self._state[guild_id]
@@ -136,7 +148,7 @@ class ListenManager:
 
     async def set_enabled(self, guild: discord.Guild, enabled: bool) -> None:
         state = await self.state(guild.id)
-        await self.bot.db.set_setting(str(guild.id), ENABLED_KEY, "on" if enabled else "off")
+        await self.db.set_setting(str(guild.id), ENABLED_KEY, "on" if enabled else "off")
         state.enabled = enabled
         receiver = self.receivers.get(guild.id)
         if receiver is not None:
@@ -155,7 +167,7 @@ class ListenManager:
         async with self._locks.setdefault(guild_id, asyncio.Lock()):
             changed = set(state.optouts)
             (changed.add if out else changed.discard)(user_id)
-            await self.bot.db.set_setting(str(guild_id), OPTOUTS_KEY, ",".join(str(u) for u in sorted(changed)))
+            await self.db.set_setting(str(guild_id), OPTOUTS_KEY, ",".join(str(u) for u in sorted(changed)))
             state.optouts = changed
         receiver = self.receivers.get(guild_id)
         if out and receiver is not None:
@@ -166,14 +178,14 @@ class ListenManager:
         state = self._state.get(guild_id)
         if state is None or not state.enabled or user_id in state.optouts:
             return False
-        me = self.bot.user
+        me = self.client.user
         if me is not None and user_id == me.id:
             return False
-        guild = self.bot.get_guild(guild_id)
+        guild = self.client.get_guild(guild_id)
         member = guild.get_member(user_id) if guild is not None else None
         return not (member is not None and member.bot)
 
-    # -- voice gateway messages (from voice_internals.ListeningVoiceClient, on the loop) ------------
+    # -- voice gateway messages (from internals.ListeningVoiceClient, on the loop) ---------------------
     def on_voice_message(self, client: discord.VoiceClient, msg: dict) -> None:
         op, data = msg.get("op"), msg.get("d") or {}
         guild_id = client.guild.id
@@ -185,7 +197,7 @@ class ListenManager:
                 receiver = self.receivers[guild_id] = VoiceReceiver(
                     client, self, pause=self.settings.listen_pause_seconds,
                     max_seconds=self.settings.listen_max_seconds)
-            self.spawn(self._attach_if_listening(receiver))
+            self.tasks.spawn(self._attach_if_listening(receiver), name=f"listen-attach-{guild_id}")
         elif receiver is None or receiver.client is not client:
             return
         elif op == SPEAKING and "ssrc" in data and data.get("user_id") is not None:
@@ -208,7 +220,7 @@ class ListenManager:
         if (not member.bot and after.channel is not None and before.channel != after.channel
                 and after.channel == receiver.client.channel):
             await self.notices.arrived(member)
-        me = self.bot.user
+        me = self.client.user
         if me is not None and member.id == me.id:
             if after.channel is None:  # the bot left: its connection is gone (a drag keeps the
                 receiver.close()  # client: the receiver reads its new socket once connected)
@@ -226,19 +238,20 @@ class ListenManager:
     # -- answering ----------------------------------------------------------------------------------
     def heard(self, guild_id: int, user_id: int, wav: bytes, seconds: float, last_voice: float) -> None:
         """An utterance is ready (from the receiver, on the loop)."""
-        self.spawn(self._answer(guild_id, user_id, wav, seconds, last_voice))
+        self.tasks.spawn(self._answer(guild_id, user_id, wav, seconds, last_voice),
+                         name=f"listen-answer-{guild_id}")
 
     async def _answer(self, guild_id: int, user_id: int, wav: bytes, seconds: float, last_voice: float) -> None:
-        guild = self.bot.get_guild(guild_id)
+        guild = self.client.get_guild(guild_id)
         if guild is None or not self.hears(guild_id, user_id):
             return
-        channel = self.bot.voice.text_channel(guild)
+        channel = self.voice.text_channel(guild)
         if channel is None:
             log.info("Heard someone in guild %s but no text channel is tied to the voice session", guild_id)
             return
         try:
             # Fair per server; live voice uses VOICE_STT_ENGINES only (local by default: it never leaves the machine).
-            transcript = await self.bot.stt.transcribe(wav, scope=str(guild_id), live=True)
+            transcript = await self.stt.transcribe(wav, scope=str(guild_id), live=True)
         except Busy as exc:
             if self.busy.busy(guild_id):
                 await channel.send(f"🎙️ Too many people talking for me to keep up; I'm skipping some. "
@@ -254,7 +267,7 @@ class ListenManager:
             return
         member = guild.get_member(user_id)
         name = member.display_name if member is not None else self._names.get(user_id, f"user {user_id}")
-        answer, sure = await self._model_answer(guild_id, asked)
+        answer, sure = await self.answer(str(guild_id), asked)  # not sure or not trained: text only
         text = f"🎙️ {discord.utils.escape_markdown(name)} said: {said} → {answer}"
         sent = await channel.send(text[:2000], allowed_mentions=discord.AllowedMentions.none())
         receiver = self.receivers.get(guild_id)
@@ -262,24 +275,14 @@ class ListenManager:
                  "so far %s", seconds, user_id, time.monotonic() - last_voice, transcript.elapsed,
                  receiver.describe() if receiver is not None else "-")
         self.answered += 1
-        await self.bot.db.record_bot_reply(str(guild_id), channel.id, sent.id, None, user_id, said, answer)
+        await self.db.record_bot_reply(str(guild_id), channel.id, sent.id, None, user_id, said, answer)
         if sure:
-            await self.bot.voice.say(guild, answer)
+            await self.voice.playback.say(guild, answer)
 
-    async def _model_answer(self, guild_id: int, text: str) -> tuple[str, bool]:
-        """(answer, whether to say it aloud): like chat; not sure or not trained is text only."""
-        prefix = self.settings.command_prefix
-        prediction = await self.bot.model.predict(str(guild_id), text)
-        if prediction is None:
-            return NOT_TRAINED.format(prefix=prefix), False
-        if prediction.abstain:  # the same rule as chat and !test (model/hybrid.py decide_rows)
-            return NOT_SURE.format(prefix=prefix), False
-        return prediction.reply, True
-
-    # -- joining ------------------------------------------------------------------------------------
+    # -- forgetting, and the join notice --------------------------------------------------------------
     async def forget(self, guild: discord.Guild, user_id: int, max_messages: int = 100) -> int:
         """Delete what was kept of a member's words here, and the bot's posted transcripts of their speech."""
-        rows = await self.bot.db.forget_user_replies(str(guild.id), user_id)
+        rows = await self.db.forget_user_replies(str(guild.id), user_id)
         transcripts = [(c, m) for c, m, voice in rows if voice][-max_messages:]
         for channel_id, message_id in transcripts:
             channel = guild.get_channel(channel_id)
@@ -294,119 +297,15 @@ class ListenManager:
         """Text added to the join message while listening (and the spoken line queued)."""
         if not await self.enabled(guild.id):
             return ""
-        await self.bot.voice.say(guild, SPOKEN_NOTICE)  # queued first: before any answer
+        await self.voice.playback.say(guild, SPOKEN_NOTICE)  # queued first: before any answer
         prefix = self.settings.command_prefix
         wake = self.settings.listen_wake_word
         how = f"start with “{wake}” and " if wake else ""
         return (f"\n🎙️ I'm listening in this channel: {how}I'll answer what you say here. Only the transcript is "
                 f"kept, never audio; `{prefix}listen me off` if you'd rather I didn't hear you.")
 
-    def spawn(self, coro) -> None:
-        """Run ``coro`` in the background; kept until done, failures logged."""
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(_log_failure)
-
     async def close(self) -> None:
         for receiver in self.receivers.values():
             receiver.close()
         self.receivers.clear()
-        for task in list(self._tasks):
-            task.cancel()
-
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("Voice listening task failed", exc_info=task.exception())
-
-
-class Listen(commands.Cog):
-    """Let the bot hear and answer the people in its voice channel."""
-
-    def __init__(self, bot: ChatBot):
-        self.bot = bot
-        self.manager = ListenManager(bot)
-
-    async def cog_load(self) -> None:
-        self.bot.voice_listening = self.manager  # voice_internals.ListeningVoiceClient finds it here
-        self.bot.add_listener(self.manager.on_voice_state_update)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_listener(self.manager.on_voice_state_update)
-        self.bot.voice_listening = None
-        await self.manager.close()
-
-    @commands.hybrid_command(usage="[on|off|me on|me off|me forget]")
-    @commands.guild_only()
-    async def listen(self, ctx: commands.Context, *, setting: str = "") -> None:
-        """Talk to me in voice: on/off (admins), me on/off/forget (yourself), or nothing for the status."""
-        guild = ctx.guild
-        assert guild is not None
-        words = setting.lower().split()
-        if words in (["on"], ["off"]):
-            if not is_server_admin(self.bot, ctx.author, guild):
-                raise UserError("Only a server admin (Manage Server) can turn listening on or off.")
-            await self._turn(ctx, words[0] == "on")
-        elif words in (["me", "on"], ["me", "off"]):
-            out = words[1] == "off"
-            await self.manager.set_opted_out(guild.id, ctx.author.id, out)
-            await respond(ctx, f"OK: I won't listen to you in voice here. `{ctx.clean_prefix}listen me forget` "
-                               "also deletes what I kept of your words here." if out
-                          else "OK: I'll listen to you in voice here when listening is on.")
-        elif words == ["me", "forget"]:
-            await ctx.defer()
-            await self.manager.set_opted_out(guild.id, ctx.author.id, True)
-            forgotten = await self.manager.forget(guild, ctx.author.id)
-            await respond(ctx, f"OK: I won't listen to you in voice here, and I deleted what I kept of your words "
-                               f"here ({forgotten} message{'s' if forgotten != 1 else ''}, with my voice transcripts "
-                               "of them).")
-        elif not words:
-            await respond(ctx, await self._status(ctx))
-        else:
-            raise UserError(f"Use `{ctx.clean_prefix}listen on`, `off`, `me on`, `me off`, `me forget`, "
-                            f"or `{ctx.clean_prefix}listen` for the status.")
-
-    async def _turn(self, ctx: commands.Context, on: bool) -> None:
-        guild = ctx.guild
-        assert guild is not None
-        await ctx.defer()  # slash: turning on may join the voice channel, longer than Discord's 3 s
-        await self.manager.set_enabled(guild, on)
-        if not on:
-            await respond(ctx, "🔇 I've stopped listening in voice here.")
-            return
-        self.bot.voice.tie_text_channel(guild, ctx.channel)
-        client = guild.voice_client
-        connected = isinstance(client, discord.VoiceClient) and client.is_connected()
-        author = ctx.author
-        if not connected and isinstance(author, discord.Member) and author.voice and author.voice.channel:
-            await self.bot.voice.join(ctx)  # announces the listening itself
-            return
-        if connected:
-            notice = await self.manager.join_notice(guild)
-            await respond(ctx, f"🎙️ Listening on.{notice}")
-        else:
-            await respond(ctx, f"🎙️ Listening on: when I'm in a voice channel (`{ctx.clean_prefix}join`), "
-                               "I'll answer what people say there.")
-
-    async def _status(self, ctx: commands.Context) -> str:
-        guild = ctx.guild
-        assert guild is not None
-        state = await self.manager.state(guild.id)
-        lines = [("🎙️ Listening is **on** here" if state.enabled else "🔇 Listening is **off** here")
-                 + f" (server admins: `{ctx.clean_prefix}listen on|off`)."]
-        if ctx.author.id in state.optouts:
-            lines.append(f"You opted out: I don't hear you (`{ctx.clean_prefix}listen me on` to change that).")
-        if self.settings_wake():
-            lines.append(f"I only answer what starts with “{self.settings_wake()}”.")
-        lines.append("Only transcripts are kept (with my other replies), never audio.")
-        return "\n".join(lines)
-
-    def settings_wake(self) -> str:
-        return self.bot.settings.listen_wake_word
-
-
-async def setup(bot: ChatBot) -> None:
-    if not check_discord_version():  # another discord.py: its voice internals may differ (logged)
-        return
-    await bot.add_cog(Listen(bot))
+        self.tasks.cancel_all()

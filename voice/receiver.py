@@ -5,7 +5,7 @@ Three places, so the event loop only does light bookkeeping:
 * a **reader thread** reads the connection's UDP socket while it is connected and calls
   ``on_datagram``: RTP check and transport decryption (key and mode read per packet: they
   change on reconnect), then the frame goes to the loop with ``call_soon_threadsafe`` (why
-  not discord.py's own socket listener: voice_internals.py);
+  not discord.py's own socket listener: voice/internals.py);
 * the **event loop** (``_on_frame``): SSRC -> user (op 5; frames of unknown SSRCs wait a
   short while and are replayed), who is heard (the manager's rules: listening on, not the
   bot itself, no bots, no opted-out member), and DAVE decryption: the davey session is
@@ -16,7 +16,7 @@ Three places, so the event loop only does light bookkeeping:
   resampling to 16 kHz; finished utterances go back to the loop as WAV bytes.
 
 No audio is kept anywhere: an utterance lives in memory until it is transcribed.
-Private discord.py access goes through commands/voice_internals.py only.
+Private discord.py access goes through voice/internals.py only.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import select
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Callable
+from typing import Protocol
 
 import davey
 import discord
@@ -36,9 +36,6 @@ from audio.voice_receive import (PacketError, RtpFrame, Segmenter, SequenceGap, 
                                  to_16k_mono, wav_bytes)
 
 from .internals import connection_socket, dave_session, drain_socket
-
-if TYPE_CHECKING:
-    from .listening import ListenManager
 
 log = logging.getLogger("voice.receive")
 
@@ -50,14 +47,21 @@ DAVE_MARKER = b"\xfa\xfa"
 READ_TIMEOUT = 0.2  # seconds a select waits: how soon a replaced socket is picked up
 _STOP = object()
 
-# (guild id, user id, WAV bytes, seconds of speech, monotonic time of the last voice packet)
-Heard = Callable[[int, int, bytes, float, float], None]
+
+class Hearing(Protocol):
+    """Who may be heard, and where utterances go: the listening service (voice/listening.py)."""
+
+    def hears(self, guild_id: int, user_id: int) -> bool:
+        """Sync: called per packet, on the loop."""
+
+    def heard(self, guild_id: int, user_id: int, wav: bytes, seconds: float, last_voice: float) -> None:
+        """An utterance (WAV bytes, seconds of speech, monotonic time of its last voice packet), on the loop."""
 
 
 class VoiceReceiver:
     """Receives, decrypts and cuts the speech of one voice connection of the bot."""
 
-    def __init__(self, client: discord.VoiceClient, manager: ListenManager, *, pause: float = 1.0,
+    def __init__(self, client: discord.VoiceClient, manager: Hearing, *, pause: float = 1.0,
                  max_seconds: float = 20.0):
         self.client = client
         self.manager = manager

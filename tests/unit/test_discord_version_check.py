@@ -1,18 +1,21 @@
-"""With a discord.py other than the one commands/voice_internals.py was written for, the bot
+"""With a discord.py other than the one voice/internals.py was written for, the bot
 says so once at start-up and does not listen in voice (instead of failing later)."""
 from __future__ import annotations
 
 import logging
 from types import SimpleNamespace
-from unittest.mock import AsyncMock
 
 import discord
 import pytest
 from discord.voice_state import VoiceConnectionState
 
-from voice import listening as listen_cog
+from bot import ChatBot
+from commands import listen
+from config import load_settings
+from model import encoder
 from voice.internals import (DISCORD_VERSION, DaveReportingVoiceClient, RaceFixedConnectionState,
-                                      check_discord_version)
+                             check_discord_version)
+from voice.listening import ListenManager
 
 
 def test_the_pinned_version_is_the_installed_one():
@@ -20,24 +23,36 @@ def test_the_pinned_version_is_the_installed_one():
     assert check_discord_version()
 
 
-def fake_bot() -> SimpleNamespace:
-    return SimpleNamespace(add_cog=AsyncMock(), settings=SimpleNamespace())
+async def started_bot(tmp_path, monkeypatch) -> ChatBot:
+    """The real bot's services and cogs, not connected to anything."""
+    for name in ("_enabled", "_cache_dir"):  # the model service sets the encoder up process-wide: put it back after
+        monkeypatch.setattr(encoder, name, getattr(encoder, name))
+    settings = load_settings({"DISCORD_TOKEN": "t", "DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none.env")
+    bot = ChatBot(settings)
+    await listen.setup(bot)
+    return bot
 
 
-async def test_listening_is_set_up_with_the_pinned_version(caplog):
-    bot = fake_bot()
+async def test_listening_is_set_up_with_the_pinned_version(tmp_path, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="voice"):
-        await listen_cog.setup(bot)
-    bot.add_cog.assert_awaited_once()
-    assert not caplog.records
+        bot = await started_bot(tmp_path, monkeypatch)
+    try:
+        assert isinstance(bot.listening, ListenManager) and bot.voice.listener is bot.listening
+        assert bot.get_cog("Listen") is not None
+        assert not caplog.records
+    finally:
+        await bot.close()
 
 
-async def test_another_version_logs_one_warning_and_turns_listening_off(monkeypatch, caplog):
+async def test_another_version_logs_one_warning_and_turns_listening_off(monkeypatch, tmp_path, caplog):
     monkeypatch.setattr(discord, "__version__", "2.8.0")
-    bot = fake_bot()
     with caplog.at_level(logging.WARNING, logger="voice"):
-        await listen_cog.setup(bot)
-    bot.add_cog.assert_not_awaited()  # no !listen, no receiver: VoiceManager joins deafened
+        bot = await started_bot(tmp_path, monkeypatch)
+    try:
+        # No !listen, no receiver: VoiceManager joins deafened.
+        assert bot.listening is None and bot.voice.listener is None and bot.get_cog("Listen") is None
+    finally:
+        await bot.close()
     [warning] = caplog.records
     assert warning.levelno == logging.WARNING
     message = warning.getMessage()

@@ -1,6 +1,6 @@
 """Voice commands: `!join`, `!leave`, and the **Speak this** message menu.
 
-The voice manager (`commands/voice.py`) does the work."""
+The voice service (`voice/connection.py`, `bot.voice`) does the work; this words the replies."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
+
+from .kit.joining import join_author
+from .kit.replies import respond
 
 if TYPE_CHECKING:
     from bot import ChatBot
@@ -34,15 +37,18 @@ class Voice(commands.Cog):
         author = ctx.author
         if isinstance(author, discord.Member) and author.voice and author.voice.channel:
             await ctx.defer()  # slash: connecting can take longer than Discord's 3 s (a refusal stays private)
-        await self.bot.voice.join(ctx)
+        await join_author(ctx)
 
     @commands.hybrid_command()
     @commands.guild_only()
     async def leave(self, ctx: commands.Context) -> None:
         """Leave the voice channel."""
-        if ctx.guild is not None and ctx.guild.voice_client is not None:
+        guild = ctx.guild
+        assert guild is not None  # guild_only
+        if guild.voice_client is not None:
             await ctx.defer()  # slash: disconnecting waits for Discord's confirmation
-        await self.bot.voice.leave(ctx)
+        name = await self.bot.voice.leave(guild)
+        await respond(ctx, f"Left **{discord.utils.escape_markdown(name)}**.")
 
     async def speak_this(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Context menu: say a message aloud in the voice channel of the member who asked."""
