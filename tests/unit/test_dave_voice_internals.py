@@ -1,4 +1,4 @@
-"""commands/voice_internals.py reads discord.py internals; these fail when discord.py changes them."""
+"""voice/internals.py reads discord.py internals; these fail when discord.py changes them."""
 from __future__ import annotations
 
 import inspect

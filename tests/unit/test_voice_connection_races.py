@@ -1,4 +1,4 @@
-"""The two discord.py 2.7.1 voice connection races that commands/voice_internals.py fixes
+"""The two discord.py 2.7.1 voice connection races that voice/internals.py fixes
 (RaceFixedConnectionState), each shown on discord.py's own VoiceConnectionState and then
 shown fixed. Real connection states, socket reader threads and UDP sockets; the races are
 made to happen deterministically (no sleeps, no timing).

@@ -1,4 +1,4 @@
-"""The discord.py internals the voice receiver reads (commands/voice_internals.py); these fail
+"""The discord.py internals the voice receiver reads (voice/internals.py); these fail
 when discord.py changes them (real connection states, sockets and davey sessions)."""
 from __future__ import annotations
 
