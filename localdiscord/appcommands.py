@@ -3,7 +3,8 @@
 Discord stores one list of commands per scope (global, or one guild) and only lets a user invoke
 what is registered there, so a bot whose `tree.sync()` sent a malformed command, or never synced,
 must fail in tests as it would in production.  This module is plain data (no HTTP): the routes in
-`interactions.py` call it, and tests read `FakeDiscord.app_commands` to see what was registered.
+`command_routes.py` fill it, `interaction_input.py` looks commands up in it, and tests read
+`FakeDiscord.app_commands` to see what was registered.
 """
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ import nacl.bindings
 
 from .state import Guild, User, snowflake
 from .voice import FakeVoiceServer, VoiceConnection
+from .voice_connection import load_opus
 
 SPEAKING, CLIENT_DISCONNECT = 5, 13
 OPUS_SILENCE = b"\xf8\xff\xfe"
@@ -54,8 +55,7 @@ def pcm_of_speech(text: str, voice: str = "en-us", speed: int = 150) -> bytes:
 
 def encode_opus(pcm: bytes) -> list[bytes]:
     """20 ms Opus frames of ``pcm`` (the last one padded with silence)."""
-    if not discord.opus.is_loaded():
-        discord.opus._load_default()
+    load_opus()
     encoder = discord.opus.Encoder()
     frames = []
     for start in range(0, len(pcm), FRAME_BYTES):

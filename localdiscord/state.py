@@ -1,7 +1,7 @@
 """The world the fake Discord holds: users, guilds, channels, messages, files.
 
 Plain data plus the payload builders that turn it into Discord API v10 JSON,
-kept apart from the HTTP/websocket plumbing in `server.py`.
+kept apart from the HTTP/websocket plumbing (gateway.py, rest.py, the interaction routes).
 """
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ class Message:
     deleted: bool = False
     timestamp: str = field(default_factory=iso_now)
     edits: list[str] = field(default_factory=list)  # every earlier content, oldest first
-    # Interaction responses and follow-ups (see interactions.py): only the invoking user sees an
+    # Interaction responses and follow-ups (see interaction_routes.py): only the invoking user sees an
     # ephemeral one, so the bot gets no gateway event for it.
     ephemeral: bool = False
     interaction_id: int | None = None

@@ -21,222 +21,34 @@ Enable it for a test module by overriding the ``fake`` fixture::
             yield server
 
 then use ``fake.voice_server`` (a ``FakeVoiceServer``).
+
+Its parts: this module is the server tests hold (what was heard, waiting, acting as Discord)
+and the main gateway's side of voice (op 4: voice states and voice server assignments);
+voice_connection.py one voice connection and what it hears, voice_gateway.py the voice
+websocket and its DAVE groups, voice_udp.py IP discovery and RTP.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
 import secrets
-import ssl
-import struct
-import tempfile
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import AsyncIterator, Callable
 
-import discord.opus
-import nacl.bindings
-import nacl.exceptions
-from aiohttp import WSMsgType, web
-
 from . import mls
-from .dave import DaveGroup
 from .server import FakeDiscord, GatewaySession
 from .state import Channel, Guild, snowflake
+from .voice_connection import CHANNELS, FRAME_SECONDS, OPUS_SILENCE, SAMPLE_RATE, Utterance, VoiceConnection, load_opus
+from .voice_gateway import (
+    CLOSE_AUTH_FAILED, CLOSE_CALL_TERMINATED, CLOSE_KICKED, CLOSE_SERVER_CRASHED, CLOSE_SESSION_INVALID, MODE,
+    OFFERED_MODES, VoiceGateway,
+)
+from .voice_udp import VoiceUdp
 
-log = logging.getLogger("fakediscord.voice")
-
-OPUS_SILENCE = b"\xf8\xff\xfe"  # what discord.py sends (5 times) after speech
-FRAME_SECONDS = 0.02
-SAMPLE_RATE = 48_000
-CHANNELS = 2
-MODE = "aead_xchacha20_poly1305_rtpsize"
-# Real Discord offers AES-GCM first; discord.py 2.7.1 must skip it and pick xchacha20.
-OFFERED_MODES = ["aead_aes256_gcm_rtpsize", MODE]
-HEARTBEAT_MS = 41_250
-
-# Voice gateway opcodes (v8)
-IDENTIFY, SELECT_PROTOCOL, READY, HEARTBEAT, SESSION_DESCRIPTION, SPEAKING = 0, 1, 2, 3, 4, 5
-HEARTBEAT_ACK, RESUME, HELLO, RESUMED = 6, 7, 8, 9
-
-# Close codes
-CLOSE_KICKED = 4014  # disconnected: kicked, moved, channel deleted
-CLOSE_CALL_TERMINATED = 4022
-CLOSE_AUTH_FAILED = 4004
-CLOSE_SESSION_INVALID = 4006
-CLOSE_SERVER_CRASHED = 4015  # the client should resume
-
-
-@dataclass
-class Utterance:
-    """One stretch of speech from the bot: voice frames until its trailing silence frames."""
-
-    guild_id: int
-    channel_id: int | None
-    started: float  # time.monotonic() when the first packet arrived (this process)
-    pcm: bytearray = field(default_factory=bytearray)  # 48 kHz stereo s16le
-    arrivals: list[float] = field(default_factory=list)
-    sequences: list[int] = field(default_factory=list)
-    ended: float | None = None
-    complete: bool = False  # ended by silence frames (not cut off by a disconnect)
-
-    @property
-    def frames(self) -> int:
-        """Voice frames received (each 20 ms of audio)."""
-        return len(self.arrivals)
-
-    @property
-    def seconds(self) -> float:
-        return self.frames * FRAME_SECONDS
-
-    @property
-    def max_gap(self) -> float:
-        """Largest time between two consecutive packets, in seconds."""
-        return max((b - a for a, b in zip(self.arrivals, self.arrivals[1:])), default=0.0)
-
-    @property
-    def lost(self) -> int:
-        """Packets missing from the RTP sequence (wrapping at 2**16)."""
-        return sum(((b - a) % 65536) - 1 for a, b in zip(self.sequences, self.sequences[1:]))
-
-    def samples(self):
-        """Mono float32 samples in [-1, 1] at 48 kHz."""
-        import numpy as np
-
-        stereo = np.frombuffer(bytes(self.pcm), dtype="<i2").astype(np.float32).reshape(-1, CHANNELS)
-        return stereo.mean(axis=1) / 32768.0
-
-    def rms(self) -> float:
-        """Root mean square level (0 = digital silence, 1 = full scale)."""
-        import numpy as np
-
-        samples = self.samples()
-        return float(np.sqrt(np.mean(samples ** 2))) if samples.size else 0.0
-
-    def samples_16k(self):
-        """Mono float32 at 16 kHz (what Whisper takes): 3-tap average, then every third sample."""
-        import numpy as np
-
-        samples = self.samples()
-        usable = samples[: samples.size - samples.size % 3]
-        return usable.reshape(-1, 3).mean(axis=1).astype(np.float32)
-
-    def transcribe_blocking(self, model: str = "tiny.en") -> str:
-        """What local speech-to-text (faster-whisper, packaged tiny.en) hears; blocks ~0.3 s."""
-        from audio.stt import load_whisper_model
-
-        whisper = load_whisper_model(model)
-        segments, _info = whisper.transcribe(self.samples_16k(), language="en", beam_size=5,
-                                             condition_on_previous_text=False)
-        return " ".join(s.text.strip() for s in segments).strip()
-
-    async def transcribe(self, model: str = "tiny.en") -> str:
-        """``transcribe_blocking`` in a worker thread, so the loop keeps receiving packets."""
-        return await asyncio.to_thread(self.transcribe_blocking, model)
-
-
-class VoiceConnection:
-    """One voice websocket session of the bot in one guild (a new one per connect or move)."""
-
-    def __init__(self, server: "FakeVoiceServer", ws: web.WebSocketResponse):
-        self.server = server
-        self.ws = ws
-        self.guild_id: int | None = None
-        self.channel_id: int | None = None
-        self.user_id: int | None = None
-        self.session_id: str | None = None
-        self.ssrc = 0
-        self.secret_key: bytes | None = None
-        self.mode: str | None = None
-        self.client_address: tuple[str, int] | None = None
-        self.connected = False  # SESSION_DESCRIPTION sent: the bot may send audio
-        self.closed = False
-        self.close_code: int | None = None
-        self.speaking: list[int] = []  # SPEAKING flags the bot sent, in order
-        self.heartbeats = 0
-        self.packets = 0
-        self.silence_frames = 0
-        self.decrypt_errors = 0
-        self.identify: dict = {}
-        self.dave: DaveGroup | None = None  # DAVE state, when negotiated
-        self.dave_protocol_version = 0
-        self.resumed_from: VoiceConnection | None = None
-        self.resumed_by: VoiceConnection | None = None
-        self.interrupted = False  # closed by the server with 4015: may be resumed
-        self._seq = 0
-        self._decoder: discord.opus.Decoder | None = None
-        self._current: Utterance | None = None
-
-    async def send(self, op: int, data: object) -> None:
-        if not self.ws.closed:
-            self._seq += 1
-            await self.ws.send_str(json.dumps({"op": op, "d": data, "seq": self._seq}))
-
-    async def send_binary(self, op: int, payload: bytes) -> None:
-        """A binary (DAVE/MLS) message: 2-byte sequence number, opcode, payload."""
-        if not self.ws.closed:
-            self._seq += 1
-            await self.ws.send_bytes(struct.pack(">HB", self._seq & 0xFFFF, op) + payload)
-
-    @property
-    def current_frames(self) -> int:
-        """Voice frames of the utterance being received now (0 between utterances)."""
-        return self._current.frames if self._current is not None else 0
-
-    # -- RTP ------------------------------------------------------------------------------
-    def receive_rtp(self, packet: bytes, now: float) -> None:
-        if self.secret_key is None:
-            self.decrypt_errors += 1
-            return
-        header_len = 12 + 4 * (packet[0] & 0x0F)
-        extension = bool(packet[0] & 0x10)
-        if extension:  # rtpsize modes: the 4-byte extension header is associated data
-            header_len += 4
-        header, ciphertext, nonce = packet[:header_len], packet[header_len:-4], packet[-4:] + bytes(20)
-        try:
-            payload = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, header, nonce,
-                                                                             self.secret_key)
-        except nacl.exceptions.CryptoError:
-            self.decrypt_errors += 1
-            return
-        if extension:
-            words = struct.unpack_from(">H", packet, header_len - 2)[0]
-            payload = payload[4 * words:]
-        self.packets += 1
-        sequence = struct.unpack_from(">H", packet, 2)[0]
-        if payload == OPUS_SILENCE:
-            self.silence_frames += 1
-            self.end_utterance(complete=True, now=now)
-            return
-        if self.dave is not None:
-            opus = self.dave.receive_frame(payload, now)
-            if opus is None:  # counted by the DAVE group; the listener heard nothing
-                return
-            payload = opus
-        if self._decoder is None:
-            self._decoder = discord.opus.Decoder()
-        pcm = self._decoder.decode(payload, fec=False)
-        for listener in self.server.pcm_listeners:  # e.g. the playground page, which plays it
-            listener(self.guild_id or 0, pcm)
-        if not self.server.record:
-            return
-        if self._current is None:
-            self._current = Utterance(self.guild_id or 0, self.channel_id, started=now)
-        self._current.pcm += pcm
-        self._current.arrivals.append(now)
-        self._current.sequences.append(sequence)
-        self.server._changed()  # tests may wait for a point inside an utterance
-
-    def end_utterance(self, *, complete: bool, now: float | None = None) -> None:
-        utterance, self._current = self._current, None
-        if utterance is None:
-            return
-        utterance.ended = now if now is not None else time.monotonic()
-        utterance.complete = complete
-        self.server._utterance_done(utterance)
+__all__ = [
+    "CHANNELS", "CLOSE_AUTH_FAILED", "CLOSE_CALL_TERMINATED", "CLOSE_KICKED", "CLOSE_SERVER_CRASHED",
+    "CLOSE_SESSION_INVALID", "FRAME_SECONDS", "MODE", "OFFERED_MODES", "OPUS_SILENCE", "SAMPLE_RATE",
+    "FakeVoiceServer", "Utterance", "VoiceConnection", "fake_discord_with_voice",
+]
 
 
 class FakeVoiceServer:
@@ -261,34 +73,21 @@ class FakeVoiceServer:
         # Called with (connection, raw datagram) for each RTP packet from the bot (speaker.py's echo).
         self.rtp_taps: list[Callable[["VoiceConnection", bytes], None]] = []
         self._utterances: dict[int, list[Utterance]] = {}
-        self._tokens: dict[str, tuple[int, str]] = {}  # token -> (guild id, session id)
-        self._by_ssrc: dict[int, VoiceConnection] = {}
+        self.tokens: dict[str, tuple[int, str]] = {}  # token -> (guild id, session id), for the voice gateway
+        self.by_ssrc: dict[int, VoiceConnection] = {}  # open connections, for routing RTP
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
-        self._runner: web.AppRunner | None = None
-        self._transport: asyncio.DatagramTransport | None = None
-        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._gateway = VoiceGateway(self)
+        self._udp = VoiceUdp(self)
         self._watcher: asyncio.Task | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        if not discord.opus.is_loaded():
-            discord.opus._load_default()
-        self._tmp = tempfile.TemporaryDirectory(prefix="fake-voice-")
-        context = await _self_signed_context(Path(self._tmp.name))
-        app = web.Application()
-        app.router.add_get("/", self._voice_gateway)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self), local_addr=("127.0.0.1", 0))
-        self.udp_port = self._transport.get_extra_info("sockname")[1]
+        load_opus()
+        self.port = await self._gateway.start()
+        self.udp_port = await self._udp.start()
         self.fake.voice_handler = self._on_voice_state_request
         self.fake.voice_server = self  # type: ignore[attr-defined]
-        self._watcher = asyncio.create_task(self._watch_members(), name="fake-voice-dave-members")
+        self._watcher = asyncio.create_task(self._gateway.watch_members(), name="fake-voice-dave-members")
 
     async def stop(self) -> None:
         if self._watcher is not None:
@@ -298,12 +97,8 @@ class FakeVoiceServer:
         for conn in self.connections:
             if not conn.ws.closed:
                 await conn.ws.close()
-        if self._transport is not None:
-            self._transport.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        self._udp.close()
+        await self._gateway.stop()
         for _predicate, future in self._waiters:
             if not future.done():
                 future.cancel()
@@ -514,7 +309,7 @@ class FakeVoiceServer:
         previous = guild.voice_states.get(bot.id)
         guild.voice_states[bot.id] = channel.id
         token = secrets.token_hex(12)
-        self._tokens[token] = (guild.id, session_id)
+        self.tokens[token] = (guild.id, session_id)
         state = self._state_payload(guild, channel.id, session_id, request)
         server = {"token": token, "guild_id": str(guild.id), "endpoint": self.endpoint}
         if previous == channel.id:
@@ -534,9 +329,9 @@ class FakeVoiceServer:
 
     def _revoke_tokens(self, guild: Guild) -> None:
         """Out of voice: the voice servers handed out for this guild no longer accept the bot."""
-        for token, (guild_id, _session) in list(self._tokens.items()):
+        for token, (guild_id, _session) in list(self.tokens.items()):
             if guild_id == guild.id:
-                del self._tokens[token]
+                del self.tokens[token]
 
     def _state_payload(self, guild: Guild, channel_id: int | None, session_id: str, request: dict) -> dict:
         payload = guild.voice_state_payload(self.fake.bot, channel_id, session_id)
@@ -544,165 +339,10 @@ class FakeVoiceServer:
         payload["self_mute"] = bool(request.get("self_mute", False))
         return payload
 
-    # -- voice websocket -----------------------------------------------------------------------
-    async def _voice_gateway(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        conn = VoiceConnection(self, ws)
-        self.connections.append(conn)
-        await conn.send(HELLO, {"heartbeat_interval": HEARTBEAT_MS})
-        try:
-            async for frame in ws:
-                if frame.type == WSMsgType.BINARY:  # DAVE/MLS: opcode, payload
-                    if conn.dave is not None:
-                        await conn.dave.on_binary(frame.data)
-                    continue
-                if frame.type != WSMsgType.TEXT:
-                    continue
-                message = json.loads(frame.data)
-                op, data = message.get("op"), message.get("d") or {}
-                if conn.dave is not None and await conn.dave.on_json(op, data):
-                    continue
-                await self._voice_op(conn, op, data)
-        finally:
-            conn.closed = True
-            conn.close_code = ws.close_code
-            conn.end_utterance(complete=False)
-            if self._by_ssrc.get(conn.ssrc) is conn:
-                del self._by_ssrc[conn.ssrc]
-            self._changed()
-        return ws
-
-    async def _voice_op(self, conn: VoiceConnection, op: int, data: dict) -> None:
-        if op == IDENTIFY:
-            conn.identify = data
-            known = self._tokens.get(str(data.get("token")))
-            if known is None or known[0] != int(data.get("server_id", 0)) or known[1] != data.get("session_id"):
-                await conn.ws.close(code=CLOSE_AUTH_FAILED, message=b"Authentication failed.")
-                return
-            conn.guild_id = known[0]
-            conn.user_id = int(data["user_id"])
-            conn.session_id = known[1]
-            conn.channel_id = self.fake.guilds[known[0]].voice_states.get(conn.user_id)
-            if conn.channel_id is None:  # left (or was kicked) while this socket was opening
-                await conn.ws.close(code=CLOSE_SESSION_INVALID, message=b"Session is no longer valid.")
-                return
-            conn.ssrc = snowflake() & 0x7FFFFFFF
-            self._by_ssrc[conn.ssrc] = conn
-            await conn.send(READY, {"ssrc": conn.ssrc, "ip": "127.0.0.1", "port": self.udp_port,
-                                    "modes": OFFERED_MODES, "heartbeat_interval": HEARTBEAT_MS})
-        elif op == SELECT_PROTOCOL:
-            mode = (data.get("data") or {}).get("mode")
-            if mode not in OFFERED_MODES or mode != MODE:
-                await conn.ws.close(code=4016, message=b"Unknown encryption mode.")
-                return
-            conn.mode = mode
-            info = data.get("data") or {}
-            conn.client_address = (info.get("address"), info.get("port"))
-            conn.secret_key = secrets.token_bytes(32)
-            await self._describe_session(conn)
-        elif op == HEARTBEAT:
-            conn.heartbeats += 1
-            await conn.send(HEARTBEAT_ACK, {"t": data.get("t")})
-        elif op == SPEAKING:
-            conn.speaking.append(int(data.get("speaking", 0)))
-        elif op == RESUME:
-            await self._resume(conn, data)
-
-    async def _describe_session(self, conn: VoiceConnection, previous: VoiceConnection | None = None) -> None:
-        """SESSION_DESCRIPTION (the transport key and the DAVE version), then DAVE's handshake."""
-        assert conn.secret_key is not None
-        conn.dave_protocol_version = 1 if self.dave else 0
-        await conn.send(SESSION_DESCRIPTION, {"mode": conn.mode, "secret_key": list(conn.secret_key),
-                                              "dave_protocol_version": conn.dave_protocol_version})
-        conn.connected = True
-        if self.dave:
-            assert conn.user_id is not None and conn.channel_id is not None
-            conn.dave = DaveGroup(self.external_sender, bot_user_id=conn.user_id, channel_id=conn.channel_id,
-                                  listener_id=self.listener_id, humans=lambda: self._humans(conn),
-                                  send_json=conn.send, send_binary=conn.send_binary, on_change=self._changed)
-            if previous is not None and previous.dave is not None:
-                conn.dave.adopt(previous.dave)
-            await conn.dave.start()
-        self._changed()
-        await self.fake.notify()
-
-    async def _resume(self, conn: VoiceConnection, data: dict) -> None:
-        """Op 7 after the server closed the websocket with 4015: same SSRC, UDP address and
-        key; then, as discord.py 2.7.1 waits for a key on every new websocket, a
-        SESSION_DESCRIPTION again, which restarts its DAVE group."""
-        known = self._tokens.get(str(data.get("token")))
-        previous = None
-        if known is not None and known[0] == int(data.get("server_id", 0)) and known[1] == data.get("session_id"):
-            previous = next((c for c in reversed(self.connections)
-                             if c.guild_id == known[0] and c.session_id == known[1] and c is not conn), None)
-        if previous is None or not previous.interrupted or previous.resumed_by is not None:
-            await conn.ws.close(code=CLOSE_SESSION_INVALID, message=b"Session is no longer valid.")
-            return
-        previous.resumed_by = conn
-        conn.identify = previous.identify
-        conn.guild_id, conn.user_id, conn.session_id = previous.guild_id, previous.user_id, previous.session_id
-        conn.channel_id = self.fake.guilds[known[0]].voice_states.get(conn.user_id or 0)
-        conn.ssrc, conn.mode, conn.client_address = previous.ssrc, previous.mode, previous.client_address
-        conn.secret_key = previous.secret_key
-        conn.resumed_from = previous
-        self._by_ssrc[conn.ssrc] = conn
-        await conn.send(RESUMED, None)
-        await self._describe_session(conn, previous)
-
-    # -- DAVE membership -------------------------------------------------------------------------
-    def _humans(self, conn: VoiceConnection) -> set[int]:
-        """Users (not bots) in the voice channel of ``conn``: each gets a listener in its group."""
-        guild = self.fake.guilds.get(conn.guild_id or 0)
-        if guild is None or conn.channel_id is None:
-            return set()
-        return {uid for uid, channel in guild.voice_states.items()
-                if channel == conn.channel_id and uid in self.fake.users and not self.fake.users[uid].bot}
-
-    def _dave_stale(self) -> bool:
-        return any(c.dave.needs_sync() for c in self.connections if c.dave is not None and not c.closed)
-
-    async def _watch_members(self) -> None:
-        """Add or remove listeners when people join or leave the bot's voice channel (woken
-        by the fake's state changes, e.g. ``FakeDiscord.set_voice_state``)."""
-        while True:
-            await self.fake.wait_until(self._dave_stale, timeout=None)
-            for conn in list(self.connections):
-                if conn.dave is not None and not conn.closed and conn.dave.needs_sync():
-                    try:
-                        await conn.dave.sync_members()
-                    except Exception:  # keep watching; the group records and shows its errors
-                        log.exception("DAVE: could not change the members of the bot's group")
-
-    # -- UDP -----------------------------------------------------------------------------------
-    def _datagram(self, data: bytes, address: tuple[str, int]) -> None:
-        now = time.monotonic()
-        if len(data) == 74 and data[:4] == b"\x00\x01\x00\x46":  # IP discovery request
-            ssrc = struct.unpack_from(">I", data, 4)[0]
-            self.discoveries.append((ssrc, address))
-            answer = bytearray(74)
-            struct.pack_into(">HHI", answer, 0, 2, 70, ssrc)
-            ip = address[0].encode("ascii")
-            answer[8:8 + len(ip)] = ip
-            struct.pack_into(">H", answer, 72, address[1])
-            assert self._transport is not None
-            self._transport.sendto(bytes(answer), address)
-            return
-        if len(data) < 16 or data[0] >> 6 != 2:
-            self.unknown_packets += 1
-            return
-        conn = self._by_ssrc.get(struct.unpack_from(">I", data, 8)[0])
-        if conn is None:
-            self.unknown_packets += 1
-            return
-        for tap in self.rtp_taps:
-            tap(conn, data)
-        conn.receive_rtp(data, now)
-
+    # -- shared with the parts -------------------------------------------------------------------
     def send_udp(self, data: bytes, address: tuple[str, int]) -> None:
         """A datagram from the voice server's UDP port (members' voice, speaker.py)."""
-        assert self._transport is not None, "the voice server is not started"
-        self._transport.sendto(data, address)
+        self._udp.send(data, address)
 
     def _utterance_done(self, utterance: Utterance) -> None:
         self._utterances.setdefault(utterance.guild_id, []).append(utterance)
@@ -716,30 +356,6 @@ class FakeVoiceServer:
                         future.set_result(None)
                 except Exception as exc:  # a broken predicate fails its waiter, not the server
                     future.set_exception(exc)
-
-
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: FakeVoiceServer):
-        self.server = server
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.server._datagram(data, addr)
-
-
-async def _self_signed_context(directory: Path) -> ssl.SSLContext:
-    """A server TLS context with a throwaway self-signed certificate for 127.0.0.1 (openssl)."""
-    key, cert = directory / "key.pem", directory / "cert.pem"
-    proc = await asyncio.create_subprocess_exec(
-        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-        "-addext", "subjectAltName=IP:127.0.0.1",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"openssl could not make a certificate: {err.decode(errors='replace')}")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
 
 
 @contextlib.asynccontextmanager
