@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run playground test setup system-deps bench screenshots clean
+.PHONY: run playground test test-fast setup system-deps bench screenshots clean
 
 # With no DISCORD_TOKEN this opens the playground (a local Discord in your browser).
 run: setup
@@ -12,8 +12,18 @@ run: setup
 playground: setup
 	$(PY) bot.py --playground
 
+# Test files run in parallel worker processes, each file whole on one worker (its bot and its
+# local Discord are per file). TEST_WORKERS=1 runs them one after another.
+TEST_WORKERS ?= 3
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Everything, as CI runs it.
 test: setup
-	$(PY) -m pytest
+	$(PYTEST)
+
+# The inner loop: unit tests and the quick integration tests (not those marked slow).
+test-fast: setup
+	$(PYTEST) -m "not slow"
 
 setup: system-deps $(VENV)/.installed
 
