@@ -182,6 +182,18 @@ def set_enabled(enabled: bool, cache_dir: Path | str | None = None) -> None:
         _cache_dir = Path(cache_dir)
 
 
+def reset() -> None:
+    """Back to a fresh process's state: encoders on, no cache folder, none created yet.
+
+    For tests: ``set_enabled`` is process-wide (a ``ModelService`` calls it), so a test that
+    needs the shared encoder as a fresh process makes it starts here.
+    """
+    global _enabled, _cache_dir
+    with _shared_lock:
+        _shared.clear()
+        _enabled, _cache_dir = True, None
+
+
 def installed(name: str = ENGLISH) -> bool:
     """Whether the named encoder's package is installed (nothing is loaded)."""
     if name == ENGLISH:

