@@ -19,6 +19,7 @@ import json
 from collections import Counter
 
 import aiohttp
+import pytest
 import pytest_asyncio
 from aiohttp import web
 
@@ -27,6 +28,8 @@ from localdiscord.voice import FakeVoiceServer
 from playground import world
 from playground.history import History
 from playground.web import PlaygroundPage
+
+pytestmark = pytest.mark.slow  # a real browser
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>window.top.pwned = 1</script></svg>'
 EVIL = "!hi from another site"

@@ -2,11 +2,14 @@
 and a big `!test` shows its progress at once and reports (issue 18, sections 1 and 2)."""
 from __future__ import annotations
 
+import pytest
 import pytest_asyncio
 
 from model.modelstore import latest_version, read_meta
 from tests.integration.model_data import (EVERYDAY_SENTIMENT, csv_bytes, long_reviews, reviews,
                                           wait_for_test_report)
+
+pytestmark = pytest.mark.slow  # trains with the sentence encoder
 
 BOT_ENV: dict[str, str] = {}  # the defaults a newcomer runs with: that is the subject
 

@@ -9,6 +9,8 @@ import pytest
 
 from tests.integration.model_data import csv_bytes, rows
 
+pytestmark = pytest.mark.slow  # floods of transcriptions and trainings
+
 BOT_ENV = {"STT_ENGINES": "whisper", "STT_WORKERS": "1", "STT_QUEUE_SIZE": "4", "COOLDOWN_SECONDS": "0"}
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from tests.support.transcripts import wer
 
+pytestmark = pytest.mark.slow  # transcribes uploads with whisper
+
 SENTENCE = "the quick brown fox jumps over the lazy dog"
 BOT_ENV = {"STT_ENGINES": "google,whisper", "MAX_ATTACHMENT_BYTES": "2000000"}
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import pytest
 import pytest_asyncio
 
 from localdiscord.speaker import FakeSpeaker, pcm_of_speech
 from localdiscord.voice import fake_discord_with_voice
 from tests.integration.test_voice_listen import SAID, in_group, last_message_id, said_by
 from tests.integration.test_voice_speech import TOPICS, ask, train
+
+pytestmark = pytest.mark.slow  # real speech through voice
 
 BOT_ENV = {"VOICE_IDLE_SECONDS": "300", "TTS_ENGINES": "piper,espeak", "STT_ENGINES": "whisper"}
 TOLD = "I'm listening in this voice channel"

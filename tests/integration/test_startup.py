@@ -11,6 +11,8 @@ import pytest
 from localdiscord import BotProcess, FakeDiscord
 from localdiscord.botprocess import ROOT
 
+pytestmark = pytest.mark.slow  # many bot starts, retries with backoff
+
 
 @pytest.mark.parametrize("how", [{"PLAYGROUND": "off"}, "--discord"])
 async def test_missing_token_with_the_playground_off_exits_with_instructions(tmp_path, how):

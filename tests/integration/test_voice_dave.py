@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import pytest_asyncio
 
 from localdiscord.voice import fake_discord_with_voice
 from tests.integration.test_voice_speech import ask, assert_heard, spoken_text, train
+
+pytestmark = pytest.mark.slow  # DAVE group changes while speaking
 
 BOT_ENV = {"VOICE_IDLE_SECONDS": "60", "TTS_ENGINES": "piper,espeak"}
 LOGGED = re.compile(r"DAVE protocol version (\d+), epoch (\d+), voice privacy code (\d+)")

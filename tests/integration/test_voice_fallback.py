@@ -1,10 +1,13 @@
 """Spoken replies when the first TTS engine is unreachable, and the bounded playback queue."""
 from __future__ import annotations
 
+import pytest
 import pytest_asyncio
 
 from localdiscord.voice import fake_discord_with_voice
 from tests.integration.test_voice_speech import ask, assert_heard, spoken_text, train
+
+pytestmark = pytest.mark.slow  # speech synthesis fallbacks
 
 # gTTS needs Google, which is unreachable here: every sentence falls back to piper.
 BOT_ENV = {"TTS_ENGINES": "gtts,piper", "PLAYBACK_QUEUE_SIZE": "1",

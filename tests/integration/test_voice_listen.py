@@ -23,6 +23,8 @@ from localdiscord.speaker import FakeSpeaker, echo_bot, pcm_of_file, pcm_of_spee
 from localdiscord.voice import fake_discord_with_voice
 from tests.integration.test_voice_speech import TOPICS, ask, assert_heard, reply_text, spoken_text, train
 
+pytestmark = pytest.mark.slow  # real speech through DAVE voice, whisper
+
 BOT_ENV = {"VOICE_IDLE_SECONDS": "300", "TTS_ENGINES": "piper,espeak",
            "STT_ENGINES": "whisper"}
 SAID = "🎙️"

@@ -6,6 +6,7 @@ declining DAVE (``fake_discord_with_voice(dave=False)``), so both paths stay cov
 """
 from __future__ import annotations
 
+import pytest
 import pytest_asyncio
 
 from localdiscord.voice import fake_discord_with_voice
@@ -15,6 +16,8 @@ from tests.integration.test_voice_speech import trained, voice  # noqa: F401 - f
 from tests.integration.test_voice_speech import test_reply_is_spoken_in_the_authors_channel  # noqa: F401
 from tests.integration.test_voice_speech import test_three_replies_are_heard_in_order  # noqa: F401
 from tests.integration.test_voice_speech import test_long_reply_plays_as_one_utterance_without_gaps  # noqa: F401
+
+pytestmark = pytest.mark.slow  # speech synthesis heard through voice
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -11,11 +11,14 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 import pytest_asyncio
 
 from audio.synthesis import SpeechSynthesizer
 from tests.support.transcripts import wer
 from localdiscord.voice import FRAME_SECONDS, fake_discord_with_voice
+
+pytestmark = pytest.mark.slow  # speech synthesis heard through voice
 
 BOT_ENV = {"VOICE_IDLE_SECONDS": "60", "TTS_ENGINES": "piper,espeak"}
 # Packets of one utterance arrive every 20 ms; a reply restarted per sentence would leave a

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import pytest
 import pytest_asyncio
 
 from localdiscord import BotProcess, FakeDiscord
 from localdiscord.botprocess import ROOT
 from tests.integration.test_startup import exit_output
+
+pytestmark = pytest.mark.slow  # several bot starts
 
 BOT_ENV = {"MESSAGE_CONTENT": "auto"}
 
