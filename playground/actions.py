@@ -93,7 +93,7 @@ class Actions:
             record = await self.fake.slash(user, use.name, use.options, where, use.subcommand)
         except (slash.SlashSyntaxError, InteractionRefused) as exc:
             raise Refused(400, str(exc)) from None
-        self.feed.spawn(self._expect_answer(record))
+        self.feed.tasks.spawn(self._expect_answer(record), name="playground-answer")
         return web.json_response({"interaction": str(record.id)})
 
     async def _expect_answer(self, record: Interaction) -> None:
@@ -152,7 +152,7 @@ class Actions:
             submit = await self.fake.submit_modal(user, record, values)
         except InteractionRefused as exc:
             raise Refused(400, str(exc)) from None
-        self.feed.spawn(self._expect_answer(submit))
+        self.feed.tasks.spawn(self._expect_answer(submit), name="playground-answer")
         return web.json_response({"interaction": str(submit.id)})
 
     async def voice(self, request: web.Request) -> web.Response:

@@ -22,6 +22,7 @@ from localdiscord.interactions import Interaction
 from localdiscord.server import BotEvent, FakeDiscord
 from localdiscord.state import DM_CHANNEL, FLAG_LOADING, FLAG_VOICE_MESSAGE, TEXT_CHANNEL, VOICE_CHANNEL, Message
 from localdiscord.voice import FakeVoiceServer
+from voice.tasks import BackgroundTasks
 
 from . import slash
 from .history import History
@@ -34,7 +35,6 @@ HISTORY_PER_CHANNEL = 200  # messages a page gets per channel when it opens
 AUDIO_QUEUE_FRAMES = 250  # 5 s of voice buffered per page; newer frames are dropped when a page lags
 PAGE_QUEUE = 2000  # updates buffered per page; a page that stops reading loses them
 WS_MAX_MESSAGE = 4096  # the page only says who it acts as
-SAVE = "playground-save"  # the name of the tasks writing history (waited for at the end)
 
 
 class PageClient:
@@ -75,7 +75,7 @@ class Feed:
     """Every open page of one local server (`fake`, with `voice`), and what they are told.
 
     Listens to the local server from creation until `close`; `history` (optional) keeps the
-    messages on disk.  `spawn` runs the feed's and the actions' background work."""
+    messages on disk.  `tasks` runs the feed's and the actions' background work."""
 
     def __init__(self, fake: FakeDiscord, voice: FakeVoiceServer, history: History | None = None):
         self.fake = fake
@@ -83,8 +83,9 @@ class Feed:
         self.history = history
         self.clients: set[PageClient] = set()
         self.bot_online = False
+        self.tasks = BackgroundTasks(log)
         self._watcher: asyncio.Task | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._saves: set[asyncio.Task] = set()  # history writes under way
         voice.pcm_listeners.append(self._on_pcm)
         fake.event_listeners.append(self._on_event)
         fake.typing_listeners.append(self._on_typing)
@@ -102,24 +103,18 @@ class Feed:
                             (self.fake.typing_listeners, self._on_typing)):
             with contextlib.suppress(ValueError):
                 hooks.remove(hook)  # type: ignore[arg-type]
-        saves = [t for t in self._tasks if t.get_name() == SAVE]
-        if saves:  # the last messages reach the disk before the process ends
-            await asyncio.wait(saves, timeout=10)
-        for task in list(self._tasks):
-            task.cancel()
+        if self._saves:  # the last messages reach the disk before the process ends
+            await asyncio.wait(set(self._saves), timeout=10)
+        self.tasks.cancel_all()
         for client in list(self.clients):
             await client.ws.close()
 
-    def spawn(self, coro, name: str | None = None) -> None:
-        """Run `coro` in the background, kept until done (cancelled by `close`); a failure is logged."""
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("Playground task %s failed", task.get_name(), exc_info=task.exception())
+    def _save(self, msg: Message) -> None:
+        """Write `msg` (made, edited or deleted) to the history on disk, in the background."""
+        if self.history is not None:
+            task = self.tasks.spawn(self.history.save(msg), name="playground-save")
+            self._saves.add(task)
+            task.add_done_callback(self._saves.discard)
 
     # -- what a page is told -----------------------------------------------------------------
     def world(self) -> dict:
@@ -222,8 +217,7 @@ class Feed:
 
     def announce(self, msg: Message) -> None:
         self.broadcast({"type": "message", "message": self.view(msg)}, to_user=self.for_user(msg))
-        if self.history is not None:
-            self.spawn(self.history.save(msg), SAVE)
+        self._save(msg)
 
     def set_bot_online(self, online: bool) -> None:
         self.bot_online = online
@@ -270,8 +264,7 @@ class Feed:
         if event.kind == "delete":
             self.broadcast({"type": "delete", "id": str(event.message.id), "channel_id": str(event.message.channel.id)},
                            to_user=self.for_user(event.message))
-            if self.history is not None:
-                self.spawn(self.history.save(event.message), SAVE)
+            self._save(event.message)
         else:
             self.announce(event.message)
 
