@@ -7,6 +7,8 @@ it only becomes words. The listening service (voice/listening.py) gets `voice_an
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from model.service import ModelService
 
 NOT_TRAINED = ("I haven't been trained here yet, so I can't answer. A server admin can teach me by attaching a "
@@ -25,7 +27,7 @@ async def model_answer(model: ModelService, scope: str, text: str, prefix: str) 
     return prediction.reply, True
 
 
-def voice_answers(model: ModelService, prefix: str):
+def voice_answers(model: ModelService, prefix: str) -> Callable[[str, str], Awaitable[tuple[str, bool]]]:
     """The listening service's `answer`: (scope, what was said) -> (answer, say it aloud).
     Not sure or not trained is said in text only."""
     async def answer(scope: str, text: str) -> tuple[str, bool]:
