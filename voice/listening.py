@@ -40,6 +40,7 @@ log = logging.getLogger("voice.listen")
 
 # (scope, what a member said) -> (the answer, whether to say it aloud): the cogs' wording.
 Answer = Callable[[str, str], Awaitable[tuple[str, bool]]]
+
 ENABLED_KEY = "listen"
 OPTOUTS_KEY = "listen_optouts"  # comma-separated user ids
 SPOKEN_NOTICE = "I'm listening. Talk to me and I'll answer."
