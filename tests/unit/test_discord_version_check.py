@@ -23,36 +23,39 @@ def test_the_pinned_version_is_the_installed_one():
     assert check_discord_version()
 
 
-async def started_bot(tmp_path, monkeypatch) -> ChatBot:
-    """The real bot's services and cogs, not connected to anything."""
-    for name in ("_enabled", "_cache_dir"):  # the model service sets the encoder up process-wide: put it back after
-        monkeypatch.setattr(encoder, name, getattr(encoder, name))
+async def started_bot(tmp_path) -> ChatBot:
+    """The real bot's services and cogs, not connected to anything (`stop` it after)."""
     settings = load_settings({"DISCORD_TOKEN": "t", "DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none.env")
     bot = ChatBot(settings)
     await listen.setup(bot)
     return bot
 
 
-async def test_listening_is_set_up_with_the_pinned_version(tmp_path, monkeypatch, caplog):
+async def stop(bot: ChatBot) -> None:
+    await bot.close()
+    encoder.reset()  # its model service set the encoders up process-wide
+
+
+async def test_listening_is_set_up_with_the_pinned_version(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="voice"):
-        bot = await started_bot(tmp_path, monkeypatch)
+        bot = await started_bot(tmp_path)
     try:
         assert isinstance(bot.listening, ListenManager) and bot.voice.listener is bot.listening
         assert bot.get_cog("Listen") is not None
         assert not caplog.records
     finally:
-        await bot.close()
+        await stop(bot)
 
 
 async def test_another_version_logs_one_warning_and_turns_listening_off(monkeypatch, tmp_path, caplog):
     monkeypatch.setattr(discord, "__version__", "2.8.0")
     with caplog.at_level(logging.WARNING, logger="voice"):
-        bot = await started_bot(tmp_path, monkeypatch)
+        bot = await started_bot(tmp_path)
     try:
         # No !listen, no receiver: VoiceManager joins deafened.
         assert bot.listening is None and bot.voice.listener is None and bot.get_cog("Listen") is None
     finally:
-        await bot.close()
+        await stop(bot)
     [warning] = caplog.records
     assert warning.levelno == logging.WARNING
     message = warning.getMessage()
