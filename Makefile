@@ -37,20 +37,10 @@ $(VENV)/.installed: requirements.txt constraints.txt
 	$(PY) -m pip check
 	@touch $@
 
+BENCHMARKS := core burst fairness model model_memory stt memory listening tts_timing voice voice_idle voice_listen playground
+
 bench: setup
-	$(PY) bench/core.py
-	$(PY) bench/burst.py
-	$(PY) bench/fairness.py
-	$(PY) bench/model.py
-	$(PY) bench/model_memory.py
-	$(PY) bench/stt.py
-	$(PY) bench/memory.py
-	$(PY) bench/listening.py
-	$(PY) bench/tts_timing.py
-	$(PY) bench/voice.py
-	$(PY) bench/voice_idle.py
-	$(PY) bench/voice_listen.py
-	$(PY) bench/playground.py
+	@for name in $(BENCHMARKS); do echo "== bench/$$name.py"; $(PY) bench/$$name.py || exit 1; done
 
 # The README's screenshots of the playground, taken by its browser tests.
 screenshots: setup

@@ -330,20 +330,20 @@ def build_engines(
     model_cache_dir: str | os.PathLike | None = None,
 ) -> list[SpeechEngine]:
     """Engines from config names, in order (ready-made engine objects pass through)."""
+    makers = {
+        "whisper": lambda: WhisperEngine(whisper_model, cpu_threads=cpu_threads, cache_dir=model_cache_dir),
+        "google": lambda: GoogleEngine(timeout=google_timeout),
+        "sphinx": SphinxEngine,
+    }
     engines: list[SpeechEngine] = []
     for item in names:
         if isinstance(item, SpeechEngine):
             engines.append(item)
             continue
-        name = str(item).strip().lower()
-        if name == "whisper":
-            engines.append(WhisperEngine(whisper_model, cpu_threads=cpu_threads, cache_dir=model_cache_dir))
-        elif name == "google":
-            engines.append(GoogleEngine(timeout=google_timeout))
-        elif name == "sphinx":
-            engines.append(SphinxEngine())
-        else:
+        make = makers.get(str(item).strip().lower())
+        if make is None:
             raise ValueError(f"unknown speech engine {item!r}; choose from {', '.join(ENGINE_NAMES)}")
+        engines.append(make())
     if not engines:
         raise ValueError("at least one speech engine is required")
     return engines

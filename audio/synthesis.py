@@ -98,10 +98,7 @@ class SpeechSynthesizer:
 
     def synthesize_blocking(self, text: str) -> Clip:
         """Plain blocking version of ``synthesize``, for worker threads and scripts."""
-        text = text.strip()
-        if not text:
-            raise ValueError("nothing to say")
-        hit = self.cached_clip(text)
+        text, hit = self._cleaned_or_cached(text)
         if hit is not None:
             return hit
         started = time.perf_counter()
@@ -118,13 +115,16 @@ class SpeechSynthesizer:
         Raises ``ValueError`` for blank text and ``audio.tts.SpeechFailed``
         (an ``AudioError``) when no engine could speak it.
         """
+        text, hit = self._cleaned_or_cached(text)
+        if hit is not None:
+            return hit  # no thread hop for a cached clip
+        return await asyncio.to_thread(self.synthesize_blocking, text)
+
+    def _cleaned_or_cached(self, text: str) -> tuple[str, Clip | None]:
         text = text.strip()
         if not text:
             raise ValueError("nothing to say")
-        hit = self.cached_clip(text)
-        if hit is not None:
-            return hit
-        return await asyncio.to_thread(self.synthesize_blocking, text)
+        return text, self.cached_clip(text)
 
     async def speak_clips(self, raw_text: str, names: NameLookup = None) -> AsyncIterator[Clip]:
         """Clean ``raw_text`` and yield one clip per sentence, in order.

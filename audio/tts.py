@@ -349,19 +349,14 @@ def build_engines(
     names: Sequence[str], *, piper_voice: Path | str | None = None, gtts_timeout: float = 10.0
 ) -> list[TtsEngine]:
     """Engines in the configured order; unknown names are a configuration error."""
-    engines: list[TtsEngine] = []
-    for name in names:
-        if name == "piper":
-            engines.append(PiperEngine(piper_voice))
-        elif name == "gtts":
-            engines.append(GttsEngine(gtts_timeout))
-        elif name == "espeak":
-            engines.append(EspeakEngine())
-        else:
-            raise ValueError(f"unknown TTS engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
-    if not engines:
+    makers = {"piper": lambda: PiperEngine(piper_voice), "gtts": lambda: GttsEngine(gtts_timeout),
+              "espeak": EspeakEngine}
+    unknown = [name for name in names if name not in makers]
+    if unknown:
+        raise ValueError(f"unknown TTS engine {unknown[0]!r}; choose from {', '.join(ENGINE_NAMES)}")
+    if not names:
         raise ValueError("at least one TTS engine is needed")
-    return engines
+    return [makers[name]() for name in names]
 
 
 def speak(engines: Sequence[TtsEngine], text: str, language: str) -> Speech:
