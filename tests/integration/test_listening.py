@@ -59,7 +59,7 @@ def _silence() -> bytes:
     ("empty.mp3", b"", "empty"),
     ("notes.mp3", b"just some text pretending to be audio\n" * 20, "not an audio format I accept: that looks like text"),
     ("silence.ogg", _silence(), "couldn't hear any speech"),
-])
+], ids=["broken", "empty", "text", "silence"])  # stable ids: the silence is encoded anew by each test worker
 async def test_corrupt_audio_gets_a_clear_reply_and_the_bot_keeps_going(fake, bot, name, data, expected):
     msg = await fake.send(fake.bob, "", attachments=[(name, data, "audio/mpeg")])
     reply = await fake.reply_to(msg, timeout=30)
