@@ -1,6 +1,6 @@
 """Audio as a voice connection plays it, and giving memory back after heavy audio work.
 
-Pure audio helpers (no discord import): the voice manager in `commands/voice.py`
+Pure audio helpers (no discord import): the speech queue in `voice/playback.py`
 feeds their PCM to Discord, the transcription service trims memory after jobs.
 """
 from __future__ import annotations

@@ -182,16 +182,14 @@ async def rss_after_voice(folder: Path, minutes: float, record: bool) -> tuple[f
     server (record=False as in the playground) to a signed-in page in the voice channel; and how
     many PCM frames that page received."""
     import aiohttp
-    import discord.opus
-
     from localdiscord.server import FakeDiscord
     from localdiscord.voice import OPUS_SILENCE, FakeVoiceServer, VoiceConnection
+    from localdiscord.voice_connection import load_opus
     from playground.history import History
     from playground.web import PlaygroundPage
     from playground.world import YOU_ID, build_world
 
-    if not discord.opus.is_loaded():
-        discord.opus._load_default()
+    load_opus()
     fake = FakeDiscord(world=build_world, record=record)
     await fake.start()
     voice = FakeVoiceServer(fake, record=record)

@@ -46,6 +46,7 @@ from tests.support.transcripts import wer  # noqa: E402
 from localdiscord import BotProcess  # noqa: E402
 from localdiscord.botprocess import SHIM  # noqa: E402
 from localdiscord.voice import fake_discord_with_voice  # noqa: E402
+from localdiscord.voice_connection import load_opus  # noqa: E402
 
 TARGET_UNCACHED = 1.0
 TARGET_CACHED = 0.3
@@ -161,8 +162,7 @@ def per_frame_costs(frames: int = 3000) -> dict[str, float]:
 
     from localdiscord import mls
 
-    if not discord.opus.is_loaded():
-        discord.opus._load_default()
+    load_opus()
     encoder = discord.opus.Encoder()
     tone = b"".join(int(8000 * math.sin(2 * math.pi * 440 * i / 48000)).to_bytes(2, "little", signed=True) * 2
                     for i in range(960))

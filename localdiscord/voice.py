@@ -304,7 +304,7 @@ class FakeVoiceServer:
         """Put the bot in ``channel`` and hand it a voice server; a move closes the old voice
         websocket with 4014, as Discord does. The two updates go back to back, as Discord
         sends them (discord.py 2.7.1 could lose the second one's wake-up: the bot fixes that
-        in commands/voice_internals.py, so no gap here hides it)."""
+        in voice/internals.py, so no gap here hides it)."""
         bot = self.fake.bot
         previous = guild.voice_states.get(bot.id)
         guild.voice_states[bot.id] = channel.id

@@ -57,8 +57,7 @@ It overrides, of that class:
   so the reader goes idle at once.
 
 ``VoiceClient.wait_until_connected(timeout)`` (no underscore, but undocumented) blocks a
-thread until the connection is connected, and ``discord.opus._load_default()`` (private)
-loads libopus as discord.py would on first use (also its bundled Windows DLL).
+thread until the connection is connected.
 
 All of this was written against discord.py ``DISCORD_VERSION`` (2.7.1); with another
 version ``check_discord_version()`` logs a warning at start-up and listening is off
@@ -70,6 +69,7 @@ tests/unit/test_voice_connection_races.py fail when discord.py changes any of th
 from __future__ import annotations
 
 import asyncio
+import ctypes.util
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -215,12 +215,14 @@ def wait_until_connected(client: discord.VoiceClient, timeout: float) -> bool:
 
 
 def load_opus() -> bool:
-    """Load libopus the way discord.py does on first use (``discord.opus._load_default()``,
-    private: it also finds the DLL discord.py ships for Windows); whether it is loaded."""
-    if not discord.opus.is_loaded():
+    """Load libopus through discord.py's public ``load_opus``, found as discord.py itself finds
+    it off Windows (``ctypes.util.find_library``); whether it is loaded. (discord.py would load
+    it on first use through a private function; loading it here lets start-up say it is missing.)"""
+    name = None if discord.opus.is_loaded() else ctypes.util.find_library("opus")
+    if name is not None:
         try:
-            discord.opus._load_default()  # private: see the module docstring
-        except Exception:  # noqa: BLE001 - any failure means no opus
+            discord.opus.load_opus(name)
+        except (OSError, AttributeError):  # not loadable, or not libopus
             pass
     return discord.opus.is_loaded()
 

@@ -30,6 +30,7 @@ from audio.voice_receive import BusyNotice, after_wake_word
 from config import Settings
 from errors import Busy
 from storage.database import Database
+from storage.scopes import server_scope
 
 from .connection import VoiceManager
 from .internals import CLIENT_DISCONNECT, SESSION_DESCRIPTION, SPEAKING
@@ -109,8 +110,8 @@ class ArrivalNotices:
 class ListenManager:
     """Per-server listening state, one receiver per voice connection, and the answers.
 
-    Voice exists in servers only, so a server's data scope here is its id as text (what
-    commands/kit/checks.py scope_of gives for anything said in that server)."""
+    Voice exists in servers only, so the data scope here is always the server's
+    (storage/scopes.py, the rule commands/kit/checks.py scope_of follows too)."""
 
     def __init__(self, client: discord.Client, settings: Settings, *, db: Database, stt: TranscriptionService,
                  voice: VoiceManager, answer: Answer):
@@ -137,7 +138,7 @@ class ListenManager:
         lock = self._locks.setdefault(guild_id, asyncio.Lock())
         async with lock:
             if guild_id not in self._state:
-                scope = str(guild_id)
+                scope = server_scope(guild_id)
                 stored = await self.db.get_setting(scope, ENABLED_KEY)
                 optouts = await self.db.get_setting(scope, OPTOUTS_KEY) or ""
                 enabled = self.settings.listen_default if stored is None else stored == "on"
@@ -149,7 +150,7 @@ class ListenManager:
 
     async def set_enabled(self, guild: discord.Guild, enabled: bool) -> None:
         state = await self.state(guild.id)
-        await self.db.set_setting(str(guild.id), ENABLED_KEY, "on" if enabled else "off")
+        await self.db.set_setting(server_scope(guild.id), ENABLED_KEY, "on" if enabled else "off")
         state.enabled = enabled
         receiver = self.receivers.get(guild.id)
         if receiver is not None:
@@ -168,7 +169,7 @@ class ListenManager:
         async with self._locks.setdefault(guild_id, asyncio.Lock()):
             changed = set(state.optouts)
             (changed.add if out else changed.discard)(user_id)
-            await self.db.set_setting(str(guild_id), OPTOUTS_KEY, ",".join(str(u) for u in sorted(changed)))
+            await self.db.set_setting(server_scope(guild_id), OPTOUTS_KEY, ",".join(str(u) for u in sorted(changed)))
             state.optouts = changed
         receiver = self.receivers.get(guild_id)
         if out and receiver is not None:
@@ -252,7 +253,7 @@ class ListenManager:
             return
         try:
             # Fair per server; live voice uses VOICE_STT_ENGINES only (local by default: it never leaves the machine).
-            transcript = await self.stt.transcribe(wav, scope=str(guild_id), live=True)
+            transcript = await self.stt.transcribe(wav, scope=server_scope(guild_id), live=True)
         except Busy as exc:
             if self.busy.busy(guild_id):
                 await channel.send(f"🎙️ Too many people talking for me to keep up; I'm skipping some. "
@@ -268,7 +269,7 @@ class ListenManager:
             return
         member = guild.get_member(user_id)
         name = member.display_name if member is not None else self._names.get(user_id, f"user {user_id}")
-        answer, sure = await self.answer(str(guild_id), asked)  # not sure or not trained: text only
+        answer, sure = await self.answer(server_scope(guild_id), asked)  # not sure or not trained: text only
         text = f"🎙️ {discord.utils.escape_markdown(name)} said: {said} → {answer}"
         sent = await channel.send(text[:2000], allowed_mentions=discord.AllowedMentions.none())
         receiver = self.receivers.get(guild_id)
@@ -276,14 +277,14 @@ class ListenManager:
                  "so far %s", seconds, user_id, time.monotonic() - last_voice, transcript.elapsed,
                  receiver.describe() if receiver is not None else "-")
         self.answered += 1
-        await self.db.record_bot_reply(str(guild_id), channel.id, sent.id, None, user_id, said, answer)
+        await self.db.record_bot_reply(server_scope(guild_id), channel.id, sent.id, None, user_id, said, answer)
         if sure:
             await self.voice.playback.say(guild, answer)
 
     # -- forgetting, and the join notice --------------------------------------------------------------
     async def forget(self, guild: discord.Guild, user_id: int, max_messages: int = 100) -> int:
         """Delete what was kept of a member's words here, and the bot's posted transcripts of their speech."""
-        rows = await self.db.forget_user_replies(str(guild.id), user_id)
+        rows = await self.db.forget_user_replies(server_scope(guild.id), user_id)
         transcripts = [(c, m) for c, m, voice in rows if voice][-max_messages:]
         for channel_id, message_id in transcripts:
             channel = guild.get_channel(channel_id)

@@ -14,6 +14,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from storage.scopes import scope_key
+
 
 class NotServerAdmin(commands.CheckFailure):
     """Raised by `server_admin_only`; the error handler turns it into a visible explanation."""
@@ -21,13 +23,12 @@ class NotServerAdmin(commands.CheckFailure):
 
 def scope_of(origin: discord.Message | commands.Context | discord.Interaction) -> str:
     """The data scope of a message, command or interaction: its server, or the author's own DM
-    scope. The one place that decides it: datasets, models, settings, feedback and replies are
-    stored under this key (a server's is its id, which listening in voice uses too)."""
+    scope (storage/scopes.py has the rule; listening in voice uses it too)."""
     if isinstance(origin, discord.Interaction):
         guild_id, author = origin.guild_id, origin.user
     else:
         guild_id, author = (origin.guild.id if origin.guild is not None else None), origin.author
-    return str(guild_id) if guild_id is not None else f"dm-{author.id}"
+    return scope_key(guild_id, author.id)
 
 
 def is_owner_id(bot: commands.Bot, user_id: int) -> bool:

@@ -257,7 +257,7 @@ async def test_still_listening_after_being_dragged_to_another_channel(fake, bot,
 async def test_still_listening_after_the_voice_server_asks_for_a_resume(fake, bot, voice):
     """The voice websocket closes with 4015: discord.py resumes, asks for its channel again and
     gets VOICE_SERVER_UPDATE and VOICE_STATE_UPDATE back to back, as Discord sends them (2.7.1
-    lost the second one's wake-up about 1 time in 20: voice_internals.RaceFixedConnectionState)."""
+    lost the second one's wake-up about 1 time in 20: voice/internals.py RaceFixedConnectionState)."""
     old = voice.connection(fake.guild)
     mark = len(bot.lines)
     await voice.interrupt(fake.guild)

@@ -17,12 +17,14 @@ import time
 from pathlib import Path
 
 import aiohttp
+import discord.opus
 import pytest
 
 from localdiscord import appcommands as ac
 from localdiscord.server import FakeDiscord
 from localdiscord.state import Message
-from localdiscord.voice import FakeVoiceServer
+from localdiscord.voice import OPUS_SILENCE, FakeVoiceServer, VoiceConnection
+from localdiscord.voice_connection import load_opus
 from playground import slash, world
 from playground.actions import modal_form, to_ogg_opus
 from playground.history import History
@@ -663,8 +665,9 @@ async def test_ephemeral_messages_and_dms_go_only_to_the_page_of_their_user(tmp_
 
 def test_nothing_the_page_reaches_relies_on_assert():
     """`python -O` removes assert statements: checks on what the page sends must be real ones."""
-    files = sorted((ROOT / "playground").glob("*.py")) + [ROOT / "localdiscord" / "interactions.py",
-                                                          ROOT / "localdiscord" / "server.py"]
+    page_path = ("interactions", "interaction_server", "interaction_input", "interaction_routes", "server",
+                 "gateway", "rest", "responses", "state", "appcommands")
+    files = sorted((ROOT / "playground").glob("*.py")) + [ROOT / "localdiscord" / f"{name}.py" for name in page_path]
     found = [f"{path.relative_to(ROOT)}:{node.lineno}" for path in files
              for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assert)]
     assert not found, f"assert statements on the page's request path: {found}"
@@ -714,12 +717,7 @@ def rtp_packet(key: bytes, sequence: int, payload: bytes) -> bytes:
 
 @pytest.mark.parametrize("record", [True, False])
 def test_a_voice_server_that_does_not_record_keeps_no_pcm(record):
-    import discord.opus
-
-    from localdiscord.voice import OPUS_SILENCE, VoiceConnection
-
-    if not discord.opus.is_loaded():
-        discord.opus._load_default()
+    load_opus()
     fake = FakeDiscord(world=world.build_world, record=record)
     voice = FakeVoiceServer(fake, record=record)
     heard: list[bytes] = []

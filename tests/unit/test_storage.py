@@ -5,6 +5,7 @@ import sqlite3
 
 import pytest
 
+from storage.scopes import scope_key, server_scope
 from storage.database import MIGRATIONS, Database, Retention
 
 
@@ -112,3 +113,9 @@ async def test_feedback_can_be_cleared_per_scope(db):
     await db.add_feedback("b", 1, 2, "y")
     assert await db.clear_feedback("a") == 1
     assert await db.list_feedback("a") == [] and len(await db.list_feedback("b")) == 1
+
+
+def test_a_server_and_each_persons_dms_are_separate_scopes():
+    assert scope_key(123, 7) == scope_key(123, 8) == server_scope(123) == "123"
+    assert scope_key(None, 7) == "dm-7" != scope_key(None, 8)
+    assert scope_key(None, 123) != server_scope(123)  # a DM is never mistaken for a server
