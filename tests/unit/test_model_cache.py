@@ -23,6 +23,7 @@ def models():
     return [model_for(seed) for seed in range(4)]
 
 
+@pytest.mark.slow
 def test_estimate_grows_with_the_model_and_exceeds_the_pickle(models):
     small = models[0][0]
     texts, labels = intent_dataset(3000, 30, seed=9)

@@ -76,6 +76,7 @@ def test_encoder_is_thread_safe_from_a_cold_start(enc):
         np.testing.assert_allclose(results[k], expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_int8_copy_is_made_once_and_agrees_with_the_float_model(tmp_path, enc):
     """The copy with int8 arithmetic is what the bot and the worker load; it must mean the same things."""
     fast = encoder.SentenceEncoder(*encoder.model_files(), cache_dir=tmp_path)

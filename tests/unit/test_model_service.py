@@ -57,6 +57,7 @@ async def train_and_wait(svc, scope, name, extra=()):
     return final, statuses
 
 
+@pytest.mark.slow
 async def test_full_flow_with_responses(svc):
     assert await svc.predict("g1", "hello") is None
     info = await svc.save_dataset("g1", "FAQ.csv", faq_csv(), None)
@@ -87,6 +88,7 @@ async def test_full_flow_with_responses(svc):
     assert report.png.startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 async def test_retraining_replaces_the_cached_model(svc):
     await svc.save_dataset("g1", "faq.csv", faq_csv())
     await train_and_wait(svc, "g1", "faq")
@@ -174,6 +176,7 @@ async def test_event_loop_stays_free_while_training(svc):
     assert (await svc.predict("g9", texts[0])).label == labels[0]
 
 
+@pytest.mark.slow
 async def test_evaluate_caps_rows_off_the_bot_process(svc):
     await svc.save_dataset("g1", "faq.csv", faq_csv())
     await train_and_wait(svc, "g1", "faq")
@@ -188,6 +191,7 @@ async def test_evaluate_caps_rows_off_the_bot_process(svc):
         await svc.evaluate("g1", b"\x00\x01" * 100, "bad.csv")
 
 
+@pytest.mark.slow
 async def test_encoder_training_in_the_worker_reuses_cached_embeddings(tmp_path):
     from tests.unit.test_model_encoder import INTENTS
 

@@ -108,6 +108,7 @@ def fake_google(monkeypatch):
 # ------------------------------------------------------------------ whisper
 
 
+@pytest.mark.slow
 def test_tts_to_stt_round_trip_with_whisper(whisper, spoken):
     text = whisper.transcribe(spoken, "en")
     assert wer(SENTENCE, text) <= 0.3, text

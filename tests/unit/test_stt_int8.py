@@ -53,6 +53,7 @@ def test_copy_is_int8_sized_and_complete(source, converted):
     assert not [p for p in converted.parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
+@pytest.mark.slow
 def test_copy_transcribes_like_the_original(source, converted, tmp_path):
     audio = decode_audio(encode(espeak(SENTENCE, tmp_path / "s.wav"), "ogg", tmp_path).read_bytes())
     heard = transcribe(converted, audio)

@@ -77,6 +77,7 @@ async def test_transcription_does_not_block_the_event_loop(voice):
     assert ticks > 100
 
 
+@pytest.mark.slow
 async def test_busy_when_workers_and_queue_are_full(voice):
     async with make(workers=1, queue_size=1) as svc:
         results = await asyncio.gather(*(svc.transcribe(voice["ogg"]) for _ in range(3)), return_exceptions=True)
@@ -90,6 +91,7 @@ async def test_busy_when_workers_and_queue_are_full(voice):
         assert (await svc.transcribe(voice["ogg"])).engine == "whisper"
 
 
+@pytest.mark.slow
 async def test_queue_size_bounds_waiting_jobs_per_scope_and_overall(voice):
     async with make(workers=1, queue_size=2) as svc:  # one waiting place per scope by default
         jobs = [asyncio.ensure_future(svc.transcribe(voice["ogg"], scope="A")) for _ in range(2)]
@@ -109,6 +111,7 @@ async def test_queue_size_bounds_waiting_jobs_per_scope_and_overall(voice):
         assert svc.pending == 0
 
 
+@pytest.mark.slow
 async def test_a_second_server_is_served_before_the_first_servers_backlog(voice):
     async with make(workers=1, queue_size=4, scope_queue_size=3) as svc:
         finished: list[str] = []
@@ -124,6 +127,7 @@ async def test_a_second_server_is_served_before_the_first_servers_backlog(voice)
     assert finished == ["A0", "B0", "A1", "A2", "A3"]
 
 
+@pytest.mark.slow
 async def test_a_long_recording_takes_turns_with_another_server(tmp_path):
     """Recognised in parts (slice_seconds), it lets server B's short message go between them."""
     long_text = " ".join([SENTENCE] * 6)  # ~25 s of speech: several 6 s parts

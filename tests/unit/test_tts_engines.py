@@ -105,6 +105,7 @@ def test_piper_makes_playable_wav_of_plausible_length(piper, tmp_path):
     assert_plausible_speech(wav, len(SENTENCE.split()), tmp_path, rate=22050)
 
 
+@pytest.mark.slow
 def test_piper_output_is_understood_by_whisper(piper, whisper, tmp_path):
     text = "Please remind me to water the plants tomorrow morning."
     path = tmp_path / "piper.wav"
@@ -182,11 +183,13 @@ LONG_RUN_ON = ("this reply is one very long run on sentence without any punctuat
                "thought so the engine has to cut it into pieces to keep its memory small and still say all of it")
 
 
+@pytest.mark.slow
 def test_piper_speaks_long_unpunctuated_text_in_pieces(piper, tmp_path):
     wav = piper.synthesize(LONG_RUN_ON, "en")
     assert_plausible_speech(wav, len(LONG_RUN_ON.split()), tmp_path, rate=22050)
 
 
+@pytest.mark.slow
 def test_piper_memory_stays_bounded_between_replies():
     """In a fresh process. Measured without input chunking: peak ~500 MB; without arena shrinkage: ~260 MB resident."""
     script = f"""
