@@ -30,14 +30,14 @@ in-scope message from an unrelated one (see bench/model.py).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .lazyload import LazyEncoder, made_once, side_by_side
+from . import multilingual
+from .lazyload import PARALLEL_BATCHES, LazyEncoder, made_once, package_dir, side_by_side
 
 if TYPE_CHECKING:  # numpy loads with the encoder, not with the bot (service imports this module)
     import numpy as np
@@ -48,20 +48,6 @@ MODEL_ID = "all-MiniLM-L6-v2-int8"
 DIMENSION = 384
 MAX_TOKENS = 128  # chat messages are short; longer texts are truncated
 BATCH = 32  # sorted by length; smaller batches pad less (measured 176 rows/s at 32, 159 at 64, 123 at 256)
-# Batches run this many at a time, one onnxruntime thread each: 1.5-1.85x one thread, better
-# than one run with two intra-op threads. Only big inputs (training) get here; chat is one text.
-PARALLEL_BATCHES = max(1, min(2, os.cpu_count() or 1))
-
-
-def package_dir(name: str) -> Path | None:
-    """Folder of an installed package, found without importing it."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def model_files() -> tuple[Path, Path] | None:
@@ -199,8 +185,6 @@ def installed(name: str = ENGLISH) -> bool:
     if name == ENGLISH:
         return model_files() is not None
     if name == MULTILINGUAL:
-        from . import multilingual
-
         return multilingual.installed()
     return False
 
@@ -224,8 +208,6 @@ def shared_encoder(name: str = ENGLISH):
                         return None
                     found = SentenceEncoder(*files, cache_dir=_cache_dir)
                 elif name == MULTILINGUAL:
-                    from . import multilingual
-
                     if not multilingual.installed():
                         return None
                     found = multilingual.MultilingualEncoder(cache_dir=_cache_dir)

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from .learner import TextClassifier
+from .parsing import parse_dataset
 from .plotting import MAX_PLOT_CLASSES, confusion_png
 from .types import EvalReport, Example
 
@@ -148,8 +149,6 @@ def evaluate_upload(
     the bot process. When the cap cuts the data, or the time budget leaves a
     random sample, the report says so first.
     """
-    from .parsing import parse_dataset
-
     budget = budget or Budget(None)
     budget.say("reading the file…", force=True)
     parsed = parse_dataset(data, filename, None, max_bytes=max_bytes, max_rows=max_rows, allow_unlabelled=True)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import softmax
 
+from .encoder import ENGLISH, shared_encoder
 from .errors import IncompatibleModelError
 
 # The least share of in-scope held-out rows a learned threshold must still answer. With explicit
@@ -217,8 +218,6 @@ class HybridClassifier(AbstainMixin):
             self.encoder_name = encoder_name
 
     def _encoder(self):
-        from .encoder import ENGLISH, shared_encoder
-
         encoder = shared_encoder(self.encoder_name)
         if encoder is None:
             raise IncompatibleModelError(_NEEDS_ENCODER if self.encoder_name == ENGLISH else _NEEDS_MULTILINGUAL)

@@ -36,8 +36,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .encoder import PARALLEL_BATCHES, package_dir
-from .lazyload import LazyEncoder, made_once, side_by_side
+from .lazyload import PARALLEL_BATCHES, LazyEncoder, made_once, package_dir, side_by_side
 
 if TYPE_CHECKING:
     import numpy as np
