@@ -20,6 +20,7 @@ from commands.kit.help import BotHelp
 from config import ConfigError, Settings, load_settings
 from model.service import ModelService
 from storage.database import Database, Retention
+from storage.languages import LanguageSettings
 from voice.connection import VoiceManager
 from voice.internals import check_discord_version, load_opus
 from voice.listening import ListenManager
@@ -49,6 +50,7 @@ class ChatBot(commands.Bot):
 
     settings: Settings
     db: Database
+    languages: LanguageSettings  # which language each server and member hears, speaks and reads
     model: ModelService
     stt: TranscriptionService
     voice: VoiceManager  # voice channels and speaking (voice/connection.py, voice/playback.py)
@@ -75,6 +77,7 @@ class ChatBot(commands.Bot):
         )
         self.settings = settings
         self.db = Database(settings.database_path, retention_of(settings))
+        self.languages = LanguageSettings(self.db, default=settings.stt_language)
         self.model = ModelService(
             settings.data_dir, max_dataset_bytes=settings.max_dataset_bytes,
             max_dataset_rows=settings.max_dataset_rows, train_queue_size=settings.train_queue_size,
