@@ -3,7 +3,8 @@
 # As root it runs apt-get; otherwise it says exactly what to install and fails.
 set -euo pipefail
 
-packages=(ffmpeg libopus0 espeak-ng openssl)
+# festival + festvox-ru: the offline Russian voice (msu_ru_nsh_clunits), used by TTS_ENGINES=festival.
+packages=(ffmpeg libopus0 espeak-ng festival festvox-ru openssl)
 # Only the playground's browser tests need these: Debian's Chromium, driven by Playwright (never
 # a browser download), and an emoji font so the bot's emoji show in the screenshots. Installed
 # as root; otherwise their absence is only a warning, so running the bot never depends on them.
@@ -24,7 +25,7 @@ missing+=("${missing_browser[@]}")
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "Missing system packages: ${missing[*]}. This is not a Debian/Ubuntu system: install ffmpeg," \
-       "libopus and espeak-ng with your package manager." >&2
+       "libopus, espeak-ng and festival (with its Russian voice, festvox-ru) with your package manager." >&2
   exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then
