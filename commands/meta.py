@@ -9,9 +9,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from errors import UserError
+from errors import Phrase, UserError
 
 from .kit import help as help_text
+from .kit.i18n import words_for
 from .kit.replies import respond
 
 if TYPE_CHECKING:
@@ -29,8 +30,9 @@ class Meta(commands.Cog):
     @commands.hybrid_command()
     async def hi(self, ctx: commands.Context) -> None:
         """Say hello."""
-        await respond(ctx, f"Hi {ctx.author.display_name}! 👋 I answer messages, listen to voice "
-                           f"messages and can speak in voice channels. Try `{ctx.clean_prefix}help`.")
+        _ = await words_for(ctx)
+        await respond(ctx, _("Hi {name}! 👋 I answer messages, listen to voice messages and can speak in voice "
+                             "channels. Try `{prefix}help`.", name=ctx.author.display_name, prefix=ctx.clean_prefix))
 
     @commands.hybrid_command()
     async def instruction(self, ctx: commands.Context) -> None:
@@ -39,13 +41,13 @@ class Meta(commands.Cog):
         try:
             text = await asyncio.to_thread(path.read_text, encoding="utf-8")
         except FileNotFoundError:
-            raise UserError("The instructions file is missing; ask the bot's owner to restore it "
-                            f"(INSTRUCTIONS_FILE, currently `{path.name}`).") from None
+            raise UserError(Phrase("The instructions file is missing; ask the bot's owner to restore it "
+                                   "(INSTRUCTIONS_FILE, currently `{name}`).", name=path.name)) from None
         except (OSError, UnicodeDecodeError) as exc:
             log.warning("Cannot read instructions file %s: %s", path, exc)
-            raise UserError("The instructions file cannot be read; ask the bot's owner to check it.") from None
+            raise UserError(Phrase("The instructions file cannot be read; ask the bot's owner to check it.")) from None
         if not text.strip():
-            raise UserError("The instructions file is empty; ask the bot's owner to write some instructions.")
+            raise UserError(Phrase("The instructions file is empty; ask the bot's owner to write some instructions."))
         await respond(ctx, text.replace("{prefix}", self.bot.settings.command_prefix))
 
     @app_commands.command(name="help")
@@ -53,11 +55,13 @@ class Meta(commands.Cog):
     async def slash_help(self, interaction: discord.Interaction, command: str | None = None) -> None:
         """Show the commands, or one command's usage."""
         prefix = self.bot.settings.command_prefix
+        _ = await words_for(interaction)
         if command:
             found = self.bot.get_command(command.strip().lstrip("/!"))
-            text = help_text.detail(found, prefix) if found else f"There is no command called `{command}`."
+            text = (help_text.detail(found, prefix, _) if found
+                    else _("There is no command called `{name}`.", name=command[:50]))
         else:
-            text = help_text.overview(self.bot, prefix)
+            text = help_text.overview(self.bot, prefix, _)
         await interaction.response.send_message(text[:2000], ephemeral=True)
 
     @slash_help.autocomplete("command")
@@ -77,17 +81,21 @@ class Meta(commands.Cog):
         Run it after installing or updating the bot. Discord rate-limits syncing, so the bot
         never does it by itself."""
         tree = self.bot.tree
+        _ = await words_for(ctx)
         if scope == "global":
             synced = await tree.sync()
-            await respond(ctx, f"Synced {len(synced)} commands globally. Discord may take up to an hour to show them.")
+            await respond(ctx, _.n("Synced {count} command globally. Discord may take up to an hour to show it.",
+                                   "Synced {count} commands globally. Discord may take up to an hour to show them.",
+                                   len(synced)))
         elif scope == "clear":
             tree.clear_commands(guild=ctx.guild)
             await tree.sync(guild=ctx.guild)
-            await respond(ctx, "Removed this server's slash commands (the global ones stay).")
+            await respond(ctx, _("Removed this server's slash commands (the global ones stay)."))
         else:
             tree.copy_global_to(guild=ctx.guild)
             synced = await tree.sync(guild=ctx.guild)
-            await respond(ctx, f"Synced {len(synced)} commands to this server.")
+            await respond(ctx, _.n("Synced {count} command to this server.", "Synced {count} commands to this server.",
+                                   len(synced)))
 
 
 async def setup(bot: ChatBot) -> None:

@@ -1,7 +1,9 @@
 """The bot's one error handler: every failure becomes a short, friendly reply.
 
 Helpers raise `errors.UserError` (bad dataset, path outside the sandbox, corrupt
-audio, busy queue...); its `user_message` is shown as it is.  Anything
+audio, busy queue...); its `user_message` is shown in the reader's language: an
+`errors.Phrase` (English template + values) is looked up in the catalog and filled
+in, so audio/, model/ and storage/ stay free of Discord and of languages.  Anything
 unexpected is logged with its traceback and answered with an apology, never a
 traceback in chat.
 """
@@ -13,61 +15,64 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from errors import UserError
+from errors import Phrase, UserError
 
 from .checks import NotServerAdmin
+from .i18n import Words, words_for
 from .replies import respond
 
 log = logging.getLogger("commands.errors")
 
 
 def user_message_of(error: BaseException) -> str | None:
-    """The friendly text of a `UserError`, None for anything else (a bug)."""
+    """The friendly text of a `UserError` (a Phrase, or a str: in English), None for anything else (a bug)."""
     return error.user_message if isinstance(error, UserError) else None
 
 
-def usage(ctx: commands.Context) -> str:
+def usage(ctx: commands.Context, _: Words) -> str:
     command = ctx.command
     assert command is not None
     invocation = f"{ctx.clean_prefix}{command.qualified_name} {command.signature}".strip()
-    line = f"Usage: `{invocation}`"
+    line = _("Usage: `{invocation}`", invocation=invocation)
     if command.help:
-        line += "\n" + command.help.split("\n\n")[0]
+        line += "\n" + _(command.help).split("\n\n")[0].replace("`!", f"`{ctx.clean_prefix}")
     return line
 
 
-def describe(ctx: commands.Context, error: commands.CommandError) -> str | None:
-    """The reply for `error`, or None when it should be ignored."""
-    name = f"`{ctx.clean_prefix}{ctx.command.qualified_name}`" if ctx.command else "That command"
+def describe(ctx: commands.Context, error: commands.CommandError, _: Words) -> str | None:
+    """The reply for `error` in `_`'s language, or None when it should be ignored."""
+    name = f"`{ctx.clean_prefix}{ctx.command.qualified_name}`" if ctx.command else _("That command")
     if isinstance(error, commands.CommandNotFound):
         return None
     if isinstance(error, commands.CommandInvokeError):
         original = error.original
         if (text := user_message_of(original)) is not None:
-            return text
+            return _(text)
         return None  # unexpected: handled by the caller (logged + apology)
     if (text := user_message_of(error)) is not None:
-        return text
+        return _(text)
     if isinstance(error, commands.NotOwner):
-        return (f"Sorry, {name} is for the bot's owners only: it reaches the machine the bot runs on, "
-                "which no server's admins control.")
+        return _("Sorry, {name} is for the bot's owners only: it reaches the machine the bot runs on, "
+                 "which no server's admins control.", name=name)
     if isinstance(error, NotServerAdmin):
-        where = "this server's admins" if ctx.guild is not None else "the bot's owners (in direct messages)"
-        return (f"Sorry, {name} is for admins only: {where}"
-                f"{' (the Manage Server permission)' if ctx.guild is not None else ''}.")
+        if ctx.guild is not None:
+            return _("Sorry, {name} is for admins only: this server's admins (the Manage Server permission).",
+                     name=name)
+        return _("Sorry, {name} is for admins only: the bot's owners (in direct messages).", name=name)
     if isinstance(error, commands.NoPrivateMessage):
-        return f"{name} only works in a server, not in direct messages."
+        return _("{name} only works in a server, not in direct messages.", name=name)
     if isinstance(error, commands.CommandOnCooldown):
-        return f"{name} is cooling down: try again in {error.retry_after:.1f} s."
+        return _("{name} is cooling down: try again in {seconds:.1f} s.", name=name, seconds=error.retry_after)
     if isinstance(error, commands.MaxConcurrencyReached):
-        return f"{name} is already running; please wait for it to finish."
+        return _("{name} is already running; please wait for it to finish.", name=name)
     if isinstance(error, commands.UserInputError):
         detail = ""
-        if isinstance(error, commands.BadArgument):
-            detail = f"{error}\n"
-        return detail + usage(ctx)
+        if isinstance(error, commands.BadArgument):  # ours are Phrases; discord.py's converters speak English
+            reason = error.args[0] if error.args else str(error)
+            detail = (_(reason) if isinstance(reason, Phrase) else str(error)) + "\n"
+        return detail + usage(ctx, _)
     if isinstance(error, commands.CheckFailure):
-        return f"You can't use {name} here."
+        return _("You can't use {name} here.", name=name)
     return None
 
 
@@ -75,7 +80,8 @@ async def handle_command_error(ctx: commands.Context, error: commands.CommandErr
     """Reply to a failed `!command` or `/command`; slash replies are ephemeral."""
     if isinstance(error, commands.HybridCommandError):  # raised by the slash side (option conversion...)
         error = _from_app_error(error.original)
-    text = describe(ctx, error)
+    _ = await words_for(ctx)
+    text = describe(ctx, error, _)
     if text is None:
         if isinstance(error, commands.CommandNotFound):
             return
@@ -83,7 +89,8 @@ async def handle_command_error(ctx: commands.Context, error: commands.CommandErr
         log.error("Command %r failed for message %s", ctx.message.content[:100] or ctx.invoked_with, ctx.message.id,
                   exc_info=(type(original), original, original.__traceback__))
         name = ctx.command.qualified_name if ctx.command else "that"
-        text = f"Sorry, something went wrong while running `{ctx.clean_prefix}{name}`. It has been logged."
+        text = _("Sorry, something went wrong while running `{command}`. It has been logged.",
+                 command=f"{ctx.clean_prefix}{name}")
     try:
         await respond(ctx, text, ephemeral=True)
     except discord.HTTPException:
@@ -93,7 +100,8 @@ async def handle_command_error(ctx: commands.Context, error: commands.CommandErr
 def _from_app_error(error: app_commands.AppCommandError) -> commands.CommandError:
     """An app-command error as the prefix side would have raised it, so one `describe` serves both."""
     if isinstance(error, app_commands.TransformerError):
-        return commands.BadArgument(f"`{str(error.value)[:50]}` isn't a valid {error.type.name.lower()}.")
+        return commands.BadArgument(Phrase("`{value}` isn't a valid {kind}.", value=str(error.value)[:50],
+                                           kind=error.type.name.lower()))
     if isinstance(error, app_commands.CommandInvokeError):
         return commands.CommandInvokeError(error.original)
     if isinstance(error, app_commands.CheckFailure):
@@ -105,15 +113,16 @@ async def reply_to_interaction_error(interaction: discord.Interaction, error: Ba
     """The app-command side of the one handler: context menus, modals and `/help` (tree.on_error)."""
     original = getattr(error, "original", error)
     name = interaction.command.name if interaction.command else "that"
+    _ = await words_for(interaction)
     if isinstance(original, UserError):
-        text = original.user_message
+        text = _(original.user_message)
     elif isinstance(error, app_commands.CommandOnCooldown):
-        text = f"**{name}** is cooling down: try again in {error.retry_after:.1f} s."
+        text = _("**{name}** is cooling down: try again in {seconds:.1f} s.", name=_(name), seconds=error.retry_after)
     elif isinstance(error, app_commands.CheckFailure):
-        text = "You can't use that here."
+        text = _("You can't use that here.")
     else:
         log.error("App command %r failed", name, exc_info=(type(original), original, original.__traceback__))
-        text = f"Sorry, something went wrong while running **{name}**. It has been logged."
+        text = _("Sorry, something went wrong while running **{name}**. It has been logged.", name=_(name))
     try:
         if interaction.response.is_done():
             await interaction.followup.send(text, ephemeral=True)

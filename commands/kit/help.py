@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from discord.ext import commands
 
+from storage.languages import ENGLISH
+
+from .i18n import HELP_SECTION, Words, words, words_for
 from .replies import respond
 
 
@@ -14,53 +17,67 @@ def is_slash(command: commands.Command) -> bool:
     return isinstance(command, (commands.HybridCommand, commands.HybridGroup))
 
 
-def forms(command: commands.Command, prefix: str) -> str:
+def forms(command: commands.Command, prefix: str, _: Words) -> str:
     text = f"`{prefix}{command.qualified_name}`"
     if is_slash(command):
-        text += f" `/{command.qualified_name}`"
+        text += f" `/{_.slash_name(command.qualified_name)}`"  # the name Discord shows in this language
     return text
 
 
-def overview(bot: commands.Bot, prefix: str) -> str:
+def overview(bot: commands.Bot, prefix: str, _: Words) -> str:
     """Every visible command, grouped by cog, one line each."""
-    lines = [f"Commands work typed (`{prefix}name`) and, where shown, as slash commands (`/name`).", ""]
+    lines = [_("Commands work typed (`{prefix}name`) and, where shown, as slash commands (`/name`).", prefix=prefix),
+             ""]
     for cog_name, cog in sorted(bot.cogs.items()):
         visible = [c for c in cog.get_commands() if not c.hidden]
         if not visible:
             continue
-        lines.append(f"**{cog_name}**")
-        lines += [f"{forms(c, prefix)}: {c.short_doc}" for c in sorted(visible, key=lambda c: c.name)]
+        lines.append(f"**{_.within(HELP_SECTION, cog_name) or cog_name}**")
+        lines += [f"{forms(c, prefix, _)}: {_(c.short_doc)}" for c in sorted(visible, key=lambda c: c.name)]
         lines.append("")
-    lines.append(f"`{prefix}help COMMAND` (or `/help command:`) for more on one command. Message context menus "
-                 "(right-click a message → Apps): **Transcribe**, **Correct this answer**, **Speak this**.")
+    lines.append(_("`{prefix}help COMMAND` (or `/help command:`) for more on one command. Message context menus "
+                   "(right-click a message → Apps): **Transcribe**, **Correct this answer**, **Speak this**.",
+                   prefix=prefix))
     return "\n".join(lines)
 
 
-def detail(command: commands.Command, prefix: str) -> str:
+def detail(command: commands.Command, prefix: str, _: Words) -> str:
     """Usage of one command in both forms, and its whole description."""
     usage = f"{prefix}{command.qualified_name} {command.signature}".rstrip()
-    lines = [f"Usage: `{usage}`"]
+    lines = [_("Usage: `{invocation}`", invocation=usage)]
     if is_slash(command):
-        options = " ".join(f"{name}:" for name in command.clean_params)
-        lines.append(f"Slash: `/{command.qualified_name}{' ' + options if options else ''}`")
+        options = " ".join(f"{_.slash_name(name)}:" for name in command.clean_params)
+        slash = f"/{_.slash_name(command.qualified_name)}{' ' + options if options else ''}"
+        lines.append(_("Slash: `{invocation}`", invocation=slash))
     if command.help:
-        lines += ["", command.help.replace("`!", f"`{prefix}")]
+        lines += ["", _(command.help).replace("`!", f"`{prefix}")]
     if isinstance(command, commands.Group):
-        lines += ["", "Subcommands:"] + [f"{forms(c, prefix)}: {c.short_doc}" for c in command.commands]
+        lines += ["", _("Subcommands:")] + [f"{forms(c, prefix, _)}: {_(c.short_doc)}" for c in command.commands]
     return "\n".join(lines)
 
 
 class BotHelp(commands.HelpCommand):
-    """`!help` and `!help COMMAND`, with the slash form beside the typed one."""
+    """`!help` and `!help COMMAND`, with the slash form beside the typed one, in the reader's language."""
 
     def __init__(self) -> None:
         super().__init__(verify_checks=False, command_attrs={"help": "Show the commands, or one command's usage."})
+        self.words = words(ENGLISH)
+
+    async def prepare_help_command(self, ctx: commands.Context, command: str | None = None) -> None:
+        self.words = await words_for(ctx)
+        await super().prepare_help_command(ctx, command)
+
+    def command_not_found(self, string: str) -> str:
+        return self.words("There is no command called `{name}`.", name=string[:50])
+
+    def subcommand_not_found(self, command: commands.Command, string: str) -> str:
+        return self.words("`{command}` has no subcommand `{name}`.", command=command.qualified_name, name=string[:50])
 
     async def send_bot_help(self, mapping) -> None:
-        await respond(self.context, overview(self.context.bot, self.context.clean_prefix))
+        await respond(self.context, overview(self.context.bot, self.context.clean_prefix, self.words))
 
     async def send_command_help(self, command: commands.Command) -> None:
-        await respond(self.context, detail(command, self.context.clean_prefix))
+        await respond(self.context, detail(command, self.context.clean_prefix, self.words))
 
     async def send_group_help(self, group: commands.Group) -> None:
         await self.send_command_help(group)

@@ -128,7 +128,11 @@ def words(language: str) -> Words:
 async def words_in(bot: ChatBot, guild: discord.Guild | None, user_id: int) -> Words:
     """The words for answering `user_id` in `guild` (None: a DM)."""
     locale = str(guild.preferred_locale) if guild is not None and guild.preferred_locale else None
-    choice = await bot.languages.choose(guild.id if guild is not None else None, user_id, locale)
+    try:
+        choice = await bot.languages.choose(guild.id if guild is not None else None, user_id, locale)
+    except Exception:  # noqa: BLE001 - the database failing must not silence the answer (or its error reply)
+        log.exception("Could not read the language settings; answering in English")
+        return words(ENGLISH)
     return words(choice.ui)
 
 
