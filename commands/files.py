@@ -18,6 +18,7 @@ from discord.ext import commands
 from storage.attachments import Outgoing
 from storage.files import archive_folder, format_size, read_file
 
+from .kit.i18n import words_for
 from .kit.replies import respond_privately, upload_limit
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ class Files(commands.Cog):
         file = await asyncio.to_thread(read_file, settings.files_dir, path, max_length=settings.max_path_length,
                                        max_bytes=private_upload_limit(ctx))
         # The host's files are the owners' only: never posted in a server channel.
-        await respond_privately(ctx, f"`{file.relative_path}` ({format_size(len(file.data))})",
+        _ = await words_for(ctx)
+        await respond_privately(ctx, f"`{file.relative_path}` ({_(format_size(len(file.data)))})",
                                 [Outgoing(file.name, file.data)])
 
     @commands.hybrid_command()
@@ -60,13 +62,15 @@ class Files(commands.Cog):
             result = await asyncio.to_thread(archive_folder, settings.files_dir, folder,
                                              max_length=settings.max_path_length,
                                              max_input_bytes=settings.archive_max_bytes, keep=settings.keep_archives)
-        count = f"{result.file_count} file{'s' if result.file_count != 1 else ''}"
-        text = f"Archived {count} from `{folder}` into `archives/{result.path.name}` ({format_size(result.size)})."
+        _ = await words_for(ctx)
+        text = _.n("Archived {count} file from `{folder}` into `{zip}` ({size}).",
+                   "Archived {count} files from `{folder}` into `{zip}` ({size}).", result.file_count,
+                   folder=folder, zip=f"archives/{result.path.name}", size=format_size(result.size))
         files = []
         if result.size <= private_upload_limit(ctx):
             files = [Outgoing(result.path.name, await asyncio.to_thread(result.path.read_bytes))]
         else:
-            text += "\nThe zip is larger than the upload limit, so it stays in the files folder."
+            text += "\n" + _("The zip is larger than the upload limit, so it stays in the files folder.")
         await respond_privately(ctx, text, files)
 
 

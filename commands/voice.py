@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .kit.i18n import words_for
 from .kit.joining import join_author
 from .kit.replies import respond
 
@@ -48,21 +49,23 @@ class Voice(commands.Cog):
         if guild.voice_client is not None:
             await ctx.defer()  # slash: disconnecting waits for Discord's confirmation
         name = await self.bot.voice.leave(guild)
-        await respond(ctx, f"Left **{discord.utils.escape_markdown(name)}**.")
+        _ = await words_for(ctx)
+        await respond(ctx, _("Left **{channel}**.", channel=discord.utils.escape_markdown(name)))
 
     async def speak_this(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Context menu: say a message aloud in the voice channel of the member who asked."""
         member = interaction.user
         channel = member.voice.channel if isinstance(member, discord.Member) and member.voice else None
+        _ = await words_for(interaction)
         if not self.bot.settings.speak_replies:
-            text = "Speaking is turned off on this bot (SPEAK_REPLIES)."
+            text = _("Speaking is turned off on this bot (SPEAK_REPLIES).")
         elif channel is None:
-            text = "Join a voice channel first; I'll say it there."
+            text = _("Join a voice channel first; I'll say it there.")
         elif not message.content.strip():
-            text = "That message has no text I can say."
+            text = _("That message has no text I can say.")
         else:
             await interaction.response.send_message(
-                f"Saying it in **{discord.utils.escape_markdown(channel.name)}**.", ephemeral=True)
+                _("Saying it in **{channel}**.", channel=discord.utils.escape_markdown(channel.name)), ephemeral=True)
             await self.bot.voice.speak_reply(message, message.content, listener=member)  # joins, queues; never raises
             return
         await interaction.response.send_message(text, ephemeral=True)

@@ -11,6 +11,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 
+from errors import Phrase
 from storage.files import format_size
 
 TEXT_SUFFIXES = (".csv", ".txt", ".json", ".jsonl", ".tsv", ".log")
@@ -38,15 +39,17 @@ def fit_attachments(files: list[Outgoing], limit: int) -> tuple[list[Outgoing], 
             zipped = _zip(file)
             if len(zipped.data) <= room:
                 kept[index] = zipped
-                notes.append(f"`{file.filename}` was {format_size(len(file.data))}, so it is zipped.")
+                notes.append(Phrase("`{file}` was {size}, so it is zipped.", file=file.filename,
+                                    size=format_size(len(file.data))))
                 continue
             cut = _trim_rows(file, room)
             if cut is not None:
                 kept[index] = cut[0]
-                notes.append(f"`{file.filename}` is too big for this channel even zipped, so it has only its "
-                             f"first {cut[1]:,} rows.")
+                notes.append(Phrase("`{file}` is too big for this channel even zipped, so it has only its first "
+                                    "{rows:,} rows.", file=file.filename, rows=cut[1]))
                 continue
-        notes.append(f"`{file.filename}` ({format_size(len(file.data))}) is too big to attach here, so it is left out.")
+        notes.append(Phrase("`{file}` ({size}) is too big to attach here, so it is left out.", file=file.filename,
+                            size=format_size(len(file.data))))
     return [kept[i] for i in sorted(kept)], notes
 
 

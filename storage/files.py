@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from errors import UserError
+from errors import Phrase, UserError
 
 ARCHIVES_DIRNAME = "archives"
 NAME_MAX = 255  # bytes per file name on Linux filesystems
@@ -33,12 +33,15 @@ class SandboxError(UserError):
     """A user-supplied path is unusable; `user_message` says why, politely."""
 
 
-def format_size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{int(n)} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+def format_size(n: float) -> Phrase:
+    """'512 bytes', '1.5 MB' (a Phrase: the unit is said in the reader's language)."""
+    if n < 1024:
+        return Phrase("{size} bytes", size=int(n))
+    for unit in (Phrase("{size:.1f} KB"), Phrase("{size:.1f} MB")):
         n /= 1024
-    return f"{n} bytes"
+        if n < 1024:
+            return Phrase(unit, size=n)
+    return Phrase("{size:.1f} GB", size=n / 1024)
 
 
 def split_user_path(user_path: str, *, max_length: int = 4096) -> list[str]:
@@ -46,20 +49,21 @@ def split_user_path(user_path: str, *, max_length: int = 4096) -> list[str]:
     stripping `./`) is the root itself: an empty list."""
     path = user_path.strip()
     if not path:
-        raise SandboxError("Please give a path inside the files folder.")
+        raise SandboxError(Phrase("Please give a path inside the files folder."))
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in path):
-        raise SandboxError("That path contains control characters, which are not allowed.")
+        raise SandboxError(Phrase("That path contains control characters, which are not allowed."))
     encoded = path.encode("utf-8")
     if len(encoded) > max_length:
-        raise SandboxError(f"That path is too long (the limit is {max_length} bytes).")
+        raise SandboxError(Phrase("That path is too long (the limit is {limit} bytes).", limit=max_length))
     if path.startswith(("/", "\\", "~")) or (len(path) > 1 and path[1] == ":"):
-        raise SandboxError("Paths are relative to the files folder; absolute paths are not allowed.")
+        raise SandboxError(Phrase("Paths are relative to the files folder; absolute paths are not allowed."))
     names = [name for name in path.replace("\\", "/").split("/") if name not in ("", ".")]
     if ".." in names:
-        raise SandboxError("That path leads outside the files folder, so I won't touch it.")
+        raise SandboxError(Phrase("That path leads outside the files folder, so I won't touch it."))
     for name in names:
         if len(name.encode("utf-8")) > NAME_MAX:
-            raise SandboxError(f"A name in that path is too long (the limit is {NAME_MAX} bytes per name).")
+            raise SandboxError(Phrase("A name in that path is too long (the limit is {limit} bytes per name).",
+                                          limit=NAME_MAX))
     return names
 
 
@@ -84,11 +88,11 @@ def _open_in(root: Path, names: list[str], user_path: str, *, directory: bool) -
             fd = child
         mode = os.fstat(fd).st_mode
         if directory and not stat.S_ISDIR(mode):
-            raise SandboxError(f"There is no folder `{user_path}` in the files folder.")
+            raise SandboxError(Phrase("There is no folder `{path}` in the files folder.", path=user_path))
         if not directory and stat.S_ISDIR(mode):
-            raise SandboxError(f"`{user_path}` is a folder; use `archive` to get a folder as a zip.")
+            raise SandboxError(Phrase("`{path}` is a folder; use `archive` to get a folder as a zip.", path=user_path))
         if not directory and not stat.S_ISREG(mode):
-            raise SandboxError(f"`{user_path}` is not a regular file, so I won't read it.")
+            raise SandboxError(Phrase("`{path}` is not a regular file, so I won't read it.", path=user_path))
         yield fd
     finally:
         os.close(fd)
@@ -96,15 +100,16 @@ def _open_in(root: Path, names: list[str], user_path: str, *, directory: bool) -
 
 def _refusal(exc: OSError, user_path: str, *, directory: bool) -> SandboxError:
     if exc.errno == errno.ELOOP:
-        return SandboxError(f"`{user_path}` goes through a symbolic link; I don't follow links.")
+        return SandboxError(Phrase("`{path}` goes through a symbolic link; I don't follow links.", path=user_path))
     if exc.errno == errno.ENAMETOOLONG:
-        return SandboxError("That path is too long for the filesystem.")
+        return SandboxError(Phrase("That path is too long for the filesystem."))
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        kind = "folder" if directory else "file"
-        return SandboxError(f"There is no {kind} `{user_path}` in the files folder.")
+        if directory:
+            return SandboxError(Phrase("There is no folder `{path}` in the files folder.", path=user_path))
+        return SandboxError(Phrase("There is no file `{path}` in the files folder.", path=user_path))
     if exc.errno == errno.EACCES:
-        return SandboxError(f"I'm not allowed to read `{user_path}`.")
-    return SandboxError("That path cannot be used.")
+        return SandboxError(Phrase("I'm not allowed to read `{path}`.", path=user_path))
+    return SandboxError(Phrase("That path cannot be used."))
 
 
 @dataclass(frozen=True)
@@ -119,17 +124,17 @@ def read_file(root: Path, user_path: str, *, max_length: int = 4096, max_bytes: 
     `max_bytes` (the channel's upload limit) are refused before reading."""
     names = split_user_path(user_path, max_length=max_length)
     if not names:
-        raise SandboxError(f"`{user_path}` is a folder; use `archive` to get a folder as a zip.")
+        raise SandboxError(Phrase("`{path}` is a folder; use `archive` to get a folder as a zip.", path=user_path))
     with _open_in(root, names, user_path, directory=False) as fd:
         size = os.fstat(fd).st_size
         if size > max_bytes:
-            raise SandboxError(f"`{names[-1]}` is {format_size(size)}, larger than the upload limit here "
-                               f"({format_size(max_bytes)}), so I can't attach it.")
+            raise SandboxError(Phrase("`{name}` is {size}, larger than the upload limit here ({limit}), so I can't "
+                                      "attach it.", name=names[-1], size=format_size(size), limit=format_size(max_bytes)))
         chunks = []
         while chunk := os.read(fd, CHUNK):
             chunks.append(chunk)
             if sum(map(len, chunks)) > max_bytes:  # grew while we read it
-                raise SandboxError(f"`{names[-1]}` grew past the upload limit while I read it.")
+                raise SandboxError(Phrase("`{name}` grew past the upload limit while I read it.", name=names[-1]))
     return SandboxFile("/".join(names), names[-1], b"".join(chunks))
 
 
@@ -156,8 +161,9 @@ def archive_folder(root: Path, user_path: str, *, max_length: int = 4096, max_in
         files = _regular_files(folder, (skip.st_dev, skip.st_ino))
         total = sum(size for _, _, size in files)
         if total > max_input_bytes:
-            raise SandboxError(f"`{user_path}` holds {format_size(total)}, more than the "
-                               f"{format_size(max_input_bytes)} an archive may take (ARCHIVE_MAX_BYTES).")
+            raise SandboxError(Phrase("`{path}` holds {size}, more than the {limit} an archive may take "
+                                      "(ARCHIVE_MAX_BYTES).", path=user_path, size=format_size(total),
+                                      limit=format_size(max_input_bytes)))
         label = names[-1] if names else "files"
         target, count = _write_zip(archives, label, folder, files)
     _prune_archives(archives, keep)

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from errors import UserError
+from errors import Phrase, UserError
 
+from .i18n import words_for
 from .replies import respond
 
 if TYPE_CHECKING:
@@ -25,15 +26,18 @@ async def join_author(ctx: commands.Context[ChatBot]) -> None:
     author = ctx.author
     voice = author.voice if isinstance(author, discord.Member) else None
     if ctx.guild is None or voice is None or voice.channel is None:
-        raise UserError(f"You're not in a voice channel. Join one first, then use `{ctx.clean_prefix}join`.")
+        raise UserError(Phrase("You're not in a voice channel. Join one first, then use `{prefix}join`.",
+                               prefix=ctx.clean_prefix))
     channel = voice.channel
     joined = await ctx.bot.voice.join(channel, ctx.channel)
+    _ = await words_for(ctx)
     if joined == "already":
-        await respond(ctx, f"I'm already in {_bold(channel.name)}.")
+        await respond(ctx, _("I'm already in {channel}.", channel=_bold(channel.name)))
         return
-    text = f"{'Moved to' if joined == 'moved' else 'Joined'} {_bold(channel.name)}."
+    text = (_("Moved to {channel}.", channel=_bold(channel.name)) if joined == "moved"
+            else _("Joined {channel}.", channel=_bold(channel.name)))
     if ctx.bot.settings.speak_replies:
-        text += f" I'll read my answers aloud here; `{ctx.clean_prefix}leave` to make me go."
+        text += " " + _("I'll read my answers aloud here; `{prefix}leave` to make me go.", prefix=ctx.clean_prefix)
     if ctx.bot.listening is not None:
         text += await ctx.bot.listening.join_notice(ctx.guild)
     await respond(ctx, text)

@@ -11,8 +11,10 @@ import io
 import discord
 from discord.ext import commands
 
-from errors import UserError
+from errors import Phrase, UserError
 from storage.attachments import Outgoing, fit_attachments
+
+from .i18n import Words, words_for
 
 LIMIT = 2000
 FENCE = "```"
@@ -113,11 +115,15 @@ async def respond(ctx: commands.Context, text: str, *, files: list[discord.File]
     return sent
 
 
+def _noted(text: str, notes: list[str], _: Words) -> str:
+    """`text` and what happened to its files (storage's notes are Phrases: said in `_`'s language)."""
+    return text + "\n" + "\n".join(f"📎 {_(note)}" for note in notes) if notes else text
+
+
 async def fit_files(ctx: commands.Context, text: str, files: list[Outgoing]) -> tuple[str, list[discord.File]]:
     """`files` made to fit this channel's upload limit, and `text` saying what changed."""
     fitted, notes = await asyncio.to_thread(fit_attachments, files, upload_limit(ctx.channel))
-    if notes:
-        text = text + "\n" + "\n".join(f"📎 {note}" for note in notes)
+    text = _noted(text, notes, await words_for(ctx))
     return text, [discord.File(io.BytesIO(f.data), filename=f.filename) for f in fitted]
 
 
@@ -162,8 +168,8 @@ async def respond_privately(ctx: commands.Context, text: str, files: list[Outgoi
         await respond_with_files(ctx, text, files)
         return
     fitted, notes = await asyncio.to_thread(fit_attachments, files, discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES)
-    if notes:
-        text = text + "\n" + "\n".join(f"📎 {note}" for note in notes)
+    _ = await words_for(ctx)
+    text = _noted(text, notes, _)
     try:
         parts = split_message(text) or [""]
         for index, part in enumerate(parts):
@@ -171,8 +177,8 @@ async def respond_privately(ctx: commands.Context, text: str, files: list[Outgoi
             await ctx.author.send(part or None, files=[discord.File(io.BytesIO(f.data), filename=f.filename)
                                                        for f in fitted] if last and fitted else discord.utils.MISSING)
     except discord.Forbidden as exc:
-        raise DirectMessagesClosed(
-            f"I couldn't send that to your DMs (they are closed to me), and it is not for this channel. Open "
-            f"your DMs for this server, or use `/{ctx.command.qualified_name if ctx.command else ''}`: its "
-            "answer is only shown to you.") from exc
-    await respond(ctx, "📬 Sent to your DMs.")
+        raise DirectMessagesClosed(Phrase(
+            "I couldn't send that to your DMs (they are closed to me), and it is not for this channel. Open "
+            "your DMs for this server, or use `/{command}`: its answer is only shown to you.",
+            command=_.slash_name(ctx.command.qualified_name) if ctx.command else "")) from exc
+    await respond(ctx, _("📬 Sent to your DMs."))
