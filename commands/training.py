@@ -13,11 +13,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from errors import UserError
+from errors import Phrase, UserError
 from storage.attachments import Outgoing
 from storage.files import format_size
 
 from .kit.checks import NotServerAdmin, is_server_admin, owner_exempt_cooldown, scope_of, server_admin_only
+from .kit.i18n import Words, words_for
 from .kit.replies import fit_files, respond
 from .kit.status import StatusMessage
 
@@ -42,8 +43,8 @@ class Training(commands.Cog, name="Model"):
     async def _read_attachment(self, attachment: discord.Attachment) -> bytes:
         limit = self.settings.max_dataset_bytes
         if attachment.size > limit:
-            raise UserError(f"`{attachment.filename}` is {format_size(attachment.size)}; datasets may be at most "
-                            f"{format_size(limit)}.")
+            raise UserError(Phrase("`{file}` is {size}; datasets may be at most {limit}.", file=attachment.filename,
+                                   size=format_size(attachment.size), limit=format_size(limit)))
         return await attachment.read()
 
     @commands.hybrid_command()
@@ -65,13 +66,15 @@ class Training(commands.Cog, name="Model"):
         scope = scope_of(ctx)
         label, text = (label or "").strip(), (text or "").strip()
         notes = ""
+        _ = await words_for(ctx)
         await ctx.defer()  # slash: "thinking…" while a large upload is parsed
         if file is None and label.lower() == "sample" and not text:
             info = await self.bot.model.save_dataset(scope, SAMPLE_DATASET.name, SAMPLE_DATASET.read_bytes(),
                                                      name="sample")
             await self.bot.db.set_setting(scope, "dataset", info.name)
             dataset = info.name
-            notes = f"Saved the sample dataset as `{info.name}` and selected it (topics: {', '.join(info.labels)})."
+            notes = _("Saved the sample dataset as `{name}` and selected it (topics: {topics}).", name=info.name,
+                      topics=", ".join(info.labels))
         elif file is not None:
             data = await self._read_attachment(file)
             # `!train LABEL` + a plain-text file adds its lines to the selected dataset as LABEL.
@@ -79,34 +82,39 @@ class Training(commands.Cog, name="Model"):
             info = await self.bot.model.save_dataset(scope, file.filename, data, label or None, name=into)
             await self.bot.db.set_setting(scope, "dataset", info.name)
             dataset = info.name
-            notes = f"Saved dataset `{info.name}` ({info.rows} rows, {info.classes} classes) and selected it."
+            notes = _("Saved dataset `{name}` ({size}) and selected it.", name=info.name,
+                      size=dataset_size(_, info.rows, info.classes))
             if info.warnings:
-                notes += "\n" + "\n".join(f"⚠️ {w}" for w in info.warnings)
+                notes += "\n" + "\n".join(f"⚠️ {_(w)}" for w in info.warnings)
             if info.classes < 2:
-                await respond(ctx, notes + f"\nAdd examples of another class (e.g. "
-                                           f"`{ctx.clean_prefix}train negative` with a file) to train.")
+                await respond(ctx, notes + "\n" + _("Add examples of another class (e.g. `{prefix}train negative` with "
+                                                    "a file) to train.", prefix=ctx.clean_prefix))
                 return
         elif label:
             if not text:
-                raise UserError(f"Give a label and an example: `{ctx.clean_prefix}train positive I love it`, "
-                                "or attach a dataset file.")
+                raise UserError(Phrase("Give a label and an example: `{prefix}train positive I love it`, or attach a "
+                                       "dataset file.", prefix=ctx.clean_prefix))
             dataset = await self._selected_dataset(scope) or "examples"
             info = await self.bot.model.add_example(scope, dataset, label, text)
             await self.bot.db.set_setting(scope, "dataset", info.name)
-            await respond(ctx, f"Added an example of **{discord.utils.escape_markdown(label)}** to "
-                               f"dataset `{info.name}` ({info.rows} rows, {info.classes} classes). "
-                               f"Run `{ctx.clean_prefix}train` to retrain.")
+            await respond(ctx, _("Added an example of **{label}** to dataset `{name}` ({size}). Run `{prefix}train` "
+                                 "to retrain.", label=discord.utils.escape_markdown(label), name=info.name,
+                                 size=dataset_size(_, info.rows, info.classes), prefix=ctx.clean_prefix))
             return
         else:
             dataset = await self._selected_dataset(scope)
             if dataset is None:
-                raise UserError(f"No dataset is selected yet. Attach a dataset file to `{ctx.clean_prefix}train`, "
-                                f"or pick one with `{ctx.clean_prefix}select_dataset NAME`.")
+                raise UserError(Phrase("No dataset is selected yet. Attach a dataset file to `{prefix}train`, or pick "
+                                       "one with `{prefix}select_dataset NAME`.", prefix=ctx.clean_prefix))
         corrections = [(c.original_text, c.correction) for c in await self.bot.db.list_corrections(scope)]
-        status = StatusMessage(ctx, header=notes, corrections=len(corrections))
+        status = StatusMessage(ctx, _, header=notes, corrections=len(corrections))
         job = await self.bot.model.train(scope, dataset, corrections, on_status=status.update)
-        extra = f" + {len(corrections)} correction{'s' if len(corrections) != 1 else ''}" if corrections else ""
-        await status.send(f"Training job `{job.id}`: queued (dataset `{dataset}`{extra}).")
+        if corrections:
+            await status.send(_.n("Training job `{job}`: queued (dataset `{dataset}` + {count} correction).",
+                                  "Training job `{job}`: queued (dataset `{dataset}` + {count} corrections).",
+                                  len(corrections), job=job.id, dataset=dataset))
+        else:
+            await status.send(_("Training job `{job}`: queued (dataset `{dataset}`).", job=job.id, dataset=dataset))
 
     @commands.hybrid_command()
     @owner_exempt_cooldown()
@@ -120,6 +128,7 @@ class Training(commands.Cog, name="Model"):
         Members who are not admins may test up to TEST_MAX_ROWS_MEMBER rows at a time."""
         scope = scope_of(ctx)
         await self.bot.model.check_can_evaluate(scope)  # busy or untrained: say so before reading anything
+        _ = await words_for(ctx)
         await ctx.defer()  # slash: reading a big upload can take longer than Discord's 3 s
         if file is not None:
             raw, filename = await self._read_attachment(file), file.filename
@@ -128,21 +137,22 @@ class Training(commands.Cog, name="Model"):
             if text.startswith(("json\n", "csv\n")):
                 text = text.split("\n", 1)[1]
             if not text.strip():
-                raise UserError(f"Attach a file to test on, or give data inline: "
-                                f'`{ctx.clean_prefix}test ["great product", "awful"]`.')
+                raise UserError(Phrase('Attach a file to test on, or give data inline: `{prefix}test ["great product", '
+                                       '"awful"]`.', prefix=ctx.clean_prefix))
             raw, filename = text.encode("utf-8"), None
         cap = None if is_server_admin(self.bot, ctx.author, ctx.guild) else self.settings.test_max_rows_member
         # A status message at once, edited with the worker's progress, then edited into the report.
-        status = StatusMessage(ctx)
-        await status.send("🧪 Testing: starting…")
+        status = StatusMessage(ctx, _)
+        await status.send(_("🧪 Testing: starting…"))
         try:
-            report = await self.bot.model.evaluate(scope, raw, filename, max_rows=cap,
-                                                   on_progress=lambda line: status.show(f"🧪 Testing: {line}"))
+            report = await self.bot.model.evaluate(
+                scope, raw, filename, max_rows=cap,
+                on_progress=lambda line: status.show(_("🧪 Testing: {step}", step=_(line))))
         except UserError as exc:
-            await status.finish(f"🧪 Testing stopped: {exc.user_message}")
+            await status.finish(_("🧪 Testing stopped: {reason}", reason=_(exc.user_message)))
             return
         except Exception:
-            await status.finish("🧪 Testing stopped: something went wrong. It has been logged.")
+            await status.finish(_("🧪 Testing stopped: something went wrong. It has been logged."))
             raise
         files = []
         if report.png:
@@ -159,25 +169,30 @@ class Training(commands.Cog, name="Model"):
         name = name.strip()
         if name and not is_server_admin(self.bot, ctx.author, ctx.guild):
             raise NotServerAdmin("select_dataset")
+        _ = await words_for(ctx)
         await ctx.defer()  # slash: listing reads every dataset's summary from disk
         datasets = await self.bot.model.list_datasets(scope)
         selected = await self._selected_dataset(scope)
         if not name:
             if not datasets:
-                await respond(ctx, f"No datasets yet. An admin can attach one to `{ctx.clean_prefix}train`.")
+                await respond(ctx, _("No datasets yet. An admin can attach one to `{prefix}train`.",
+                                     prefix=ctx.clean_prefix))
                 return
-            lines = [f"{'▶' if d.name == selected else '•'} `{d.name}`: {d.rows} rows, {d.classes} classes"
-                     f"{' (shared)' if d.shared else ''}{' **(selected)**' if d.name == selected else ''}"
+            shared, chosen = " " + _("(shared)"), " **" + _("(selected)") + "**"
+            lines = [f"{'▶' if d.name == selected else '•'} `{d.name}`: {dataset_size(_, d.rows, d.classes)}"
+                     f"{shared if d.shared else ''}{chosen if d.name == selected else ''}"
                      for d in datasets]
-            await respond(ctx, "Datasets:\n" + "\n".join(lines))
+            await respond(ctx, _("Datasets:") + "\n" + "\n".join(lines))
             return
         match = next((d for d in datasets if d.name == name.lower()), None)
         if match is None:
-            known = ", ".join(f"`{d.name}`" for d in datasets) or "none yet"
-            raise UserError(f"There is no dataset `{name}`. Known datasets: {known}.")
+            if not datasets:
+                raise UserError(Phrase("There is no dataset `{name}`. Known datasets: none yet.", name=name))
+            raise UserError(Phrase("There is no dataset `{name}`. Known datasets: {known}.", name=name,
+                                   known=", ".join(f"`{d.name}`" for d in datasets)))
         await self.bot.db.set_setting(scope, "dataset", match.name)
-        await respond(ctx, f"Selected dataset `{match.name}` ({match.rows} rows, {match.classes} classes). "
-                                      f"Run `{ctx.clean_prefix}train` to train on it.")
+        await respond(ctx, _("Selected dataset `{name}` ({size}). Run `{prefix}train` to train on it.", name=match.name,
+                             size=dataset_size(_, match.rows, match.classes), prefix=ctx.clean_prefix))
 
     @commands.hybrid_command()
     @server_admin_only()
@@ -190,10 +205,12 @@ class Training(commands.Cog, name="Model"):
         scope = scope_of(ctx)
         await ctx.defer()  # slash: deleting a large dataset's files can take a while
         if not await self.bot.model.delete_dataset(scope, name.strip()):
-            raise UserError(f"This server has no uploaded dataset `{name.strip()}`.")
+            raise UserError(Phrase("This server has no uploaded dataset `{name}`.", name=name.strip()))
         if await self._selected_dataset(scope) == name.strip().lower():
             await self.bot.db.delete_setting(scope, "dataset")
-        await respond(ctx, f"Deleted dataset `{name.strip()}`. The trained model stays until you train again.")
+        _ = await words_for(ctx)
+        await respond(ctx, _("Deleted dataset `{name}`. The trained model stays until you train again.",
+                             name=name.strip()))
 
 
     @select_dataset.autocomplete("name")
@@ -202,8 +219,15 @@ class Training(commands.Cog, name="Model"):
         """This server's datasets (and the shared ones) whose name contains what was typed."""
         scope = scope_of(interaction)
         datasets = await self.bot.model.list_datasets(scope)
-        return [app_commands.Choice(name=f"{d.name} ({d.rows} rows, {d.classes} classes)", value=d.name)
+        _ = await words_for(interaction)
+        return [app_commands.Choice(name=f"{d.name} ({dataset_size(_, d.rows, d.classes)})"[:100], value=d.name)
                 for d in datasets if current.lower() in d.name][:25]
+
+
+def dataset_size(_: Words, rows: int, classes: int) -> str:
+    """Like "12 rows, 3 classes", each number with its plural in the reader's language."""
+    counted = (_.n("{count} row", "{count} rows", rows), _.n("{count} class", "{count} classes", classes))
+    return ", ".join(counted)
 
 
 async def setup(bot: ChatBot) -> None:

@@ -14,6 +14,7 @@ from discord.ext import commands
 from model.jobs import answering_message
 
 from .checks import scope_of
+from .i18n import Words
 from .replies import respond
 
 log = logging.getLogger("commands.status")
@@ -23,8 +24,9 @@ class StatusMessage:
     """Updates may arrive before the message exists or while an edit is in flight:
     only the newest text is ever shown, and edits never overtake each other."""
 
-    def __init__(self, ctx: commands.Context, header: str = "", corrections: int = 0):
+    def __init__(self, ctx: commands.Context, words: Words, header: str = "", corrections: int = 0):
         self.ctx = ctx
+        self.words = words  # the reader's language: the job's progress (Phrases) is said in it
         self.header = header
         self.corrections = corrections  # of a training job: said in its finished summary
         self.message: discord.Message | None = None
@@ -45,7 +47,8 @@ class StatusMessage:
         if status.state == "finished":
             await self.show(await self._trained(status))
             return
-        await self.show(f"Training job `{status.job_id}`: {status.message}")
+        _ = self.words
+        await self.show(_("Training job `{job}`: {status}", job=status.job_id, status=_(status.message)))
 
     async def _trained(self, status) -> str:
         """The finished job in words, from the saved model's figures (the job's own text if unreadable)."""
@@ -54,9 +57,10 @@ class StatusMessage:
         except Exception:
             log.exception("Could not read the trained model's figures")
             meta = None
+        _ = self.words
         if not meta or meta.get("job_id") != status.job_id:
-            return f"Training job `{status.job_id}`: {status.message}"
-        return training_summary(meta, self.corrections, status.seconds, status.job_id, status.message)
+            return _("Training job `{job}`: {status}", job=status.job_id, status=_(status.message))
+        return training_summary(meta, self.corrections, status.seconds, status.job_id, status.message, _)
 
     async def show(self, text: str) -> None:
         """Any progress line (``!test`` uses this)."""
@@ -87,37 +91,45 @@ class StatusMessage:
             await respond(self.ctx, self._render(text), files=files)
 
 
-def _duration(seconds: float) -> str:
+def _duration(seconds: float, _: Words) -> str:
     if seconds < 1:
-        return "under a second"
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+        return _("under a second")
+    if seconds < 120:
+        return _.n("{count} second", "{count} seconds", round(seconds))
+    return _.n("{count} minute", "{count} minutes", round(seconds / 60))
 
 
-def training_summary(meta: dict, corrections: int, seconds: float | None, job_id: str, figures: str) -> str:
+def training_summary(meta: dict, corrections: int, seconds: float | None, job_id: str, figures: str, _: Words) -> str:
     """What a server admin reads when training finished: what was learned, how well, in plain
     words; then one Details line with the job's own figures (learner, macro-F1, threshold...)."""
     rows, topics = meta.get("rows", 0), meta.get("classes", 0)
-    took = _duration(seconds if seconds is not None else meta.get("seconds", 0.0))
+    took = _duration(seconds if seconds is not None else meta.get("seconds", 0.0), _)
+    examples = _.n("{count:,} example", "{count:,} examples", rows)
     if meta.get("oos_label"):  # examples of what is none of the topics: "not sure" to messages like them
-        learned = f"Training finished: I learned {rows:,} examples of {topics - 1} topics and of off-topic messages"
+        learned = _.n("Training finished: I learned {examples} of {count} topic and of off-topic messages in {took}",
+                      "Training finished: I learned {examples} of {count} topics and of off-topic messages in {took}",
+                      topics - 1, examples=examples, took=took)
     else:
-        learned = f"Training finished: I learned {rows:,} examples of {topics} topics"
-    learned += f" in {took}"
+        learned = _.n("Training finished: I learned {examples} of {count} topic in {took}",
+                      "Training finished: I learned {examples} of {count} topics in {took}",
+                      topics, examples=examples, took=took)
     if corrections:
-        learned += f", including {corrections} correction{'s' if corrections != 1 else ''}"
+        learned += _.n(", including {count} correction", ", including {count} corrections", corrections)
     accuracy, method = meta.get("accuracy", 0.0), meta.get("eval_method")
     if method == "held-out":
-        checked = f"Accuracy on {meta.get('eval_rows', 0):,} examples held back from training: {accuracy:.0%}."
+        checked = _("Accuracy on {count:,} examples held back from training: {accuracy:.0%}.",
+                    count=meta.get("eval_rows", 0), accuracy=accuracy)
     elif method == "cross-validation":
-        checked = (f"Accuracy on examples held back from training: {accuracy:.0%} "
-                   f"(each example held back once, in {meta.get('cv_folds', 5)} rounds).")
+        checked = _("Accuracy on examples held back from training: {accuracy:.0%} (each example held back once, "
+                    "in {rounds} rounds).", accuracy=accuracy, rounds=meta.get("cv_folds", 5))
     else:
-        checked = (f"Accuracy on the training examples themselves: {accuracy:.0%} (too few examples of each "
-                   "topic to hold some back: add more).")
+        checked = _("Accuracy on the training examples themselves: {accuracy:.0%} (too few examples of each topic to "
+                    "hold some back: add more).", accuracy=accuracy)
     lines = [learned + ".", checked]
     if answering := answering_message(meta):  # the share it answers rather than saying "not sure"
-        lines.append(answering)
+        lines.append(_(answering))
     parts = [line.strip() for line in figures.removeprefix("Training finished: ").splitlines() if line.strip()]
     details = " ".join(part if part.endswith(".") else part + "." for part in parts)
-    lines.append(f"Details: Training job `{job_id}` on `{meta.get('dataset')}`: {details}")
+    lines.append(_("Details: Training job `{job}` on `{dataset}`: {figures}", job=job_id, dataset=meta.get("dataset"),
+                   figures=details))
     return "\n".join(lines)
