@@ -17,11 +17,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from errors import UserError
+from errors import Phrase, UserError
 from storage.attachments import Outgoing
 
 from .kit.checks import NotServerAdmin, is_server_admin, owner_exempt_app_cooldown, owner_exempt_cooldown, scope_of
 from .kit.error_handler import reply_to_interaction_error
+from .kit.i18n import Words, words_for
 from .kit.replies import referenced_message, respond, respond_privately
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class MessageId(commands.Converter[int]):
 
     async def convert(self, ctx: commands.Context, argument: str) -> int:
         if not (argument.isdigit() and len(argument) <= 20):
-            raise commands.BadArgument(f"`{argument[:30]}` is not a message id.")
+            raise commands.BadArgument(Phrase("`{text}` is not a message id.", text=argument[:30]))
         return int(argument)
 
 
@@ -77,32 +78,37 @@ class Feedback(commands.Cog):
             await (self._list(ctx) if text.lower() == "list" else self._clear(ctx))
             return
         if not text:
-            raise UserError(f"Please write your feedback after the command, e.g. "
-                            f"`{ctx.clean_prefix}feedback the answers are great`.")
+            raise UserError(Phrase("Please write your feedback after the command, e.g. `{prefix}feedback the answers "
+                                   "are great`.", prefix=ctx.clean_prefix))
         await ctx.defer(ephemeral=True)  # slash: the database may be busy with other writes
         replied = await referenced_message(ctx.message) if ctx.interaction is None else None
         await self.bot.db.add_feedback(scope_of(ctx), ctx.channel.id, ctx.author.id, text,
                                        replied.id if replied else None, replied.content if replied else None)
-        await respond(ctx, "Thanks for the feedback! It has been saved for the admins.", ephemeral=True)
+        _ = await words_for(ctx)
+        await respond(ctx, _("Thanks for the feedback! It has been saved for the admins."), ephemeral=True)
 
     async def _list(self, ctx: commands.Context) -> None:
         rows = await self.bot.db.list_feedback(scope_of(ctx))
+        _ = await words_for(ctx)
         if not rows:
-            await respond(ctx, "No feedback here yet.", ephemeral=True)
+            await respond(ctx, _("No feedback here yet."), ephemeral=True)
             return
-        lines = [f"{len(rows)} feedback message{'s' if len(rows) != 1 else ''}, newest first:"]
+        lines = [_.n("{count} feedback message, newest first:", "{count} feedback messages, newest first:", len(rows))]
+        about_an_answer = " " + _("(about an answer)")
         for row in rows[:LIST_SHOWN]:
             when = time.strftime("%Y-%m-%d", time.gmtime(row["created_at"]))
-            about = " (about an answer)" if row["replied_message_id"] else ""
+            about = about_an_answer if row["replied_message_id"] else ""
             lines.append(f"• {when} <@{row['author_id']}>{about}: {discord.utils.escape_markdown(_clip(row['text'], 150))}")
         if len(rows) > LIST_SHOWN:
-            lines.append(f"… and {len(rows) - LIST_SHOWN} more in the attached CSV.")
+            lines.append(_.n("… and {count} more in the attached CSV.", "… and {count} more in the attached CSV.",
+                             len(rows) - LIST_SHOWN))
         # Every member's words are for this server's admins: a DM or an ephemeral reply, never the channel.
         await respond_privately(ctx, "\n".join(lines), [Outgoing("feedback.csv", _feedback_csv(rows))])
 
     async def _clear(self, ctx: commands.Context) -> None:
         count = await self.bot.db.clear_feedback(scope_of(ctx))
-        await respond(ctx, f"Deleted {count} feedback message{'s' if count != 1 else ''}.")
+        _ = await words_for(ctx)
+        await respond(ctx, _.n("Deleted {count} feedback message.", "Deleted {count} feedback messages.", count))
 
     # -- corrections --------------------------------------------------------------------------
     @commands.hybrid_command()
@@ -119,15 +125,16 @@ class Feedback(commands.Cog):
         replied = await referenced_message(ctx.message) if ctx.interaction is None else None
         target_id = replied.id if replied is not None else message_id
         if target_id is None:
-            raise UserError(f"Reply to one of my messages with `{ctx.clean_prefix}correct RIGHT ANSWER`, "
-                            f"or use `{ctx.clean_prefix}correct MESSAGE_ID RIGHT ANSWER`.")
+            raise UserError(Phrase("Reply to one of my messages with `{prefix}correct RIGHT ANSWER`, or use "
+                                   "`{prefix}correct MESSAGE_ID RIGHT ANSWER`.", prefix=ctx.clean_prefix))
         if replied is not None and message_id is not None:  # replying, and the answer starts with digits
             answer = f"{message_id} {answer}".strip()
         if not answer:
-            raise UserError(f"Please say what the right answer is: `{ctx.clean_prefix}correct RIGHT ANSWER`.")
+            raise UserError(Phrase("Please say what the right answer is: `{prefix}correct RIGHT ANSWER`.",
+                                   prefix=ctx.clean_prefix))
         await ctx.defer()  # slash: finding the answer may fetch it from Discord; the database may be busy
         await self._store(scope_of(ctx), ctx.channel, ctx.author, target_id, replied, answer)
-        await respond(ctx, _thanks(answer))
+        await respond(ctx, _thanks(answer, await words_for(ctx)))
 
     async def _store(self, scope: str, channel: discord.abc.Messageable, author: discord.abc.User, target_id: int,
                      message: discord.Message | None, answer: str) -> None:
@@ -144,48 +151,52 @@ class Feedback(commands.Cog):
             try:
                 message = await channel.fetch_message(bot_message_id)
             except discord.HTTPException:
-                raise UserError(f"I can't find message {bot_message_id} in this channel.") from None
+                raise UserError(Phrase("I can't find message {id} in this channel.", id=bot_message_id)) from None
         if self.bot.user is None or message.author.id != self.bot.user.id:
-            raise UserError("That isn't one of my messages; reply to one of my answers to correct it.")
+            raise UserError(Phrase("That isn't one of my messages; reply to one of my answers to correct it."))
         original = await referenced_message(message)
         if original is None:
-            raise UserError("That message of mine wasn't an answer to someone, so there is nothing to correct.")
+            raise UserError(Phrase("That message of mine wasn't an answer to someone, so there is nothing to correct."))
         return original.content, message.content
 
     async def correct_from_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Context menu: check the message is one of the bot's answers, then ask for the right one."""
+        _ = await words_for(interaction)
         if self.bot.user is None or message.author.id != self.bot.user.id:
             await interaction.response.send_message(
-                "That isn't one of my messages; use this on one of my answers.", ephemeral=True)
+                _("That isn't one of my messages; use this on one of my answers."), ephemeral=True)
             return
-        await interaction.response.send_modal(CorrectionModal(self, message))
+        await interaction.response.send_modal(CorrectionModal(self, message, _))
 
 
-class CorrectionModal(discord.ui.Modal, title="Correct this answer"):
-    answer = discord.ui.TextInput(label="The right answer", max_length=200, placeholder="e.g. weather")
+class CorrectionModal(discord.ui.Modal):
+    """Asks for the right answer, in the words of whoever asked."""
 
-    def __init__(self, cog: Feedback, message: discord.Message):
-        super().__init__(custom_id=f"correct-{message.id}")
+    def __init__(self, cog: Feedback, message: discord.Message, _: Words):
+        super().__init__(custom_id=f"correct-{message.id}", title=_("Correct this answer"))
+        self.answer = discord.ui.TextInput(label=_("The right answer"), max_length=200, placeholder=_("e.g. weather"))
+        self.add_item(self.answer)
         self.cog = cog
         self.message = message
+        self.words = _
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         answer = self.answer.value.strip()
         if not answer:
-            await interaction.response.send_message("Please write the right answer.", ephemeral=True)
+            await interaction.response.send_message(self.words("Please write the right answer."), ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)  # storing may fetch from Discord
         await self.cog._store(scope_of(interaction), interaction.channel, interaction.user, self.message.id,
                               self.message, answer)
-        await interaction.followup.send(_thanks(answer), ephemeral=True)
+        await interaction.followup.send(_thanks(answer, self.words), ephemeral=True)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await reply_to_interaction_error(interaction, error)
 
 
-def _thanks(answer: str) -> str:
-    return (f"Thanks! Noted that the answer should be **{discord.utils.escape_markdown(answer)}**. "
-            "It will be used the next time the model is trained.")
+def _thanks(answer: str, _: Words) -> str:
+    return _("Thanks! Noted that the answer should be **{answer}**. It will be used the next time the model is trained.",
+             answer=discord.utils.escape_markdown(answer))
 
 
 def _cell(text: str) -> str:
