@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from errors import UserError
+from errors import Phrase, UserError
 from voice.listening import ListenManager
 
 from .kit.checks import is_server_admin
+from .kit.i18n import Words, words_for
 from .kit.joining import join_author
 from .kit.replies import respond
 
@@ -37,36 +38,38 @@ class Listen(commands.Cog):
         guild = ctx.guild
         assert guild is not None
         words = setting.lower().split()
+        _ = await words_for(ctx)
         if words in (["on"], ["off"]):
             if not is_server_admin(self.bot, ctx.author, guild):
-                raise UserError("Only a server admin (Manage Server) can turn listening on or off.")
-            await self._turn(ctx, words[0] == "on")
+                raise UserError(Phrase("Only a server admin (Manage Server) can turn listening on or off."))
+            await self._turn(ctx, words[0] == "on", _)
         elif words in (["me", "on"], ["me", "off"]):
             out = words[1] == "off"
             await self.listening.set_opted_out(guild.id, ctx.author.id, out)
-            await respond(ctx, f"OK: I won't listen to you in voice here. `{ctx.clean_prefix}listen me forget` "
-                               "also deletes what I kept of your words here." if out
-                          else "OK: I'll listen to you in voice here when listening is on.")
+            await respond(ctx, _("OK: I won't listen to you in voice here. `{prefix}listen me forget` also deletes "
+                                 "what I kept of your words here.", prefix=ctx.clean_prefix) if out
+                          else _("OK: I'll listen to you in voice here when listening is on."))
         elif words == ["me", "forget"]:
             await ctx.defer()
             await self.listening.set_opted_out(guild.id, ctx.author.id, True)
             forgotten = await self.listening.forget(guild, ctx.author.id)
-            await respond(ctx, f"OK: I won't listen to you in voice here, and I deleted what I kept of your words "
-                               f"here ({forgotten} message{'s' if forgotten != 1 else ''}, with my voice transcripts "
-                               "of them).")
+            await respond(ctx, _.n("OK: I won't listen to you in voice here, and I deleted what I kept of your words "
+                                   "here ({count} message, with my voice transcripts of them).",
+                                   "OK: I won't listen to you in voice here, and I deleted what I kept of your words "
+                                   "here ({count} messages, with my voice transcripts of them).", forgotten))
         elif not words:
-            await respond(ctx, await self._status(ctx))
+            await respond(ctx, await self._status(ctx, _))
         else:
-            raise UserError(f"Use `{ctx.clean_prefix}listen on`, `off`, `me on`, `me off`, `me forget`, "
-                            f"or `{ctx.clean_prefix}listen` for the status.")
+            raise UserError(Phrase("Use `{prefix}listen on`, `off`, `me on`, `me off`, `me forget`, or `{prefix}listen` "
+                                   "for the status.", prefix=ctx.clean_prefix))
 
-    async def _turn(self, ctx: commands.Context, on: bool) -> None:
+    async def _turn(self, ctx: commands.Context, on: bool, _: Words) -> None:
         guild = ctx.guild
         assert guild is not None
         await ctx.defer()  # slash: turning on may join the voice channel, longer than Discord's 3 s
         await self.listening.set_enabled(guild, on)
         if not on:
-            await respond(ctx, "🔇 I've stopped listening in voice here.")
+            await respond(ctx, _("🔇 I've stopped listening in voice here."))
             return
         self.bot.voice.tie_text_channel(guild, ctx.channel)
         client = guild.voice_client
@@ -77,22 +80,24 @@ class Listen(commands.Cog):
             return
         if connected:
             notice = await self.listening.join_notice(guild)
-            await respond(ctx, f"🎙️ Listening on.{notice}")
+            await respond(ctx, _("🎙️ Listening on.") + notice)
         else:
-            await respond(ctx, f"🎙️ Listening on: when I'm in a voice channel (`{ctx.clean_prefix}join`), "
-                               "I'll answer what people say there.")
+            await respond(ctx, _("🎙️ Listening on: when I'm in a voice channel (`{prefix}join`), I'll answer what "
+                                 "people say there.", prefix=ctx.clean_prefix))
 
-    async def _status(self, ctx: commands.Context) -> str:
+    async def _status(self, ctx: commands.Context, _: Words) -> str:
         guild = ctx.guild
         assert guild is not None
         state = await self.listening.state(guild.id)
-        lines = [("🎙️ Listening is **on** here" if state.enabled else "🔇 Listening is **off** here")
-                 + f" (server admins: `{ctx.clean_prefix}listen on|off`)."]
+        lines = [_("🎙️ Listening is **on** here (server admins: `{prefix}listen on|off`).", prefix=ctx.clean_prefix)
+                 if state.enabled else
+                 _("🔇 Listening is **off** here (server admins: `{prefix}listen on|off`).", prefix=ctx.clean_prefix)]
         if ctx.author.id in state.optouts:
-            lines.append(f"You opted out: I don't hear you (`{ctx.clean_prefix}listen me on` to change that).")
+            lines.append(_("You opted out: I don't hear you (`{prefix}listen me on` to change that).",
+                           prefix=ctx.clean_prefix))
         if self.settings_wake():
-            lines.append(f"I only answer what starts with “{self.settings_wake()}”.")
-        lines.append("Only transcripts are kept (with my other replies), never audio.")
+            lines.append(_("I only answer what starts with “{wake}”.", wake=self.settings_wake()))
+        lines.append(_("Only transcripts are kept (with my other replies), never audio."))
         return "\n".join(lines)
 
     def settings_wake(self) -> str:
