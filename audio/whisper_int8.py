@@ -16,6 +16,7 @@ revision), the variables (name, shape, type, bytes), then aliases.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -49,18 +50,37 @@ def quantized_model_dir(source: str | Path, cache_dir: str | Path) -> Path:
     target = Path(cache_dir) / f"{source.name}-int8-{key}"
     if (target / "model.bin").is_file():
         return target
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    # Several processes may share the cache (two bots, shards, test workers): one converts,
-    # the others wait for it and then find the copy, instead of each converting the model.
-    # The lock is on the folder itself, so nothing is left behind in it.
-    folder = os.open(cache_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(folder, fcntl.LOCK_EX)
+    with folder_lock(cache_dir):
         if not (target / "model.bin").is_file():
             _convert_in_child(source, target)
-    finally:
-        os.close(folder)  # releases the lock
     return target
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (made if missing) while making something in it.
+
+    Several processes may share the cache (two bots, shards, test workers): one makes the
+    copy, the others wait for it and then find it, instead of each making their own.  The
+    lock is on the folder itself, so nothing is left behind in it."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def publish(staging: Path, target: Path) -> None:
+    """Move a finished ``staging`` folder to ``target`` atomically; when another process made
+    ``target`` first, keep theirs and drop ``staging``."""
+    try:
+        os.replace(staging, target)
+    except OSError:
+        if not (target / "model.bin").is_file():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # another process made the same copy first
 
 
 def _convert_in_child(source: Path, target: Path) -> None:
@@ -81,12 +101,7 @@ def convert(source: Path, target: Path) -> None:
         for name in _COPIED_FILES:
             if (source / name).is_file():
                 shutil.copyfile(source / name, staging / name)
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not (target / "model.bin").is_file():
-                raise
-            shutil.rmtree(staging, ignore_errors=True)  # another process made the same copy first
+        publish(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
