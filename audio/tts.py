@@ -6,8 +6,13 @@ the cache writes the result atomically. All functions here block: call them
 from a worker thread (``audio.synthesis`` does).
 
 Native sample rates: piper uses the voice's rate (22 050 Hz for en_US joe),
-espeak-ng 22 050 Hz, gTTS 24 000 Hz (its MP3 is decoded with ffmpeg).
-ffmpeg / ``discord.FFmpegPCMAudio`` resample to 48 kHz themselves.
+espeak-ng 22 050 Hz, gTTS 24 000 Hz (its MP3 is decoded with ffmpeg), festival
+48 kHz (it resamples its 16 kHz Russian voice). ``audio.playback`` resamples to 48 kHz.
+
+Each engine speaks only the languages it has a voice for and is skipped for the
+others, so one ordered list (TTS_ENGINES) gives every language its own order:
+``piper,festival,gtts,espeak`` speaks English with piper, then gTTS, then espeak-ng,
+and Russian with festival, then gTTS, then espeak-ng.
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ from typing import Protocol, Sequence
 
 from audio.containers import MP3, describe_content, ffmpeg_input_args, sniff_container
 from audio.errors import AudioError
+from audio.festival import VOICES as FESTIVAL_VOICES
+from audio.festival import FestivalError, FestivalVoice, spell_out_russian, voice_installed
 from audio.speech_text import chunk_text
 
 log = logging.getLogger("audio.tts")
 
-ENGINE_NAMES = ("piper", "gtts", "espeak")
+ENGINE_NAMES = ("piper", "festival", "gtts", "espeak")
 GTTS_SAMPLE_RATE = 24_000
 _SUBPROCESS_TIMEOUT = 30.0
 PIPER_MAX_CHUNK_CHARS = 80
@@ -284,6 +291,61 @@ def _rewrap_streamed_wav(data: bytes) -> bytes:
         raise EngineFailed(f"espeak-ng output unusable: {exc}") from exc
 
 
+# ---------------------------------------------------------------- festival
+
+
+class FestivalEngine:
+    """festival with Debian's festvox-ru voice: offline Russian, one warm process (``audio.festival``)."""
+
+    name = "festival"
+
+    def __init__(self) -> None:
+        self._voices: dict[str, FestivalVoice] = {}
+        self._lock = threading.Lock()
+
+    def voice_name(self, language: str) -> str | None:
+        return FESTIVAL_VOICES.get(primary_language(language))
+
+    def supports(self, language: str) -> bool:
+        voice = self.voice_name(language)
+        return voice is not None and voice_installed(voice)
+
+    def load(self, language: str = "ru") -> None:
+        """Start festival with the language's voice now instead of on first use."""
+        try:
+            self._voice(language).load()
+        except FestivalError as exc:
+            raise EngineFailed(f"festival failed: {exc}") from exc
+
+    def synthesize(self, text: str, language: str) -> bytes:
+        if primary_language(language) == "ru":
+            try:
+                text = spell_out_russian(text)
+            except Exception as exc:  # noqa: BLE001 - a normaliser bug must not silence the reply
+                log.warning("ru-normalizr failed (%s); festival reads the text as written", exc)
+        try:
+            return self._voice(language).say(text)
+        except FestivalError as exc:
+            raise EngineFailed(f"festival failed: {exc}") from exc
+
+    def close(self) -> None:
+        """Stop the festival processes (started again on next use)."""
+        with self._lock:
+            voices = list(self._voices.values())
+        for voice in voices:
+            voice.close()
+
+    def _voice(self, language: str) -> FestivalVoice:
+        name = self.voice_name(language)
+        if name is None or not voice_installed(name):
+            raise EngineFailed(f"festival has no voice for {language!r}")
+        with self._lock:
+            voice = self._voices.get(name)
+            if voice is None:
+                voice = self._voices[name] = FestivalVoice(name)
+            return voice
+
+
 # ---------------------------------------------------------------- gTTS
 
 
@@ -349,8 +411,8 @@ def build_engines(
     names: Sequence[str], *, piper_voice: Path | str | None = None, gtts_timeout: float = 10.0
 ) -> list[TtsEngine]:
     """Engines in the configured order; unknown names are a configuration error."""
-    makers = {"piper": lambda: PiperEngine(piper_voice), "gtts": lambda: GttsEngine(gtts_timeout),
-              "espeak": EspeakEngine}
+    makers = {"piper": lambda: PiperEngine(piper_voice), "festival": FestivalEngine,
+              "gtts": lambda: GttsEngine(gtts_timeout), "espeak": EspeakEngine}
     unknown = [name for name in names if name not in makers]
     if unknown:
         raise ValueError(f"unknown TTS engine {unknown[0]!r}; choose from {', '.join(ENGINE_NAMES)}")
