@@ -96,7 +96,7 @@ class ChatBot(commands.Bot):
             decode_timeout=settings.decode_timeout, google_timeout=settings.google_timeout,
             workers=settings.stt_workers, queue_size=settings.stt_queue_size,
             model_cache_dir=settings.copies_dir / "speech-models", voice_engines=settings.voice_stt_engines)
-        self.voice = VoiceManager(self, settings)
+        self.voice = VoiceManager(self, settings, languages=self.languages)
         self.listening = None
         if check_discord_version():  # otherwise logged: listening relies on that version's internals
             self.listening = ListenManager(self, settings, db=self.db, stt=self.stt, voice=self.voice,

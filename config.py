@@ -100,7 +100,7 @@ class Settings:
     google_timeout: float = 15.0
 
     # Text to speech
-    tts_engines: tuple[str, ...] = ("piper", "gtts", "espeak")
+    tts_engines: tuple[str, ...] = ("piper", "festival", "gtts", "espeak")  # each skips languages it has no voice for
     tts_language: str = "en"
     piper_voice: str = ""
     tts_max_chars: int = 400
@@ -282,7 +282,7 @@ def _validate(s: Settings) -> None:
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
     known_stt = {"whisper", "google", "sphinx"}
-    known_tts = {"piper", "gtts", "espeak"}
+    known_tts = {"piper", "festival", "gtts", "espeak"}
     for name, engines, known in (("STT_ENGINES", s.stt_engines, known_stt), ("TTS_ENGINES", s.tts_engines, known_tts),
                                  ("VOICE_STT_ENGINES", s.voice_stt_engines, known_stt)):
         unknown = [e for e in engines if e not in known]

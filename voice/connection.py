@@ -19,6 +19,7 @@ import discord
 
 from config import Settings
 from errors import UserError
+from storage.languages import LanguageSettings
 
 from .internals import ListeningVoiceClient, wait_until_connected
 from .playback import Playback, Speech, names_in_message
@@ -86,13 +87,13 @@ class _GuildVoice:
 class VoiceManager:
     """The bot's voice connections, one per server, and what it says in them."""
 
-    def __init__(self, client: discord.Client, settings: Settings):
+    def __init__(self, client: discord.Client, settings: Settings, languages: LanguageSettings | None = None):
         self.client = client
         self.settings = settings
         self.listener: Listener | None = None  # the listening service; None when the bot can't listen
         self._guilds: dict[int, _GuildVoice] = {}
         self._tasks = BackgroundTasks(log)
-        self.playback = Playback(client, settings, self._tasks, on_idle=self._leave_idle)
+        self.playback = Playback(client, settings, self._tasks, on_idle=self._leave_idle, languages=languages)
         self._text_channels: dict[int, int] = {}  # guild id -> text channel tied to its voice session
 
     # -- requests ---------------------------------------------------------------------------------
@@ -150,9 +151,11 @@ class VoiceManager:
             return
         synth = await self.playback.synthesizer()
         names = names_in_message(message, self.client)
-        if not synth.clean(text, names):
+        if not (cleaned := synth.clean(text, names)):
             log.debug("Nothing to say aloud for message %s", message.id)
             return
+        # Spoken in the language it is written in; the member's or server's setting names it.
+        language = synth.language_for(cleaned, await self.playback.language_setting(guild.id, author.id))
         async with self._state(guild.id).lock:
             await self._settle(guild.voice_client)
             client = guild.voice_client
@@ -171,7 +174,7 @@ class VoiceManager:
                 if notice:
                     await message.channel.send(notice.strip(), allowed_mentions=discord.AllowedMentions.none())
             self.playback.start(guild)
-            self.playback.enqueue(guild, Speech(text, names, channel.id))
+            self.playback.enqueue(guild, Speech(text, names, channel.id, language))
 
     def tie_text_channel(self, guild: discord.Guild, channel: discord.abc.Messageable) -> None:
         """Answers to what is heard in `guild`'s voice channel are posted in `channel`."""
@@ -232,7 +235,7 @@ class VoiceManager:
             raise VoiceError(f"I couldn't join {bold(channel.name)}; please try again.") from None
         self.playback.start(guild)
         if self.settings.speak_replies:
-            self.playback.warm_up()
+            self.playback.warm_up(guild)
         return client
 
     async def _drop_stale(self, guild: discord.Guild) -> None:
@@ -347,4 +350,4 @@ class VoiceManager:
         if clients:
             log.info("Leaving %d voice channel(s)", len(clients))
             await asyncio.gather(*(self._drop_client(c) for c in clients), return_exceptions=True)
-        await self.playback.finish_warm_up()
+        await self.playback.close()

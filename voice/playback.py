@@ -9,6 +9,10 @@ continuous stream, so the first words come out as soon as the first sentence is 
 Blocking work (text to speech, ffmpeg resampling, reading the TTS cache index) runs in
 worker threads; the speech synthesiser and its voice model are only created on first use,
 so the bot connects to Discord quickly and small.
+
+Each reply is spoken in the language it is written in: its script decides, and the member's
+or server's language setting (storage/languages.py) names the language within it
+(audio/reply_language.py); it is chosen once per reply, when it is queued.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from audio.errors import AudioError
 from audio.playback import pcm_for_discord, release_freed_memory
 from audio.synthesis import SpeechSynthesizer
 from config import Settings
+from storage.languages import AUTO, LanguageSettings
 
 from .tasks import BackgroundTasks
 
@@ -93,6 +98,7 @@ class Speech:
     text: str
     names: Names
     channel_id: int
+    language: str | None = None  # what it is spoken in (None: the language it is written in)
     first_clip: asyncio.Task | None = None  # its first sentence, made while the reply before plays
 
     def cancel(self) -> None:
@@ -151,16 +157,17 @@ class Playback:
     """The speech queues of every server, their workers, and the speech synthesiser."""
 
     def __init__(self, client: discord.Client, settings: Settings, tasks: BackgroundTasks,
-                 on_idle: Callable[[discord.Guild], Awaitable[None]]):
+                 on_idle: Callable[[discord.Guild], Awaitable[None]], languages: LanguageSettings | None = None):
         self.client = client
         self.settings = settings
+        self.languages = languages  # the servers' and members' language settings (None: the text decides)
         self._tasks = tasks
         self._on_idle = on_idle  # the connection manager leaves (if still idle under its lock)
         self._queues: dict[int, _Queue] = {}
         self._synth: SpeechSynthesizer | None = None
         self._synth_lock = asyncio.Lock()
-        self._warmed_up = False
-        self._warm_up_done: concurrent.futures.Future[None] | None = None
+        self._warmed_up: set[str] = set()  # languages whose voice is loaded (or loading)
+        self._warm_ups: list[concurrent.futures.Future[None]] = []
         self.closing = False
 
     # -- the synthesiser --------------------------------------------------------------------------
@@ -177,19 +184,32 @@ class Playback:
                     max_chars=s.tts_max_chars, gtts_timeout=s.gtts_timeout)
         return self._synth
 
-    def warm_up(self) -> None:
-        """Load the voice model in the background (after the first join)."""
-        if not self._warmed_up:
-            self._warmed_up = True
-            self._tasks.spawn(self._warm_up(), name="voice-warm-up")
+    def warm_up(self, guild: discord.Guild | None = None) -> None:
+        """Load the voice for the server's language in the background (after joining)."""
+        self._tasks.spawn(self._warm_up(guild), name="voice-warm-up")
 
-    async def _warm_up(self) -> None:
+    async def _warm_up(self, guild: discord.Guild | None) -> None:
         try:
             synth = await self.synthesizer()
-            # Returns at once; a thread loads the model and logs failures.
-            self._warm_up_done = synth.warm_up()
+            setting = await self.language_setting(guild.id) if guild is not None else None
+            language = synth.language_for("", setting)
+            if language not in self._warmed_up:
+                self._warmed_up.add(language)
+                # Returns at once; a thread loads the model and logs failures.
+                self._warm_ups.append(synth.warm_up(language))
         except Exception:
             log.exception("Could not prepare text to speech")
+
+    async def language_setting(self, guild_id: int, user_id: int | None = None) -> str | None:
+        """The member's (else the server's) chosen language, or None when neither chose one."""
+        if self.languages is None:
+            return None
+        if user_id is None:
+            setting = await self.languages.server(guild_id)
+        else:
+            choice = await self.languages.choose(guild_id, user_id)
+            setting = choice.speech if choice.source in ("member", "server") else None
+        return setting if setting and setting != AUTO else None
 
     # -- queues -----------------------------------------------------------------------------------
     def _queue(self, guild_id: int) -> _Queue:
@@ -222,9 +242,10 @@ class Playback:
         queue.pending.append(speech)
         queue.wakeup.set()
 
-    async def say(self, guild: discord.Guild, text: str) -> None:
+    async def say(self, guild: discord.Guild, text: str, setting: str | None = None) -> None:
         """Queue `text` where the bot is connected in `guild` (behind what it is saying); no
-        join. Never raises (an answer to a member heard in voice, the listening notice)."""
+        join. Never raises (an answer to a member heard in voice, the listening notice).
+        `setting`: the language chosen for whom it answers (default: the server's)."""
         client = guild.voice_client
         if (not self.settings.speak_replies or self.closing or not text.strip()
                 or not isinstance(client, discord.VoiceClient) or not client.is_connected() or client.channel is None):
@@ -232,9 +253,10 @@ class Playback:
         try:
             synth = await self.synthesizer()
             names = names_in_guild(guild)
-            if synth.clean(text, names):
+            if cleaned := synth.clean(text, names):
+                language = synth.language_for(cleaned, setting or await self.language_setting(guild.id))
                 self.start(guild)
-                self.enqueue(guild, Speech(text, names, client.channel.id))
+                self.enqueue(guild, Speech(text, names, client.channel.id, language))
         except Exception:
             log.exception("Could not say a voice answer in guild %s", guild.id)
 
@@ -255,14 +277,15 @@ class Playback:
         for guild_id in list(self._queues):
             self.forget(guild_id)
 
-    async def finish_warm_up(self) -> None:
-        if self._warm_up_done is not None and not self._warm_up_done.done():
+    async def close(self) -> None:
+        """Shutting down, after stop_all: let a loading voice finish, stop festival's process."""
+        loading = [asyncio.wrap_future(future) for future in self._warm_ups if not future.done()]
+        if loading:
             # The model loads in native code on a daemon thread: exiting meanwhile aborts the process.
             log.info("Waiting for the voice model to finish loading before exiting")
-            try:
-                await asyncio.wait_for(asyncio.wrap_future(self._warm_up_done), WARM_UP_WAIT)
-            except Exception:  # noqa: BLE001 - timed out or failed: nothing more to do
-                pass
+            await asyncio.wait(loading, timeout=WARM_UP_WAIT)  # failures were logged by the warm-up
+        if self._synth is not None:
+            await asyncio.to_thread(self._synth.close)
 
     # -- the worker -------------------------------------------------------------------------------
     async def _play_queue(self, guild_id: int) -> None:
@@ -312,7 +335,7 @@ class Playback:
                 pass
 
         failure: Exception | None = None
-        clips = synth.speak_clips(speech.text, speech.names)
+        clips = synth.speak_clips(speech.text, speech.names, speech.language)
         try:
             async for clip in clips:
                 pcm = await asyncio.to_thread(pcm_for_discord, clip.path)
@@ -355,6 +378,6 @@ class Playback:
         sentences = synth.sentences(speech.text, speech.names)
         if sentences:
             try:
-                await synth.synthesize(sentences[0])
+                await synth.synthesize(sentences[0], speech.language)
             except Exception as exc:  # noqa: BLE001 - retried and reported when it is its turn
                 log.debug("Could not prepare the next reply: %s", exc)
