@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from errors import Phrase, UserError
@@ -33,6 +34,7 @@ class Listen(commands.Cog):
 
     @commands.hybrid_command(usage="[on|off|me on|me off|me forget]")
     @commands.guild_only()
+    @app_commands.describe(setting="on or off (admins), me on, me off or me forget (yourself); empty for the status")
     async def listen(self, ctx: commands.Context, *, setting: str = "") -> None:
         """Talk to me in voice: on/off (admins), me on/off/forget (yourself), or nothing for the status."""
         guild = ctx.guild
