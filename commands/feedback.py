@@ -183,7 +183,8 @@ class CorrectionModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         answer = self.answer.value.strip()
         if not answer:
-            await interaction.response.send_message(self.words("Please write the right answer."), ephemeral=True)
+            _ = self.words
+            await interaction.response.send_message(_("Please write the right answer."), ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)  # storing may fetch from Discord
         await self.cog._store(scope_of(interaction), interaction.channel, interaction.user, self.message.id,

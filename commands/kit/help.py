@@ -68,10 +68,12 @@ class BotHelp(commands.HelpCommand):
         await super().prepare_help_command(ctx, command)
 
     def command_not_found(self, string: str) -> str:
-        return self.words("There is no command called `{name}`.", name=string[:50])
+        _ = self.words
+        return _("There is no command called `{name}`.", name=string[:50])
 
     def subcommand_not_found(self, command: commands.Command, string: str) -> str:
-        return self.words("`{command}` has no subcommand `{name}`.", command=command.qualified_name, name=string[:50])
+        _ = self.words
+        return _("`{command}` has no subcommand `{name}`.", command=command.qualified_name, name=string[:50])
 
     async def send_bot_help(self, mapping) -> None:
         await respond(self.context, overview(self.context.bot, self.context.clean_prefix, self.words))
