@@ -49,6 +49,7 @@ START_TIMEOUT = 15.0  # seconds to start festival and load the voice (~0.5 s her
 REQUEST_TIMEOUT = 10.0  # seconds for one piece of text (300 characters take ~0.1 s)
 MAX_PIECE_CHARS = 300  # text per request; longer text is cut at sentences, clauses, words
 MAX_TEXT_CHARS = 5_000  # more than this is refused (the synthesiser caps replies at TTS_MAX_CHARS)
+IDLE_SECONDS = 600.0  # a process unused this long is stopped (it holds ~190 MB); the next reply starts one
 _MAX_WAV_BYTES = 64 * 1024 * 1024
 _MAX_NOISE_BYTES = 1024 * 1024  # what festival may print (warnings, error echoes) before an answer
 _VOICE_ROOTS = ("/usr/share/festival/voices", "/usr/local/share/festival/voices", "/usr/lib/festival/voices")
@@ -285,20 +286,26 @@ def _checked(wav: bytes) -> bytes:
 
 
 class FestivalVoice:
-    """The warm process for one voice: started on first use, restarted after it dies or hangs."""
+    """The warm process for one voice: started on first use, restarted after it dies or hangs,
+    stopped after ``idle_seconds`` unused."""
 
-    def __init__(self, voice: str, *, timeout: float = REQUEST_TIMEOUT, start_timeout: float = START_TIMEOUT):
+    def __init__(self, voice: str, *, timeout: float = REQUEST_TIMEOUT, start_timeout: float = START_TIMEOUT,
+                 idle_seconds: float = IDLE_SECONDS):
         self.voice = voice
         self.timeout = timeout
         self.start_timeout = start_timeout
+        self.idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._process: FestivalProcess | None = None
+        self._idle_timer: threading.Timer | None = None
+        self._last_used = 0.0
         self.starts = 0  # processes started so far (tests and logs)
 
     def load(self) -> None:
         """Start the process now instead of on first use."""
         with self._lock:
             self._running()
+            self._used()
 
     def say(self, text: str) -> bytes:
         """One WAV for ``text``; raises ``FestivalError``. Long text is spoken piece by piece."""
@@ -308,11 +315,42 @@ class FestivalVoice:
         if not pieces:
             raise FestivalError("nothing festival can say in this text")
         with self._lock:
-            return _join_wavs([self._say_one(piece) for piece in pieces])
+            try:
+                return _join_wavs([self._say_one(piece) for piece in pieces])
+            finally:
+                self._used()
+
+    def running(self) -> bool:
+        with self._lock:
+            return self._process is not None and self._process.alive()
 
     def close(self) -> None:
         with self._lock:
             self._stop()
+
+    def _used(self) -> None:
+        """Restart the idle countdown (caller holds the lock)."""
+        self._last_used = time.monotonic()
+        if self._idle_timer is None and self._process is not None and self.idle_seconds > 0:
+            self._start_idle_timer(self.idle_seconds)
+
+    def _start_idle_timer(self, seconds: float) -> None:
+        timer = threading.Timer(seconds, lambda: self._stop_if_idle(timer))
+        timer.daemon = True  # never keeps the bot from exiting
+        self._idle_timer = timer
+        timer.start()
+
+    def _stop_if_idle(self, timer: threading.Timer) -> None:
+        with self._lock:
+            if self._idle_timer is not timer:  # cancelled, or replaced, while it waited for the lock
+                return
+            self._idle_timer = None
+            left = self.idle_seconds - (time.monotonic() - self._last_used)
+            if left > 0:  # used meanwhile: wait for the rest
+                self._start_idle_timer(left)
+            elif self._process is not None:
+                log.info("festival (voice %s) unused for %.0f s: stopping it", self.voice, self.idle_seconds)
+                self._stop()
 
     def _say_one(self, piece: str) -> bytes:
         for attempt in (1, 2):
@@ -343,6 +381,9 @@ class FestivalVoice:
         return self._process
 
     def _stop(self, *, kill: bool = False) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         process, self._process = self._process, None
         if process is not None:
             process.close(kill=kill)

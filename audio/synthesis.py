@@ -186,7 +186,7 @@ class SpeechSynthesizer:
                 log.warning("tts warm-up failed: %s", exc)
                 done.set_exception(exc)
                 return
-            log.info("tts warm-up (%s, %s) done in %.2f s", first.name, language, time.perf_counter() - started)
+            log.info("tts warm-up done in %.2f s (%s, %s)", time.perf_counter() - started, first.name, language)
             done.set_result(None)
 
         threading.Thread(target=run, name="tts-warm-up", daemon=True).start()

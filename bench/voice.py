@@ -23,7 +23,12 @@ When the chat path cannot answer yet (no model), `--direct` is used automaticall
 a bench-only start-up shim makes the bot call `VoiceManager.speak_reply` for messages
 starting with "say ", skipping only the model's prediction and the text reply.
 
-    .venv/bin/python bench/voice.py [--rounds 5] [--direct] [--modes dave,plain]
+`--russian` measures Russian replies instead (festival's voice, issue 21), with DAVE: the first
+reply (festival's process starts), the others uncached with festival warm (target <= 0.3 s),
+then cached; the round trip through the multilingual Whisper base (target WER <= .10); the
+festival process's memory beside the bot's.
+
+    .venv/bin/python bench/voice.py [--rounds 5] [--direct] [--modes dave,plain] [--russian]
 """
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.transcripts import wer  # noqa: E402
+from tests.support.transcripts import wer, word_errors  # noqa: E402
 from localdiscord import BotProcess  # noqa: E402
 from localdiscord.botprocess import SHIM  # noqa: E402
 from localdiscord.voice import fake_discord_with_voice  # noqa: E402
@@ -67,6 +72,18 @@ REPLIES = [
 ]
 LONG = ("tell me about the shop", "The shop opens early. It closes late tonight. Sunday is a day off. "
                                    "Ask me anything else you like.")
+# Russian: typical bot sentences (two with numbers, spelled out before festival speaks them).
+REPLIES_RU = [
+    ("привет", "Привет, рад тебя слышать."),
+    ("какая будет погода", "Завтра будет солнечно и тепло."),
+    ("какая точность модели", "Модель обучена, точность 93 процента."),
+    ("сколько заняло обучение", "Обучение заняло 12 секунд."),
+    ("что такое квазар", "Я не уверен, что понял вопрос."),
+    ("когда вы открываетесь", "Мы открываемся в девять утра."),
+    ("кто ты", "Я дружелюбный бот, который умеет говорить."),
+    ("спасибо", "Пожалуйста, обращайтесь в любое время."),
+]
+TARGET_RU_WER = 0.10
 
 DIRECT_SHIM = '''
 import os, runpy
@@ -97,7 +114,7 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return current, peak
 
 
-def dataset() -> bytes:
+def dataset(pairs: list[tuple[str, str]] | None = None) -> bytes:
     import csv
     import io
 
@@ -105,7 +122,7 @@ def dataset() -> bytes:
     writer = csv.writer(buffer)
     writer.writerow(["text", "label"])
     for _ in range(6):
-        for message, reply in REPLIES + [LONG]:
+        for message, reply in pairs or REPLIES + [LONG]:
             writer.writerow([message, reply])
             writer.writerow([message + " please", reply])
     return buffer.getvalue().encode()
@@ -119,18 +136,19 @@ def voice_message(text: str) -> bytes:
     return (tmp / "m.ogg").read_bytes()
 
 
-async def train(fake) -> bool:
+async def train(fake, pairs: list[tuple[str, str]] | None = None) -> bool:
     """Train the model through `!train`; False when the chat path can't answer with it."""
-    msg = await fake.send(fake.alice, "!train", attachments=[("bench.csv", dataset(), "text/csv")])
+    pairs = pairs or REPLIES
+    msg = await fake.send(fake.alice, "!train", attachments=[("bench.csv", dataset(pairs), "text/csv")])
     try:
         status = await fake.reply_to(msg, timeout=15)
         status = await fake.wait_for_edit(
             status, lambda m: "Training finished" in m.text or "Training failed" in m.text, timeout=120)
         if "Training finished" not in status.text:
             return False
-        probe = await fake.send(fake.alice, REPLIES[0][0])
+        probe = await fake.send(fake.alice, pairs[0][0])
         answer = await fake.reply_to(probe, timeout=15)
-        return answer.content == REPLIES[0][1]
+        return answer.content == pairs[0][1]
     except AssertionError:
         return False
 
@@ -315,6 +333,60 @@ def report(name: str, r: dict, rounds: int) -> None:
     print(f"bot exit code {r['code']}")
 
 
+def festival_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of the bot's festival process, or zeros when none runs."""
+    for child in psutil.Process(pid).children(recursive=True):
+        if child.name() == "festival":
+            return rss_mb(child.pid)
+    return 0.0, 0.0
+
+
+async def russian(rounds: int) -> int:
+    """Russian replies through the chat path, with DAVE: latency, round trip, memory."""
+    from audio.festival import spell_out_russian
+
+    def spoken(text: str) -> str:
+        return spell_out_russian(text).lower().replace("ё", "е")
+
+    async with fake_discord_with_voice(dave=True) as fake:
+        bot = await start_bot(fake, direct=False)
+        try:
+            if not await train(fake, REPLIES_RU):
+                print("the chat path can't answer with a trained model: nothing measured")
+                return 1
+            voice = fake.voice_server
+            await fake.set_voice_state(fake.guild, fake.bob, fake.voice)
+            await fake.reply_to(await fake.send(fake.bob, "!join"))
+            await voice.wait_connected(fake.guild, fake.voice)
+            await voice.wait_dave_ready(fake.guild)
+            await bot.wait_for_log("tts warm-up done", timeout=60)  # the server's language (none: English)
+            replies = REPLIES_RU[:rounds]
+            first = {"uncached": [], "cached": []}
+            errors = words = 0
+            for kind in ("uncached", "cached"):
+                for message, reply in replies:
+                    latency, heard, _cpu = await speak(fake, message, False)
+                    first[kind].append(latency)
+                    if kind == "uncached":
+                        wrong, count = word_errors(spoken(reply), spoken(await heard.transcribe("base", "ru")))
+                        errors, words = errors + wrong, words + count
+            bot_mb, festival = rss_mb(bot.proc.pid), festival_mb(bot.proc.pid)
+        finally:
+            await bot.stop()
+    cold, warm = first["uncached"][0], first["uncached"][1:]
+    print(f"\n=== Russian replies (festival + festvox-ru), DAVE, {rounds} one-sentence replies")
+    print(f"first voice packet, first reply (festival starts)  {cold:.3f} s")
+    print(f"first voice packet, uncached, festival warm        median {statistics.median(warm):.3f} s  max "
+          f"{max(warm):.3f} s  (target <= {TARGET_CACHED} s) {'OK' if max(warm) <= TARGET_CACHED else 'OVER'}")
+    print(f"first voice packet, cached                         median {statistics.median(first['cached']):.3f} s  "
+          f"max {max(first['cached']):.3f} s")
+    print(f"round-trip WER (festival -> opus -> whisper base, ru)  {errors / words:.3f}  "
+          f"(target <= {TARGET_RU_WER}) {'OK' if errors / words <= TARGET_RU_WER else 'OVER'}")
+    print(f"resident memory (current / peak MB): bot {bot_mb[0]:.0f} / {bot_mb[1]:.0f}, "
+          f"festival {festival[0]:.0f} / {festival[1]:.0f}")
+    return 0
+
+
 async def main(rounds: int, force_direct: bool, modes: list[str]) -> int:
     figures = {}
     for mode in modes:
@@ -343,6 +415,9 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5, help="one-sentence replies per measurement (max 8)")
     parser.add_argument("--direct", action="store_true", help="speak through speak_reply without the model")
     parser.add_argument("--modes", default="dave,plain", help="dave, plain or both (comma-separated)")
+    parser.add_argument("--russian", action="store_true", help="Russian replies (festival) instead")
     args = parser.parse_args()
+    if args.russian:
+        sys.exit(asyncio.run(russian(min(args.rounds, len(REPLIES_RU)))))
     modes = [m.strip() for m in args.modes.split(",") if m.strip() in ("dave", "plain")]
     sys.exit(asyncio.run(main(min(args.rounds, len(REPLIES)), args.direct, modes)))

@@ -165,3 +165,21 @@ def test_engine_speaks_russian_only_and_takes_russian_from_piper():
         assert speak([engine, EspeakEngine()], "Hello there.", "en").engine == "espeak"
     finally:
         engine.close()
+
+
+def test_an_unused_process_is_stopped_and_started_again_when_needed():
+    voice = FestivalVoice(VOICE, idle_seconds=0.5)
+    try:
+        voice.say("Да.")
+        assert voice.running()
+        time.sleep(0.3)
+        voice.say("Нет.")  # used again: the countdown starts over
+        time.sleep(0.3)
+        assert voice.running()
+        deadline = time.monotonic() + 5
+        while voice.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not voice.running() and voice.starts == 1
+        assert seconds(voice.say("Снова.")) > 0.3 and voice.starts == 2
+    finally:
+        voice.close()
