@@ -16,8 +16,8 @@ deadline; on a timeout, a broken answer or a dead process the process is killed 
 request starts a new one (a request whose process died under it is retried once).
 
 Before festival sees Russian text, ``ru-normalizr`` spells out numbers, dates, abbreviations and
-Latin words ("25" -> "двадцать пять", "Discord" -> "дискорд"): the voice reads Cyrillic letters
-only. Blocking: call from worker threads (``audio.synthesis`` does); one lock serialises them.
+Latin words ("25" -> "двадцать пять", "Discord" -> "дискорд"): the voice reads Russian words
+(Latin ones letter by letter, digits in a flat voice). Blocking: call from worker threads (``audio.synthesis`` does); one lock serialises them.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ _MAX_NOISE_BYTES = 1024 * 1024  # what festival may print (warnings, error echoe
 _VOICE_ROOTS = ("/usr/share/festival/voices", "/usr/local/share/festival/voices", "/usr/lib/festival/voices")
 
 # What the voice reads: Russian and ASCII letters, digits, plain punctuation. Its letter-to-sound rules
-# fail the whole request on anything else (measured: é, ü, і, ß, α, ², dashes -- and -- among them).
+# fail the whole request on anything else (measured: é, ü, і, ß, α, ², en and em dashes among them).
 _SPEAKABLE = frozenset("абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ"
                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,!?;:'-")
 _PAUSES = str.maketrans({"\u2013": ", ", "\u2014": ", ", "\n": ". "})

@@ -10,6 +10,9 @@ from audio import festival
 from audio.reply_language import reply_language
 from audio.synthesis import SpeechSynthesizer
 from audio.tts_cache import phrase_key
+from storage.database import Database
+from storage.languages import AUTO, LanguageSettings
+from voice.playback import Playback
 
 
 @pytest.mark.parametrize("text, setting, default, spoken", [
@@ -30,6 +33,24 @@ from audio.tts_cache import phrase_key
 ])
 def test_reply_language(text, setting, default, spoken):
     assert reply_language(text, setting, default) == spoken
+
+
+async def test_the_setting_a_reply_is_spoken_with_is_the_members_else_the_servers(tmp_path):
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    try:
+        languages = LanguageSettings(db, default="en")  # the operator's STT_LANGUAGE: not a choice
+        playback = Playback(None, None, None, on_idle=None, languages=languages)  # type: ignore[arg-type]
+        assert await playback.language_setting(1, 7) is None
+        await languages.set_server(1, "ru")
+        assert await playback.language_setting(1, 7) == "ru" and await playback.language_setting(1) == "ru"
+        await languages.set_member(7, "uk")
+        assert await playback.language_setting(1, 7) == "uk" and await playback.language_setting(1) == "ru"
+        await languages.set_member(7, AUTO)  # "detect": the text decides
+        assert await playback.language_setting(1, 7) is None
+        assert await Playback(None, None, None, on_idle=None).language_setting(1, 7) is None  # type: ignore[arg-type]
+    finally:
+        await db.close()
 
 
 def test_cache_key_depends_on_language_and_voice():
