@@ -4,6 +4,7 @@ One warm process per voice: speaking Russian, surviving hostile text, being rest
 it dies, timing out when it hangs, and spelling out numbers and Latin words first."""
 
 import io
+import logging
 import os
 import signal
 import time
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from audio import festival
 from audio.festival import FestivalError, FestivalProcess, FestivalVoice, scheme_string, spell_out_russian
-from audio.tts import EspeakEngine, FestivalEngine, PiperEngine, speak
+from audio.tts import EspeakEngine, FestivalEngine, PiperEngine, build_engines, speak
 
 VOICE = festival.VOICES["ru"]
 pytestmark = pytest.mark.skipif(not festival.voice_installed(VOICE), reason="festival + festvox-ru not installed")
@@ -183,3 +184,25 @@ def test_an_unused_process_is_stopped_and_started_again_when_needed():
         assert seconds(voice.say("Снова.")) > 0.3 and voice.starts == 2
     finally:
         voice.close()
+
+
+def test_russian_falls_back_from_festival_to_gtts_then_espeak(monkeypatch, caplog):
+    """One TTS_ENGINES list, Russian's own order: festival, gTTS (online: unreachable here), espeak-ng."""
+    def broken(self, text):
+        raise FestivalError("festival is broken")
+
+    monkeypatch.setattr(FestivalVoice, "say", broken)
+    engines = build_engines(("piper", "festival", "gtts", "espeak"), gtts_timeout=3)
+    started = time.perf_counter()
+    with caplog.at_level(logging.DEBUG, logger="audio.tts"):
+        speech = speak(engines, "Привет, как дела?", "ru")
+    assert speech.engine == "espeak" and seconds_any(speech.wav) > 0.5
+    assert time.perf_counter() - started < 5  # gTTS gives up within its timeout
+    tried = [r.getMessage() for r in caplog.records]
+    assert any("piper skipped" in m for m in tried)
+    assert [m.split()[2] for m in tried if "failed" in m and m.startswith("tts engine")] == ["festival", "gtts"]
+
+
+def seconds_any(wav: bytes) -> float:
+    with wave.open(io.BytesIO(wav), "rb") as reader:
+        return reader.getnframes() / reader.getframerate()
