@@ -15,7 +15,8 @@ from typing import Union
 NameLookup = Union[Mapping[str, str], Callable[[str], "str | None"], None]
 
 MORE = "and more"
-"""Spoken after a reply that was cut at ``max_chars``."""
+"""Spoken after a reply that was cut at ``max_chars`` (in English; ``MORE_IN`` has other languages)."""
+MORE_IN = {"en": MORE, "ru": "и так далее"}
 
 _CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)  # unclosed fence: drop to the end
 _INLINE_CODE = re.compile(r"``[^`]*``|`[^`\n]*`")
@@ -90,7 +91,7 @@ def resolve_mentions(text: str, names: NameLookup = None) -> str:
     return _EVERYONE.sub(r"\1", text)
 
 
-def clean_text(raw: str, names: NameLookup = None, max_chars: int = 400) -> str:
+def clean_text(raw: str, names: NameLookup = None, max_chars: int = 400, more: str = MORE) -> str:
     """Return the words to speak for ``raw`` (``""`` means nothing to say).
 
     Drops code, URLs, emoji and markup, names mentions via ``names`` and caps
@@ -117,16 +118,16 @@ def clean_text(raw: str, names: NameLookup = None, max_chars: int = 400) -> str:
     text = _join_lines(text)
     if _NO_WORDS.match(text):
         return ""
-    return cap_text(text, max_chars)
+    return cap_text(text, max_chars, more)
 
 
-def cap_text(text: str, max_chars: int) -> str:
+def cap_text(text: str, max_chars: int, more: str = MORE) -> str:
     """Cut ``text`` to at most ``max_chars`` characters, ending with "and more"."""
     if max_chars <= 0:
         raise ValueError("max_chars must be positive")
     if len(text) <= max_chars:
         return text
-    room = max_chars - len(MORE) - 2  # ". " or " " before it, "." after
+    room = max_chars - len(more) - 2  # ". " or " " before it, "." after
     if room <= 0:
         return text[:max_chars].rsplit(" ", 1)[0] if " " in text[:max_chars] else text[:max_chars]
     head = text[: room + 1]
@@ -138,12 +139,12 @@ def cap_text(text: str, max_chars: int) -> str:
             break
         kept = candidate
     if len(kept) >= room // 2 and _SENTENCE_END.search(kept):
-        return f"{kept} {MORE[0].upper()}{MORE[1:]}."
+        return f"{kept} {more[0].upper()}{more[1:]}."
     cut = head.rsplit(" ", 1)[0] if " " in head else head[:room]
     cut = cut.rstrip(" ,;:-–—")
     if _SENTENCE_END.search(cut):
-        return f"{cut} {MORE[0].upper()}{MORE[1:]}."
-    return f"{cut} {MORE}."
+        return f"{cut} {more[0].upper()}{more[1:]}."
+    return f"{cut} {more}."
 
 
 def split_sentences(text: str) -> list[str]:

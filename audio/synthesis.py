@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audio.reply_language import reply_language
-from audio.speech_text import NameLookup, chunk_text, clean_text, split_sentences
+from audio.speech_text import MORE, MORE_IN, NameLookup, chunk_text, clean_text, split_sentences
 from audio.tts import FestivalEngine, PiperEngine, build_engines, primary_language, speak
 from audio.tts_cache import CachedPhrase, PhraseCache, phrase_key
 
@@ -71,8 +71,10 @@ class SpeechSynthesizer:
         return self._cache
 
     def clean(self, raw: str, names: NameLookup = None) -> str:
-        """Words to speak for a Discord message; ``""`` means nothing to say."""
-        return clean_text(raw, names, self.max_chars)
+        """Words to speak for a Discord message; ``""`` means nothing to say. A reply cut at
+        ``max_chars`` ends with "and more" in its language."""
+        more = MORE_IN.get(primary_language(self.language_for(raw)), MORE)
+        return clean_text(raw, names, self.max_chars, more)
 
     def sentences(self, raw: str, names: NameLookup = None) -> list[str]:
         """The cleaned message split into the pieces ``speak_clips`` voices, one clip each.

@@ -53,6 +53,12 @@ async def test_the_setting_a_reply_is_spoken_with_is_the_members_else_the_server
         await db.close()
 
 
+def test_a_long_russian_reply_ends_with_russian_words(tmp_path):
+    synth = SpeechSynthesizer(engines=("espeak",), cache_dir=tmp_path / "c", max_chars=60)
+    assert synth.clean("Это очень длинный ответ. " * 10).endswith("И так далее.")
+    assert synth.clean("This is a very long answer. " * 10).endswith("And more.")
+
+
 def test_cache_key_depends_on_language_and_voice():
     assert phrase_key("Да", "ru", "festival:msu_ru_nsh_clunits") != phrase_key("Да", "bg", "festival:msu_ru_nsh_clunits")
     assert phrase_key("Да", "ru", "festival:a") != phrase_key("Да", "ru", "gtts,espeak")
