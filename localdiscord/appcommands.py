@@ -25,6 +25,9 @@ MAX_SAFE_INTEGER = 2**53
 
 # Discord's rule for chat-input and option names: lowercase letters (any script), digits, - _ '
 _NAME = re.compile(r"^[-_'\w]{1,32}$")
+# The locales Discord translates commands into: the keys of name_localizations / description_localizations.
+LOCALES = frozenset("id da de en-GB en-US es-ES es-419 fr hr it lt hu nl no pl pt-BR ro fi sv-SE vi tr cs el bg ru "
+                    "uk hi th zh-CN ja zh-TW ko".split())
 
 
 class InvalidCommands(Exception):
@@ -56,6 +59,36 @@ def _check_description(description: Any) -> dict | None:
     return None
 
 
+def _check_localizations(errors: dict, owner: dict, lowercase: bool | None, nested_name_errors: bool) -> None:
+    """`name_localizations` and `description_localizations` of a command, option or choice: a map from
+    Discord's locales to values that follow the same rules as the name and description (null: none).
+
+    `lowercase` is the name rule (True: chat input and options, False: menus, None: a choice's 1-100);
+    Discord reports a command's bad localized name on the whole map, an option's per locale."""
+    for key, check in (("name_localizations", "name"), ("description_localizations", "description")):
+        values = owner.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            errors[key] = _err("DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+            continue
+        problems: dict = {}
+        for locale, value in values.items():
+            if locale not in LOCALES:
+                problems[locale] = _err("BASE_TYPE_CHOICES", f"Value must be one of {sorted(LOCALES)}.")
+            elif value is None:
+                continue
+            elif check == "description" or lowercase is None:
+                if (problem := _check_description(value)):
+                    problems[locale] = problem
+            elif (problem := _check_name(value, lowercase=lowercase)):
+                problems[locale] = problem
+        if problems and check == "name" and not nested_name_errors and all(l in LOCALES for l in problems):
+            errors[key] = _err("APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+        elif problems:
+            errors[key] = problems
+
+
 def _choice_value_ok(option_type: int, value: Any) -> bool:
     if option_type == STRING:
         return isinstance(value, str) and len(value) <= 100
@@ -77,6 +110,7 @@ def _check_option(option: Any, depth: int) -> dict:
         errors["name"] = problem
     if (problem := _check_description(option.get("description"))):
         errors["description"] = problem
+    _check_localizations(errors, option, lowercase=True, nested_name_errors=True)
     choices = option.get("choices")
     if choices:
         if otype not in CHOICE_TYPES:
@@ -88,6 +122,9 @@ def _check_option(option: Any, depth: int) -> dict:
             for i, choice in enumerate(choices):
                 bad = (not isinstance(choice, dict) or _check_description(choice.get("name"))
                        or not _choice_value_ok(otype, choice.get("value")))
+                if not bad:
+                    _check_localizations(localized := {}, choice, lowercase=None, nested_name_errors=True)
+                    bad = bool(localized)
                 if bad:
                     errors.setdefault("choices", {})[str(i)] = _err("APPLICATION_COMMAND_OPTION_CHOICE_INVALID",
                                                                     f"Invalid choice: {choice!r}")
@@ -163,6 +200,7 @@ def check_command(command: Any) -> dict:
         return {"type": _err("BASE_TYPE_CHOICES", f"Value must be one of {set(COMMAND_TYPES)}: {ctype!r}")}
     if (problem := _check_name(command.get("name"), lowercase=ctype == CHAT_INPUT)):
         errors["name"] = problem
+    _check_localizations(errors, command, lowercase=ctype == CHAT_INPUT, nested_name_errors=False)
     if ctype == CHAT_INPUT:
         if (problem := _check_description(command.get("description"))):
             errors["description"] = problem

@@ -48,8 +48,14 @@ class CommandRoutes:
         return int(guild), None
 
     async def _list_commands(self, request: web.Request) -> web.Response:
+        """The list leaves the localization maps out unless `?with_localizations=true`, as Discord does."""
         scope, problem = self._scope(request)
-        return problem or json_response(self.commands.list(scope))
+        if problem:
+            return problem
+        commands = self.commands.list(scope)
+        if request.query.get("with_localizations", "false").lower() != "true":
+            commands = [_without_localizations(c) for c in commands]
+        return json_response(commands)
 
     async def _overwrite_commands(self, request: web.Request) -> web.Response:
         scope, problem = self._scope(request)
@@ -100,3 +106,12 @@ class CommandRoutes:
             return error_response(404, 10063, "Unknown application command")
         await self.fake.notify()
         return web.Response(status=204)
+
+
+def _without_localizations(item: dict) -> dict:
+    """A command (or option, or choice) without its name_localizations / description_localizations maps."""
+    kept = {k: v for k, v in item.items() if k not in ("name_localizations", "description_localizations")}
+    for key in ("options", "choices"):
+        if isinstance(kept.get(key), list):
+            kept[key] = [_without_localizations(o) if isinstance(o, dict) else o for o in kept[key]]
+    return kept

@@ -63,14 +63,14 @@ class InteractionServer:
         payload: dict[str, Any] = {
             "id": str(iid), "application_id": str(self.fake.application_id), "type": itype, "token": token,
             "version": 1, "data": data, "channel_id": str(channel.id), "channel": channel.payload(),
-            "locale": "en-US", "entitlements": [], "attachment_size_limit": limit,
+            "locale": user.locale, "entitlements": [], "attachment_size_limit": limit,
             "authorizing_integration_owners": {"0": str(guild.id) if guild else "0"},
             "context": 0 if guild else 1,
         }
         if guild is not None:
             payload["channel"]["permissions"] = str(guild.permissions(user.id))
-            payload.update(guild_id=str(guild.id), guild_locale="en-US",
-                           guild={"id": str(guild.id), "locale": "en-US", "features": []},
+            payload.update(guild_id=str(guild.id), guild_locale=guild.preferred_locale,
+                           guild={"id": str(guild.id), "locale": guild.preferred_locale, "features": []},
                            member=self.input.member_payload(guild, user),
                            app_permissions=str(guild.permissions(self.fake.bot.id)))
         else:

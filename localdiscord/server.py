@@ -199,6 +199,11 @@ class FakeDiscord:
         """Send a gateway event to every identified session (the bot)."""
         await self._gateway.broadcast(event, data)
 
+    async def set_guild_locale(self, guild: Guild, locale: str) -> None:
+        """A server's admin changes its primary language (preferred_locale): the bot gets GUILD_UPDATE."""
+        guild.preferred_locale = locale
+        await self.broadcast("GUILD_UPDATE", guild.update_payload())
+
     # -- message payloads --------------------------------------------------------------------
     def message_payload(self, msg: Message, *, for_intents: int | None = None, nested: bool = False) -> dict:
         data: dict = {

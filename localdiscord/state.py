@@ -56,6 +56,7 @@ class User:
     id: int
     username: str
     bot: bool = False
+    locale: str = "en-US"  # the language of their Discord client: interactions carry it as `locale`
 
     def payload(self) -> dict:
         return {"id": str(self.id), "username": self.username, "discriminator": "0",
@@ -106,6 +107,7 @@ class Guild:
     members: dict[int, list[int]] = field(default_factory=dict)  # user id -> role ids
     voice_states: dict[int, int] = field(default_factory=dict)  # user id -> voice channel id
     premium_tier: int = 0
+    preferred_locale: str = "en-US"  # a Community server's primary language (Server Settings → Overview)
 
     @property
     def everyone(self) -> Role:
@@ -130,19 +132,27 @@ class Guild:
                 "deaf": False, "mute": False, "self_deaf": False, "self_mute": False,
                 "self_video": False, "suppress": False, "request_to_speak_timestamp": None}
 
-    def payload(self, users: dict[int, User]) -> dict:
+    def update_payload(self) -> dict:
+        """The guild object as GUILD_UPDATE carries it: no members, channels or voice states (those are
+        GUILD_CREATE's)."""
         return {
             "id": str(self.id), "name": self.name, "owner_id": str(self.owner_id), "icon": None,
-            "unavailable": False, "large": False, "member_count": len(self.members),
             "premium_tier": self.premium_tier, "features": [], "emojis": [], "stickers": [],
             "roles": [r.payload() for r in self.roles.values()],
+            "afk_timeout": 300, "verification_level": 0, "default_message_notifications": 0,
+            "explicit_content_filter": 0, "mfa_level": 0, "system_channel_id": None,
+            "preferred_locale": self.preferred_locale, "nsfw_level": 0, "premium_progress_bar_enabled": False,
+        }
+
+    def payload(self, users: dict[int, User]) -> dict:
+        """The guild object as GUILD_CREATE carries it."""
+        return {
+            **self.update_payload(),
+            "unavailable": False, "large": False, "member_count": len(self.members),
             "channels": [c.payload() for c in self.channels.values()],
             "members": [self.member_payload(users[uid]) for uid in self.members],
             "voice_states": [self.voice_state_payload(users[u], c) for u, c in self.voice_states.items()],
             "presences": [], "threads": [], "stage_instances": [], "guild_scheduled_events": [],
-            "afk_timeout": 300, "verification_level": 0, "default_message_notifications": 0,
-            "explicit_content_filter": 0, "mfa_level": 0, "system_channel_id": None,
-            "preferred_locale": "en-US", "nsfw_level": 0, "premium_progress_bar_enabled": False,
             "joined_at": iso_now(),
         }
 
