@@ -17,6 +17,7 @@ from audio.transcription import TranscriptionService
 from commands.kit.answers import voice_answers
 from commands.kit.error_handler import handle_command_error, reply_to_interaction_error
 from commands.kit.help import BotHelp
+from commands.kit.i18n import SlashTranslator
 from config import ConfigError, Settings, load_settings
 from model.service import ModelService
 from storage.database import Database, Retention
@@ -109,6 +110,7 @@ class ChatBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.owner_ids = owners_of(self.application, self.settings.owner_ids)
         self.tree.error(reply_to_interaction_error)  # context menus, modals, /help
+        await self.tree.set_translator(SlashTranslator())  # Russian slash names/descriptions, from the catalog
         self.settings.files_dir.mkdir(parents=True, exist_ok=True)
         await self.db.open()
         for extension in INITIAL_EXTENSIONS:
