@@ -37,6 +37,20 @@ def _phrase(template: str, params: dict[str, Any]) -> Phrase:
     return Phrase(template, **params)
 
 
+def phrase_data(text: str) -> Any:
+    """A message as JSON carries it from a worker process: a Phrase as its template and values."""
+    if isinstance(text, Phrase):
+        return {"template": text.template, "params": {k: phrase_data(v) for k, v in text.params.items()}}
+    return text
+
+
+def from_phrase_data(data: Any) -> Any:
+    """`phrase_data`'s message back as a Phrase (a plain str stays one)."""
+    if isinstance(data, dict) and isinstance(data.get("template"), str):
+        return Phrase(data["template"], **{k: from_phrase_data(v) for k, v in (data.get("params") or {}).items()})
+    return data
+
+
 class UserError(Exception):
     """A failure to explain to the user; ``user_message`` is safe to show as is."""
 

@@ -13,6 +13,7 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
+from errors import Phrase
 from storage.atomic import atomic_write_text
 from .errors import DatasetError
 from .names import check_scope, name_from_filename, sanitize_name
@@ -102,24 +103,23 @@ class DatasetStore:
         except FileNotFoundError:
             current = None
         if current is None and count >= self.max_datasets:
-            raise DatasetError(
-                f"This server already has {count} datasets, the limit is {self.max_datasets}. "
-                "Delete a dataset it no longer needs, or add to an existing one, then try again."
-            )
+            raise DatasetError(Phrase(
+                "This server already has {count} datasets, the limit is {limit}. "
+                "Delete a dataset it no longer needs, or add to an existing one, then try again.",
+                count=count, limit=self.max_datasets))
         after = used - (current or 0) + new_size
         if after > self.max_scope_bytes:
-            raise DatasetError(
-                f"That would bring this server's datasets to {_size(after)}; the limit is "
-                f"{_size(self.max_scope_bytes)} per server. Delete datasets it no longer needs "
-                "(or trim this one), then try again."
-            )
+            raise DatasetError(Phrase(
+                "That would bring this server's datasets to {size}; the limit is {limit} per server. Delete "
+                "datasets it no longer needs (or trim this one), then try again.",
+                size=_size(after), limit=_size(self.max_scope_bytes)))
 
     # --------------------------------------------------------------- read --
     def _parse_file(self, path: Path) -> list[Example]:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise DatasetError("I couldn't read that dataset file.", detail=str(exc)) from None
+            raise DatasetError(Phrase("I couldn't read that dataset file."), detail=str(exc)) from None
         return parse_dataset(data, path.name, max_bytes=self.max_bytes, max_rows=self.max_rows).examples
 
     def exists(self, scope: str, name: str) -> bool:
@@ -132,15 +132,15 @@ class DatasetStore:
         """All examples of a dataset, or DatasetError if there's no such dataset."""
         found = self.resolve(scope, name)
         if found is None:
-            raise DatasetError(
-                f"There's no dataset called `{sanitize_name(name)}`. Upload one first, or list them to check the name."
-            )
+            raise DatasetError(Phrase(
+                "There's no dataset called `{name}`. Upload one first, or list them to check the name.",
+                name=sanitize_name(name)))
         return self._parse_file(found[0])
 
     def info(self, scope: str, name: str) -> DatasetInfo:
         found = self.resolve(scope, name)
         if found is None:
-            raise DatasetError(f"There's no dataset called `{sanitize_name(name)}`.")
+            raise DatasetError(Phrase("There's no dataset called `{name}`.", name=sanitize_name(name)))
         return self._cached_info(found[0], sanitize_name(name), found[1])
 
     def _cached_info(self, path: Path, name: str, shared: bool) -> DatasetInfo:
@@ -197,13 +197,15 @@ class DatasetStore:
                 if found is not None:
                     examples = self._parse_file(found[0]) + examples
                 if len(examples) > self.max_rows:
-                    raise DatasetError(f"Together with `{dataset}` that makes more than {self.max_rows:,} rows, my limit.")
+                    raise DatasetError(Phrase("Together with `{dataset}` that makes more than {limit:,} rows, my limit.",
+                                              dataset=dataset, limit=self.max_rows))
             if not merge:
                 require_trainable(examples)
             content = examples_to_csv(examples)
             size = len(content.encode("utf-8"))
             if merge and size > self.max_bytes:
-                raise DatasetError(f"Together with `{dataset}` that would pass the {self.max_bytes:,}-byte limit.")
+                raise DatasetError(Phrase("Together with `{dataset}` that would pass the {limit}-byte limit.",
+                                          dataset=dataset, limit=f"{self.max_bytes:,}"))
             with self._lock(path.parent):  # count and bytes are per scope
                 self._check_quota(scope, path, size)
                 atomic_write_text(path, content)
@@ -215,21 +217,23 @@ class DatasetStore:
         """Append one example, copying a shared dataset into the scope first."""
         label, text = (label or "").strip(), (text or "").strip()
         if not text:
-            raise DatasetError("The example text is empty. Write the message you want me to learn.")
+            raise DatasetError(Phrase("The example text is empty. Write the message you want me to learn."))
         if not label:
-            raise DatasetError("Please say which label this example has.")
+            raise DatasetError(Phrase("Please say which label this example has."))
         dataset = sanitize_name(name)
         path = self.local_path(scope, dataset)
         with self._lock(path):
             found = self.resolve(scope, dataset)
             examples = self._parse_file(found[0]) if found else []
             if len(examples) + 1 > self.max_rows:
-                raise DatasetError(f"`{dataset}` already has {self.max_rows:,} rows, which is my limit.")
+                raise DatasetError(Phrase("`{dataset}` already has {limit:,} rows, which is my limit.", dataset=dataset,
+                                          limit=self.max_rows))
             examples.append(Example(text, label))
             content = examples_to_csv(examples)
             size = len(content.encode("utf-8"))
             if size > self.max_bytes:
-                raise DatasetError(f"`{dataset}` would grow past the {self.max_bytes:,}-byte limit.")
+                raise DatasetError(Phrase("`{dataset}` would grow past the {limit}-byte limit.", dataset=dataset,
+                                          limit=f"{self.max_bytes:,}"))
             with self._lock(path.parent):
                 self._check_quota(scope, path, size)
                 atomic_write_text(path, content)
@@ -251,11 +255,11 @@ class DatasetStore:
                 return False
 
 
-def _size(n: int) -> str:
-    """Bytes as people read them: 950 bytes, 12.3 KB, 4.5 MB."""
+def _size(n: int) -> Phrase:
+    """Bytes as people read them: 950 bytes, 12.3 KB, 4.5 MB (the unit in the reader's language)."""
     if n < 1000:
-        return f"{n} bytes"
-    return f"{n / 1000:.1f} KB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
+        return Phrase("{size} bytes", size=n)
+    return Phrase("{size:.1f} KB", size=n / 1000) if n < 1_000_000 else Phrase("{size:.1f} MB", size=n / 1_000_000)
 
 
 def _summarise(name: str, examples: list[Example], shared: bool) -> DatasetInfo:

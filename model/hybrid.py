@@ -28,6 +28,8 @@ import numpy as np
 from scipy.special import softmax
 
 from .encoder import ENGLISH, shared_encoder
+from errors import Phrase
+
 from .errors import IncompatibleModelError
 
 # The least share of in-scope held-out rows a learned threshold must still answer. With explicit
@@ -37,10 +39,10 @@ from .errors import IncompatibleModelError
 # 42 % of held-out rows and 4 of 10 everyday chat messages; at 90 % all 10 were answered right.
 MIN_COVERAGE = 0.5
 MIN_COVERAGE_WITHOUT_OOS = 0.9
-_NEEDS_ENCODER = ("This model was trained with the sentence encoder, which is now turned off or not installed. "
-                  "Please retrain it with `!train`.")
-_NEEDS_MULTILINGUAL = ("This model was trained with the multilingual sentence encoder, which is now turned off or "
-                       "not installed. Please retrain it with `!train`.")
+_NEEDS_ENCODER = Phrase("This model was trained with the sentence encoder, which is now turned off or not installed. "
+                         "Please retrain it with `!train`.")
+_NEEDS_MULTILINGUAL = Phrase("This model was trained with the multilingual sentence encoder, which is now turned off "
+                             "or not installed. Please retrain it with `!train`.")
 
 
 # At most this many training rows per class (and in all) are kept to measure familiarity:

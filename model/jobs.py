@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from errors import format_wait
+from errors import Phrase, format_wait, from_phrase_data
 
 from .childenv import child_environment
 from .errors import Busy, DatasetError, IncompatibleModelError, ModelError
@@ -89,9 +89,10 @@ def answering_message(result: dict[str, Any]) -> str:
     if threshold is None or precision is None:
         return ""
     if threshold <= 0 or coverage is None or coverage >= 0.995:
-        return f"I'll answer messages like these ({precision:.0%} of answers right on the held-out rows)."
-    return (f"I answer {coverage:.0%} of messages like these and say I'm not sure on the rest, so that "
-            f"{precision:.0%} of my answers are right (held-out rows).")
+        return Phrase("I'll answer messages like these ({precision:.0%} of answers right on the held-out rows).",
+                      precision=precision)
+    return Phrase("I answer {coverage:.0%} of messages like these and say I'm not sure on the rest, so that "
+                  "{precision:.0%} of my answers are right (held-out rows).", coverage=coverage, precision=precision)
 
 
 class JobManager:
@@ -136,15 +137,17 @@ class JobManager:
     def check_can_submit(self, scope: str) -> None:
         """Raise Busy if a job for ``scope`` exists or the queue is full."""
         if self._closed:
-            raise Busy("The bot is shutting down; please try again in a minute.")
+            raise Busy(_SHUTTING_DOWN)
         current = self._active.get(check_scope(scope))
         if current is not None:
-            raise Busy(
-                f"A training job (`{current.id}`) is already {current.state} here. "
-                "Please wait for it to finish before starting another."
-            )
+            raise Busy(Phrase("A training job (`{job}`) is already training here. Please wait for it to finish before "
+                              "starting another.", job=current.id)
+                       if current.state != "queued" else
+                       Phrase("A training job (`{job}`) is already queued here. Please wait for it to finish before "
+                              "starting another.", job=current.id))
         if len(self._active) + 1 - self.max_parallel > self.queue_size:
-            raise Busy(f"The training queue is full ({self.queue_size} waiting). Please try again in a few minutes.")
+            raise Busy(Phrase("The training queue is full ({count} waiting). Please try again in a few minutes.",
+                              count=self.queue_size))
 
     # ------------------------------------------------------------- submit --
     def submit(
@@ -185,8 +188,8 @@ class JobManager:
     async def _run(
         self, job: JobHandle, request: dict[str, Any], on_status: StatusCallback | None, ahead: int
     ) -> JobStatus:
-        where = f" ({ahead} job(s) ahead)" if ahead > 0 else ""
-        await self._emit(job, on_status, JobStatus(job.id, "queued", f"queued{where}."))
+        queued = Phrase("queued ({count} job(s) ahead).", count=ahead) if ahead > 0 else Phrase("queued.")
+        await self._emit(job, on_status, JobStatus(job.id, "queued", queued))
         try:
             # Encoding up to ~10 MB of JSON would stall the event loop.
             payload = (await asyncio.to_thread(json.dumps, request)).encode("utf-8")
@@ -199,7 +202,7 @@ class JobManager:
             raise
         except Exception as exc:
             log.exception("training job %s crashed", job.id)
-            ok, info = False, {"message": f"Internal error ({type(exc).__name__})."}
+            ok, info = False, {"message": Phrase("Internal error ({kind}).", kind=type(exc).__name__)}
         self._forget(job)
         if ok:
             status = JobStatus(
@@ -207,7 +210,8 @@ class JobManager:
                 accuracy=info.get("accuracy"), macro_f1=info.get("macro_f1"), seconds=info.get("seconds"),
             )
         else:
-            status = JobStatus(job.id, "failed", f"Training failed: {info.get('message', 'unknown error')}", finished=True)
+            reason = info.get("message") or Phrase("unknown error")
+            status = JobStatus(job.id, "failed", Phrase("Training failed: {reason}", reason=reason), finished=True)
         job.state = status.state
         self._prepare_spare()
         await self._emit(job, on_status, status)
@@ -223,48 +227,50 @@ class JobManager:
         proc = self._take_spare() or await self._spawn()
         job._process = proc
 
-        heading = "training…"
+        heading: Phrase = Phrase("training")
 
         async def on_event(event: dict[str, Any]) -> None:
             nonlocal heading
             if event.get("event") == "training":
-                heading = f"training on {event.get('rows')} examples of {event.get('classes')} labels"
-                await self._emit(job, on_status, JobStatus(job.id, "training", heading + "…"))
+                heading = Phrase("training on {rows} examples of {classes} labels", rows=event.get("rows"),
+                                 classes=event.get("classes"))
+                await self._emit(job, on_status, JobStatus(job.id, "training", Phrase("{heading}…", heading=heading)))
             elif event.get("event") == "progress" and isinstance(event.get("message"), str):
                 step = plain_step(event["message"])
-                await self._emit(job, on_status, JobStatus(job.id, "training", f"{heading}: {step}…"))
+                await self._emit(job, on_status, JobStatus(job.id, "training", Phrase("{heading}: {step}…",
+                                                                                       heading=heading, step=step)))
 
         try:
             outcome = await _talk(proc, payload, self.timeout, on_event)
         finally:
             job._process = None
         if outcome.timed_out:
-            return False, {"message": f"it took longer than {_duration(self.timeout)} and was stopped."}
+            return False, {"message": Phrase("it took longer than {took} and was stopped.", took=_duration(self.timeout))}
         result, rc = outcome.result, outcome.rc
         if rc == 0 and result is not None and Path(str(result.get("path", ""))).is_file():
             return True, result
         if outcome.stderr:
             log.warning("training worker %s stderr: %s", job.id, outcome.stderr[-2000:].decode("utf-8", "replace"))
         if outcome.failure:
-            return False, {"message": outcome.failure.get("message")}
+            return False, {"message": _failure_message(outcome.failure)}
         if rc is not None and rc < 0:
-            return False, {"message": "the training process was killed."}
-        return False, {"message": f"the training process exited unexpectedly (code {rc})."}
+            return False, {"message": Phrase("the training process was killed.")}
+        return False, {"message": Phrase("the training process exited unexpectedly (code {code}).", code=rc)}
 
     # --------------------------------------------------------- evaluation --
     def check_can_evaluate(self, scope: str) -> None:
         """Raise Busy when ``scope`` is already testing or the evaluation queue is full."""
         scope = check_scope(scope)
         if self._closed:
-            raise Busy("The bot is shutting down; please try again in a minute.")
+            raise Busy(_SHUTTING_DOWN)
         if scope in self._evals:
-            raise Busy("A test is already running here. Please wait for its report before starting another.",
+            raise Busy(Phrase("A test is already running here. Please wait for its report before starting another."),
                        retry_after=self._eval_seconds)
         if len(self._evals) >= self.max_parallel_evals + self.eval_queue_size:
             waves = len(self._evals) // max(1, self.max_parallel_evals)
             wait = max(5.0, waves * self._eval_seconds)
-            raise Busy(f"I'm testing models for other servers right now ({len(self._evals)} waiting or running); "
-                       f"please try again in {format_wait(wait)}.", retry_after=wait)
+            raise Busy(Phrase("I'm testing models for other servers right now ({count} waiting or running); please try "
+                              "again in {wait}.", count=len(self._evals), wait=format_wait(wait)), retry_after=wait)
 
     async def evaluate(self, scope: str, request: dict[str, Any],
                        on_progress: Callable[[str], Awaitable[None]] | None = None) -> dict[str, Any]:
@@ -283,7 +289,7 @@ class JobManager:
             payload = (await asyncio.to_thread(json.dumps, {**self.worker_options, **request, "kind": "evaluate"}))
             async with self._eval_slots:
                 if self._closed:
-                    raise Busy("The bot is shutting down; please try again in a minute.")
+                    raise Busy(_SHUTTING_DOWN)
                 started = time.monotonic()
                 proc = self._take_spare() or await self._spawn()
                 self._evals[scope] = proc
@@ -294,16 +300,16 @@ class JobManager:
             self._evals.pop(scope, None)
             self._prepare_spare()
         if outcome.timed_out:
-            raise ModelError(f"Testing took longer than {_duration(self.eval_timeout)} and was stopped. "
-                             "Please try a smaller file.")
+            raise ModelError(Phrase("Testing took longer than {took} and was stopped. Please try a smaller file.",
+                                    took=_duration(self.eval_timeout)))
         if outcome.rc == 0 and outcome.result is not None:
             return outcome.result
         if outcome.stderr:
             log.warning("evaluation worker stderr: %s", outcome.stderr[-2000:].decode("utf-8", "replace"))
         if outcome.failure:
             error = _USER_ERRORS.get(str(outcome.failure.get("error")), ModelError)
-            raise error(str(outcome.failure.get("message")))
-        raise ModelError("Testing failed unexpectedly; it has been logged.",
+            raise error(_failure_message(outcome.failure))
+        raise ModelError(Phrase("Testing failed unexpectedly; it has been logged."),
                          detail=f"evaluation worker exited with code {outcome.rc}")
 
     # ------------------------------------------------------ worker spawning --
@@ -385,14 +391,16 @@ _USER_ERRORS: dict[str, type[ModelError]] = {
 }
 
 
+_SHUTTING_DOWN = Phrase("The bot is shutting down; please try again in a minute.")
+
 _STEPS = (  # the worker's step names, as a server admin would say them
-    ("embedding ", "reading the examples with the sentence model"),
-    ("cross-validation", "checking itself on examples held back"),
-    ("held-out fit", "checking itself on examples held back"),
-    ("final fit", "learning from every example"),
-    ("saving", "saving the model"),
-    ("loading the sentence model", "loading the sentence model"),
-    ("training ", "getting ready"),
+    ("embedding ", Phrase("reading the examples with the sentence model")),
+    ("cross-validation", Phrase("checking itself on examples held back")),
+    ("held-out fit", Phrase("checking itself on examples held back")),
+    ("final fit", Phrase("learning from every example")),
+    ("saving", Phrase("saving the model")),
+    ("loading the sentence model", Phrase("loading the sentence model")),
+    ("training ", Phrase("getting ready")),
 )
 
 
@@ -401,7 +409,8 @@ def plain_step(message: str) -> str:
     for prefix, words in _STEPS:
         if message.startswith(prefix):
             count = message[len(prefix):].removesuffix(" rows").strip()
-            return f"{words} ({count})" if " of " in count else words
+            done, of, total = count.partition(" of ")
+            return Phrase("{step} ({done} of {total})", step=words, done=done, total=total) if of else words
     return message[:100]
 
 
@@ -420,8 +429,15 @@ def _progress_relay(on_progress: Callable[[str], Awaitable[None]] | None):
     return relay
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:g} seconds"
+def _duration(seconds: float) -> Phrase:
+    if seconds >= 120:
+        return Phrase("{minutes:.0f} minutes", minutes=seconds / 60)
+    return Phrase("{seconds:g} seconds", seconds=seconds)
+
+
+def _failure_message(failure: dict[str, Any]) -> str:
+    """A worker's failure message: the Phrase it sent (template and values), else its text."""
+    return from_phrase_data(failure.get("phrase") or failure.get("message")) or Phrase("unknown error")
 
 
 @dataclass(slots=True)

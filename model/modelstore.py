@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 
+from errors import Phrase
 from storage.atomic import TMP_PREFIX, atomic_write_bytes
 from .errors import IncompatibleModelError
 from .names import check_scope
 
 MAGIC = b"DISCORD-BOT-MODEL/1\n"
 SUFFIX = ".model"
-_RETRAIN = "Please retrain it with `!train`."
+_DAMAGED = Phrase("The saved model file is damaged. Please retrain it with `!train`.")
 
 
 def library_versions() -> dict[str, str]:
@@ -84,19 +85,20 @@ def remove_stale_temp_files(models_dir: Path, scope: str) -> int:
 
 def _read_header(fh) -> dict[str, Any]:
     if fh.read(len(MAGIC)) != MAGIC:
-        raise IncompatibleModelError(f"The saved model isn't in a format I understand. {_RETRAIN}")
+        raise IncompatibleModelError(Phrase("The saved model isn't in a format I understand. Please retrain it with "
+                                            "`!train`."))
     raw_len = fh.read(8)
     if len(raw_len) != 8:
-        raise IncompatibleModelError(f"The saved model file is damaged. {_RETRAIN}")
+        raise IncompatibleModelError(_DAMAGED)
     (length,) = struct.unpack(">Q", raw_len)
     if length > 50_000_000:
-        raise IncompatibleModelError(f"The saved model file is damaged. {_RETRAIN}")
+        raise IncompatibleModelError(_DAMAGED)
     try:
         meta = json.loads(fh.read(length).decode("utf-8"))
     except ValueError:
-        raise IncompatibleModelError(f"The saved model file is damaged. {_RETRAIN}") from None
+        raise IncompatibleModelError(_DAMAGED) from None
     if not isinstance(meta, dict):
-        raise IncompatibleModelError(f"The saved model file is damaged. {_RETRAIN}")
+        raise IncompatibleModelError(_DAMAGED)
     return meta
 
 
@@ -112,10 +114,9 @@ def check_compatible(meta: dict[str, Any]) -> None:
 
     saved = str(meta.get("sklearn", "unknown"))
     if _major_minor(saved) != _major_minor(sklearn.__version__):
-        raise IncompatibleModelError(
-            f"The saved model was trained with scikit-learn {saved}, but the bot now runs "
-            f"{sklearn.__version__}. {_RETRAIN}"
-        )
+        raise IncompatibleModelError(Phrase(
+            "The saved model was trained with scikit-learn {saved}, but the bot now runs {running}. Please retrain it "
+            "with `!train`.", saved=saved, running=sklearn.__version__))
 
 
 def load_model(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -130,8 +131,8 @@ def load_model(path: Path) -> tuple[Any, dict[str, Any]]:
             model = pickle.load(fh)
         except Exception as exc:  # unpickling can raise nearly anything
             raise IncompatibleModelError(
-                f"I couldn't load the saved model. {_RETRAIN}", detail=f"unpickle failed: {exc!r}"
-            ) from None
+                Phrase("I couldn't load the saved model. Please retrain it with `!train`."),
+                detail=f"unpickle failed: {exc!r}") from None
     if not isinstance(model, (TextClassifier, HybridClassifier)):
-        raise IncompatibleModelError(f"The saved model isn't one I can use. {_RETRAIN}")
+        raise IncompatibleModelError(Phrase("The saved model isn't one I can use. Please retrain it with `!train`."))
     return model, meta

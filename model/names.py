@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
+from errors import Phrase
+
 from .errors import DatasetError, ModelError
 
 MAX_NAME = 64
@@ -16,7 +18,7 @@ def sanitize_name(raw: str) -> str:
     """Lowercase, [a-z0-9_-] only, at most 64 chars; refuse if nothing is left."""
     name = _BAD.sub("_", (raw or "").strip().lower()).strip("_-")[:MAX_NAME].strip("_-")
     if not name:
-        raise DatasetError("Please give the dataset a name using letters, digits, `-` or `_`.")
+        raise DatasetError(Phrase("Please give the dataset a name using letters, digits, `-` or `_`."))
     return name
 
 
@@ -33,5 +35,5 @@ def check_scope(scope: str) -> str:
     """Scopes come from our own code (guild ids, dm-<id>); reject anything odd."""
     s = str(scope).strip().lower()
     if not _SCOPE.match(s):
-        raise ModelError("Internal error: invalid scope.", detail=f"invalid scope {scope!r}")
+        raise ModelError(Phrase("Internal error: invalid scope."), detail=f"invalid scope {scope!r}")
     return s

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+from errors import Phrase
+
 from .errors import DatasetError
 from .textdecode import decode_text
 from .types import Example
@@ -59,7 +61,8 @@ class _Rows:
     def add(self, where: str, text: Any, label: Any = None, response: Any = None) -> None:
         text_s = _as_text(text, where, "text")
         if not text_s:
-            raise DatasetError(f"{where} has an empty text. Fill it in or delete that row, then upload again.")
+            raise DatasetError(Phrase("{where} has an empty text. Fill it in or delete that row, then upload again.",
+                                      where=where))
         label_s = _as_text(label, where, "label") if label is not None else ""
         if not label_s:
             label_s = self.default_label or ""
@@ -67,41 +70,55 @@ class _Rows:
                 self.missing_labels.append(where)
         response_s = _as_text(response, where, "response") if response is not None else ""
         if len(self.items) >= self.max_rows:
-            raise DatasetError(
-                f"That dataset has more than {self.max_rows:,} rows, which is my limit. Please split it or trim it."
-            )
+            raise DatasetError(Phrase(
+                "That dataset has more than {limit:,} rows, which is my limit. Please split it or trim it.",
+                limit=self.max_rows))
         self.items.append(Example(text_s, label_s or None, response_s or None))
 
     def finish(self, fmt: str, warnings: list[str]) -> ParsedData:
         if not self.items:
-            raise DatasetError("I couldn't find any examples in that data. Is the file empty?")
+            raise DatasetError(Phrase("I couldn't find any examples in that data. Is the file empty?"))
         labelled_count = len(self.items) - len(self.missing_labels)
         if self.missing_labels:
             if labelled_count == 0 and self.allow_unlabelled:
                 pass
             elif labelled_count == 0:
-                raise DatasetError(
+                raise DatasetError(Phrase(
                     "That data has no labels. Add a `label` column (CSV) or `label` field (JSON), "
-                    "or give one label for all lines, e.g. `!train positive`."
-                )
+                    "or give one label for all lines, e.g. `!train positive`."))
             else:
-                shown = ", ".join(self.missing_labels[:3])
-                more = f" and {len(self.missing_labels) - 3} more" if len(self.missing_labels) > 3 else ""
-                raise DatasetError(f"Some rows have no label ({shown}{more}). Label every row, then upload again.")
+                first = self.missing_labels[:3]  # "Row 3, Row 7": each said in the reader's language
+                shown = Phrase(", ".join(f"{{where{i}}}" for i in range(len(first))),
+                               **{f"where{i}": where for i, where in enumerate(first)})
+                if len(self.missing_labels) > 3:
+                    raise DatasetError(Phrase("Some rows have no label ({rows} and {more} more). Label every row, then "
+                                              "upload again.", rows=shown, more=len(self.missing_labels) - 3))
+                raise DatasetError(Phrase("Some rows have no label ({rows}). Label every row, then upload again.",
+                                          rows=shown))
         has_response = any(e.response for e in self.items)
         return ParsedData(self.items, fmt, labelled_count > 0, has_response, warnings)
+
+
+_FIELDS = {"text": Phrase("text"), "label": Phrase("label"), "response": Phrase("response")}  # said in a message
+
+
+def too_big(size: int, max_bytes: int) -> Phrase:
+    return Phrase("That file is {size:.1f} MB; the limit is {limit:.1f} MB. Please trim it and upload again.",
+                  size=size / 1_000_000, limit=max_bytes / 1_000_000)
 
 
 def _as_text(value: Any, where: str, what: str) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        raise DatasetError(f"{where}: the {what} should be text, not true/false.")
+        raise DatasetError(Phrase("{where}: the {field} should be text, not true/false.", where=where,
+                                  field=_FIELDS[what]))
     if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, str):
         return value.strip()
-    raise DatasetError(f"{where}: the {what} should be text, not a list or object.")
+    raise DatasetError(Phrase("{where}: the {field} should be text, not a list or object.", where=where,
+                              field=_FIELDS[what]))
 
 
 def _norm_key(key: str) -> str:
@@ -136,16 +153,13 @@ def parse_dataset(
     """Parse an upload; raise DatasetError with a friendly message if unusable."""
     size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
     if size == 0:
-        raise DatasetError("That file is empty. Please upload a file with one example per line.")
+        raise DatasetError(Phrase("That file is empty. Please upload a file with one example per line."))
     if size > max_bytes:
-        raise DatasetError(
-            f"That file is {size / 1_000_000:.1f} MB; the limit is {max_bytes / 1_000_000:.1f} MB. "
-            "Please trim it and upload again."
-        )
+        raise DatasetError(too_big(size, max_bytes))
     text = decode_text(data) if isinstance(data, bytes) else decode_text(data.encode("utf-8", "surrogatepass"))
     stripped = text.strip()
     if not stripped:
-        raise DatasetError("That file only contains blank space. Please upload some examples.")
+        raise DatasetError(Phrase("That file only contains blank space. Please upload some examples."))
     label = (default_label or "").strip() or None
     hint = format_hint(filename)
     rows = _Rows(max_rows, label, allow_unlabelled)
@@ -169,15 +183,15 @@ def _try_json(stripped: str, rows: _Rows, hint: str | None) -> ParsedData | None
             values = _json_lines(lines)
             if values is not None:
                 for i, item in enumerate(values, 1):
-                    _add_json_item(rows, item, f"Line {i}")
+                    _add_json_item(rows, item, Phrase("Line {number}", number=i))
                 return rows.finish("jsonl", [])
         if hint in ("json", "jsonl") or _meant_as_json(stripped):
-            where = ""
             if isinstance(exc, json.JSONDecodeError):
-                where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-            raise DatasetError(
-                f"That JSON is malformed{where}. Check for missing commas or quotes, or use a JSON validator."
-            ) from None
+                raise DatasetError(Phrase(
+                    "That JSON is malformed (line {line}, column {column}: {problem}). Check for missing commas or "
+                    "quotes, or use a JSON validator.", line=exc.lineno, column=exc.colno, problem=exc.msg)) from None
+            raise DatasetError(Phrase(
+                "That JSON is malformed. Check for missing commas or quotes, or use a JSON validator.")) from None
         return None
     _add_json_value(rows, value)
     return rows.finish("json", [])
@@ -208,12 +222,12 @@ def _json_lines(lines: list[str]) -> list[Any] | None:
 def _add_json_value(rows: _Rows, value: Any) -> None:
     if isinstance(value, list):
         for i, item in enumerate(value, 1):
-            _add_json_item(rows, item, f"Item {i}")
+            _add_json_item(rows, item, Phrase("Item {number}", number=i))
         return
     if isinstance(value, dict):
         keys = [k for k in value if isinstance(k, str)]
         if _pick(keys, TEXT_COLUMNS) is not None and not isinstance(value[keys[_pick(keys, TEXT_COLUMNS)]], list):
-            _add_json_item(rows, value, "Item 1")
+            _add_json_item(rows, value, Phrase("Item {number}", number=1))
             return
         wrapper = _pick(keys, _WRAPPER_KEYS)
         if wrapper is not None and isinstance(value[keys[wrapper]], list):
@@ -223,12 +237,11 @@ def _add_json_value(rows: _Rows, value: Any) -> None:
             # {"label": ["text", ...]} — a common way to write intents by hand.
             for lab, texts in value.items():
                 for i, text in enumerate([texts] if isinstance(texts, str) else texts, 1):
-                    rows.add(f"'{lab}' item {i}", text, lab)
+                    rows.add(Phrase("'{label}' item {number}", label=lab, number=i), text, lab)
             return
-    raise DatasetError(
+    raise DatasetError(Phrase(
         'I don\'t recognise that JSON layout. Use a list like [{"text": "hi", "label": "greeting"}] '
-        'or [["hi", "greeting"]].'
-    )
+        'or [["hi", "greeting"]].'))
 
 
 def _add_json_item(rows: _Rows, item: Any, where: str) -> None:
@@ -236,13 +249,14 @@ def _add_json_item(rows: _Rows, item: Any, where: str) -> None:
         rows.add(where, item)
     elif isinstance(item, (list, tuple)):
         if not 1 <= len(item) <= 3:
-            raise DatasetError(f"{where} should be [text, label] or [text, label, response].")
+            raise DatasetError(Phrase("{where} should be [text, label] or [text, label, response].", where=where))
         rows.add(where, *item)
     elif isinstance(item, dict):
         keys = [k for k in item if isinstance(k, str)]
         ti = _pick(keys, TEXT_COLUMNS)
         if ti is None:
-            raise DatasetError(f'{where} has no "text" field. Each object needs "text" and "label".')
+            raise DatasetError(Phrase('{where} has no "text" field. Each object needs "text" and "label".',
+                                      where=where))
         li = _pick(keys, LABEL_COLUMNS)
         ri = _pick(keys, RESPONSE_COLUMNS)
         rows.add(
@@ -252,7 +266,8 @@ def _add_json_item(rows: _Rows, item: Any, where: str) -> None:
             item[keys[ri]] if ri is not None else None,
         )
     else:
-        raise DatasetError(f"{where} should be a text, a [text, label] pair or an object with text and label.")
+        raise DatasetError(Phrase("{where} should be a text, a [text, label] pair or an object with text and label.",
+                                  where=where))
 
 
 # ------------------------------------------------------ CSV / TSV / text ----
@@ -291,13 +306,12 @@ def _parse_delimited_or_lines(stripped: str, rows: _Rows, hint: str | None) -> P
     layout = _header_layout(first_line, hint)
     if layout is None:
         if hint in ("csv", "tsv"):
-            raise DatasetError(
+            raise DatasetError(Phrase(
                 "I couldn't find a text column. The first row must be a header such as `text,label` "
-                f"(I found: {first_line[:80]!r})."
-            )
+                "(I found: {found}).", found=repr(first_line[:80])))
         for i, line in enumerate(stripped.splitlines(), 1):
             if line.strip():
-                rows.add(f"Line {i}", line)
+                rows.add(Phrase("Line {number}", number=i), line)
         return rows.finish("text", [])
     delim, header = layout
     ti = _pick(header, TEXT_COLUMNS)
@@ -312,7 +326,7 @@ def _parse_delimited_or_lines(stripped: str, rows: _Rows, hint: str | None) -> P
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
-            where = f"Row {reader.line_num}"
+            where = Phrase("Row {number}", number=reader.line_num)
             extra = len(row) - len(header)
             if extra > 0 and delim != "\x1f":
                 # Unquoted delimiters inside the text: glue them back together.
@@ -323,7 +337,9 @@ def _parse_delimited_or_lines(stripped: str, rows: _Rows, hint: str | None) -> P
             response = row[ri] if ri is not None and ri < len(row) else None
             rows.add(where, text, label, response)
     except csv.Error as exc:
-        raise DatasetError(f"I couldn't read that CSV ({exc}). Check the quoting and upload again.") from None
+        raise DatasetError(Phrase("I couldn't read that CSV ({problem}). Check the quoting and upload again.",
+                                  problem=str(exc))) from None
     if joined:
-        warnings.append(f"{joined} row(s) had unquoted separators in the text; I joined them back together.")
+        warnings.append(Phrase("{count} row(s) had unquoted separators in the text; I joined them back together.",
+                               count=joined))
     return rows.finish("tsv" if delim == "\t" else "csv", warnings)

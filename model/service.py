@@ -15,12 +15,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from errors import Phrase
+
 from .datastore import DatasetStore
 from .encoder import set_enabled as set_encoder_enabled
 from .errors import Busy, DatasetError, IncompatibleModelError, ModelError, NoModelError
 from .jobs import JobHandle, JobManager, StatusCallback
 from .modelstore import latest_version, list_versions, read_meta
 from .names import check_scope, sanitize_name
+from .parsing import too_big
 from .predictor import DEFAULT_CACHE_BYTES, ModelCache
 from .reportio import read_report
 from .types import DatasetInfo, EvalReport, Example, JobStatus, Prediction
@@ -33,7 +36,7 @@ __all__ = [
 
 
 TEST_SCORING_SHARE = 0.6
-NO_MODEL_YET = "There's no trained model here yet. Upload a dataset and run `!train` first."
+NO_MODEL_YET = Phrase("There's no trained model here yet. Upload a dataset and run `!train` first.")
 
 
 class ModelService:
@@ -161,10 +164,7 @@ class ModelService:
             raise NoModelError(NO_MODEL_YET)
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
         if len(raw) > self.store.max_bytes:  # same refusal the parser gives, without shipping the bytes
-            raise DatasetError(
-                f"That file is {len(raw) / 1_000_000:.1f} MB; the limit is {self.store.max_bytes / 1_000_000:.1f} MB. "
-                "Please trim it and upload again."
-            )
+            raise DatasetError(too_big(len(raw), self.store.max_bytes))
         if max_rows is not None and max_rows < 1:
             raise ValueError("max_rows must be at least 1")
         out_dir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="eval-"))

@@ -9,10 +9,12 @@ from __future__ import annotations
 import codecs
 import unicodedata
 
+from errors import Phrase
+
 from .errors import DatasetError
 
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
-_NOT_TEXT = (
+_NOT_TEXT = Phrase(
     "That file doesn't look like text. Please upload a UTF-8 CSV, TSV, JSON, "
     "JSONL or plain-text file."
 )
@@ -68,15 +70,15 @@ def decode_text(data: bytes) -> str:
     if data.startswith(codecs.BOM_UTF8):
         text = _strict(data[3:], "utf-8")
         if text is None:
-            raise DatasetError("The file starts like UTF-8 but contains invalid bytes. Please re-save it as UTF-8.")
+            raise DatasetError(Phrase("The file starts like UTF-8 but contains invalid bytes. Please re-save it as UTF-8."))
     elif data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         text = _strict(data, "utf-32")
         if text is None:
-            raise DatasetError("The file looks like UTF-32 but can't be decoded. Please re-save it as UTF-8.")
+            raise DatasetError(Phrase("The file looks like UTF-32 but can't be decoded. Please re-save it as UTF-8."))
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         text = _strict(data, "utf-16")
         if text is None:
-            raise DatasetError("The file looks like UTF-16 but can't be decoded. Please re-save it as UTF-8.")
+            raise DatasetError(Phrase("The file looks like UTF-16 but can't be decoded. Please re-save it as UTF-8."))
     else:
         text = _strict(data, "utf-8")
         if text is None:
@@ -92,9 +94,8 @@ def decode_text(data: bytes) -> str:
                     text = candidate
                     break
             if text is None:
-                raise DatasetError(
-                    "I couldn't work out the file's text encoding. Please save it as UTF-8 and upload it again."
-                )
+                raise DatasetError(Phrase(
+                    "I couldn't work out the file's text encoding. Please save it as UTF-8 and upload it again."))
     text = text.lstrip("\ufeff")
     if "\x00" in text or not _control_ratio_ok(text):
         raise DatasetError(_NOT_TEXT)

@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from errors import phrase_data
+
 from .errors import ModelError
 from .modelstore import remove_stale_temp_files, write_model
 from .embedcache import cache_path
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         emit("training", rows=len(payload["examples"]), classes=len(labels))
         meta = run(models_dir, scope, job_id, keep, payload)
     except ModelError as exc:
-        emit("failed", message=exc.user_message, error=type(exc).__name__)
+        emit("failed", message=exc.user_message, phrase=phrase_data(exc.user_message), error=type(exc).__name__)
         return EXIT_USER_ERROR
     except Exception as exc:  # report, don't hide: the parent logs stderr too
         emit("failed", message=f"Training crashed unexpectedly ({type(exc).__name__}).")

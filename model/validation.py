@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
+from errors import Phrase
+
 from .errors import DatasetError
 from .types import Example
 
@@ -14,7 +16,7 @@ def text_key(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def quality_warnings(examples: list[Example]) -> list[str]:
+def quality_warnings(examples: list[Example]) -> list[Phrase]:
     """Counts of duplicate rows and of texts given conflicting labels."""
     pair_counts = Counter((text_key(e.text), e.label) for e in examples)
     duplicates = sum(n - 1 for n in pair_counts.values() if n > 1)
@@ -24,12 +26,12 @@ def quality_warnings(examples: list[Example]) -> list[str]:
     conflicts = sum(1 for labels in labels_by_text.values() if len(labels) > 1)
     warnings = []
     if duplicates:
-        warnings.append(f"{duplicates} duplicate row(s) (same text and label).")
+        warnings.append(Phrase("{count} duplicate row(s) (same text and label).", count=duplicates))
     if conflicts:
-        warnings.append(f"{conflicts} text(s) appear with conflicting labels.")
+        warnings.append(Phrase("{count} text(s) appear with conflicting labels.", count=conflicts))
     counts = Counter(e.label for e in examples if e.label is not None)
     if len(counts) == 1:
-        warnings.append("Only one class so far; add examples of at least one more class before training.")
+        warnings.append(Phrase("Only one class so far; add examples of at least one more class before training."))
     return warnings
 
 
@@ -41,13 +43,13 @@ def label_counts(examples: Iterable[Example]) -> Counter[str]:
 def require_trainable(examples: list[Example]) -> None:
     """Refuse data a classifier can't learn from, with advice on fixing it."""
     if not examples:
-        raise DatasetError("That dataset is empty. Add some examples first.")
+        raise DatasetError(Phrase("That dataset is empty. Add some examples first."))
     counts = label_counts(examples)
     if len(counts) < 2:
         only = next(iter(counts), "none")
-        raise DatasetError(
-            f"I need at least two classes (labels) to train, but this data only has `{only}`. "
-            "Add examples of another class, e.g. a CSV with text,label columns."
+        raise DatasetError(Phrase(
+            "I need at least two classes (labels) to train, but this data only has `{only}`. "
+            "Add examples of another class, e.g. a CSV with text,label columns.", only=only)
         )
 
 
