@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from errors import Phrase
+
 __all__ = ["Container", "sniff_container", "describe_content", "ffmpeg_input_args", "ACCEPTED_FORMATS"]
 
 
@@ -39,7 +41,8 @@ AMR = Container("AMR", "amr")
 CAF = Container("CAF", "caf", needs_seeking=True)
 ASF = Container("WMA/ASF", "asf", needs_seeking=True)
 
-ACCEPTED_FORMATS = "a voice message or an OGG/Opus, WebM, MP3, WAV, FLAC, M4A/MP4, AAC, AIFF, AMR, CAF or WMA file"
+ACCEPTED_FORMATS = Phrase("a voice message or an OGG/Opus, WebM, MP3, WAV, FLAC, M4A/MP4, AAC, AIFF, AMR, CAF or WMA "
+                          "file")
 
 _ASF_GUID = bytes.fromhex("3026B2758E66CF11A6D900AA0062CE6C")
 # Top-level atoms a QuickTime/MP4 file starts with ("ftyp" in every modern file).
@@ -105,35 +108,37 @@ def _mpeg_audio(head: bytes) -> Container | None:
     return MP3
 
 
-def describe_content(data: bytes) -> str:
+def describe_content(data: bytes) -> Phrase:
     """What refused data looks like, for the reply ("an HLS playlist", "a PNG image", ...)."""
     head = data[:64]
-    for magic, what in ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-                        (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"),
-                        (b"\x7fELF", "a program"), (b"MZ", "a program")):
+    for magic, what in ((b"\x89PNG", Phrase("a PNG image")), (b"\xff\xd8\xff", Phrase("a JPEG image")),
+                        (b"GIF8", Phrase("a GIF image")), (b"%PDF", Phrase("a PDF document")),
+                        (b"PK\x03\x04", Phrase("a ZIP archive")), (b"\x7fELF", Phrase("a program")),
+                        (b"MZ", Phrase("a program"))):
         if head.startswith(magic):
             return what
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "a WebP image"
+        return Phrase("a WebP image")
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "an AVI video"
+        return Phrase("an AVI video")
     if head[:1] == b"\x47" and data[188:189] == b"\x47":
-        return "an MPEG transport stream"
+        return Phrase("an MPEG transport stream")
     text = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith(b"#extm3u"):
-        return "an HLS playlist"
+        return Phrase("an HLS playlist")
     if text.startswith(b"ffconcat") or text.startswith(b"file "):
-        return "a concat list"
+        return Phrase("a concat list")
     if text.startswith(b"data:"):
-        return "a data URI"
+        return Phrase("a data URI")
     if _URL.match(text) or b"://" in text[:200]:
-        return "a link or a path to another file"
+        return Phrase("a link or a path to another file")
+    unknown = Phrase("data in a format I don't know")
     try:
         decoded = data[:4096].decode("utf-8")
     except UnicodeDecodeError:
-        return "data in a format I don't know"
+        return unknown
     printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in decoded)
-    return "text" if printable >= 0.95 * max(1, len(decoded)) else "data in a format I don't know"
+    return Phrase("text") if printable >= 0.95 * max(1, len(decoded)) else unknown
 
 
 def ffmpeg_input_args(container: Container, source: str) -> list[str]:

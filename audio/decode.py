@@ -25,6 +25,7 @@ import numpy as np
 
 from audio.containers import ACCEPTED_FORMATS, Container, describe_content, ffmpeg_input_args, sniff_container
 from audio.errors import AudioDecodeError, AudioTooLarge, AudioTooLong, DecodeTimeout, NoSpeech, UnacceptedFormat
+from errors import Phrase
 
 __all__ = [
     "SAMPLE_RATE",
@@ -88,7 +89,7 @@ def _ffmpeg() -> str:
     path = shutil.which("ffmpeg")
     if not path:
         raise AudioDecodeError(
-            "ffmpeg is not installed", user_message="Audio decoding isn't available on this bot right now."
+            "ffmpeg is not installed", user_message=Phrase("Audio decoding isn't available on this bot right now.")
         )
     return path
 
@@ -96,11 +97,11 @@ def _ffmpeg() -> str:
 def check_upload(data: bytes, max_bytes: int) -> None:
     """Reject empty or oversized uploads before spending any work on them."""
     if not data:
-        raise AudioDecodeError("empty input", user_message="That file is empty.")
+        raise AudioDecodeError("empty input", user_message=Phrase("That file is empty."))
     if len(data) > max_bytes:
         raise AudioTooLarge(
             f"{len(data)} bytes > {max_bytes}",
-            user_message=f"That file is too big: the limit is {max_bytes / 1_000_000:g} MB.",
+            user_message=too_big(max_bytes),
         )
 
 
@@ -111,7 +112,8 @@ def accepted_container(data: bytes) -> Container:
         what = describe_content(data)
         raise UnacceptedFormat(
             f"refused upload: {what}, first bytes {data[:16]!r}",
-            user_message=f"Not an audio format I accept: that looks like {what}. Send {ACCEPTED_FORMATS}.",
+            user_message=Phrase("Not an audio format I accept: that looks like {what}. Send {formats}.", what=what,
+                                formats=ACCEPTED_FORMATS),
         )
     return container
 
@@ -149,10 +151,10 @@ def decode_audio(
     if audio.seconds > max_seconds:
         raise AudioTooLong(
             f"longer than {max_seconds} s",
-            user_message=f"That recording is too long: the limit is {_fmt_duration(max_seconds)}.",
+            user_message=Phrase("That recording is too long: the limit is {limit}.", limit=_fmt_duration(max_seconds)),
         )
     if audio.seconds < 0.05:
-        raise AudioDecodeError("no audio samples decoded", user_message="That file has no audio in it.")
+        raise AudioDecodeError("no audio samples decoded", user_message=Phrase("That file has no audio in it."))
     if reject_silence and audio.rms_dbfs() < SILENCE_DBFS:
         raise NoSpeech(f"silent audio ({audio.rms_dbfs():.1f} dBFS)")
     return audio
@@ -177,14 +179,17 @@ def _run_ffmpeg(input_args: list[str], stdin: bytes | None, workdir: str, *,
         detail = proc.stderr.decode("utf-8", "replace").strip()[-500:]
         if "matches no streams" in detail:
             raise AudioDecodeError(
-                f"no audio stream: {detail}", user_message="That file has no sound track I can transcribe."
+                f"no audio stream: {detail}", user_message=Phrase("That file has no sound track I can transcribe.")
             )
         raise AudioDecodeError(f"ffmpeg failed ({proc.returncode}): {detail}")
     return proc.stdout
 
 
-def _fmt_duration(seconds: float) -> str:
+def too_big(max_bytes: int) -> Phrase:
+    return Phrase("That file is too big: the limit is {limit:g} MB.", limit=max_bytes / 1_000_000)
+
+
+def _fmt_duration(seconds: float) -> Phrase:
     if seconds >= 60 and seconds % 60 == 0:
-        minutes = int(seconds // 60)
-        return f"{minutes} minute" + ("s" if minutes != 1 else "")
-    return f"{seconds:g} seconds"
+        return Phrase("1 minute") if seconds == 60 else Phrase("{minutes:.0f} minutes", minutes=seconds // 60)
+    return Phrase("{seconds:g} seconds", seconds=seconds)

@@ -25,7 +25,7 @@ from collections import deque
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable, Hashable
 
-from errors import Busy, UserError, format_wait
+from errors import Busy, Phrase, UserError, format_wait
 
 __all__ = ["FairQueue", "Ticket"]
 
@@ -87,7 +87,7 @@ class FairQueue:
     """Round-robin admission of jobs from many scopes to ``slots`` workers."""
 
     def __init__(self, slots: int, per_scope: int, max_waiting: int, *, job_seconds: float = 10.0,
-                 busy_message: str = "I'm busy with other requests; please try again in {wait}.",
+                 busy_message: str = Phrase("I'm busy with other requests; please try again in {wait}."),
                  clock: Callable[[], float] = time.monotonic) -> None:
         if slots < 1 or per_scope < 0 or max_waiting < 0:
             raise ValueError("slots must be >= 1, per_scope and max_waiting >= 0")
@@ -249,4 +249,5 @@ class FairQueue:
 
     def _busy(self, retry_after: float, detail: str) -> Busy:
         retry_after = max(1.0, retry_after)
-        return Busy(self.busy_message.format(wait=format_wait(retry_after)), retry_after=retry_after, detail=detail)
+        message = Phrase(self.busy_message, wait=format_wait(retry_after))  # said in the reader's language
+        return Busy(message, retry_after=retry_after, detail=detail)

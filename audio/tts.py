@@ -34,6 +34,7 @@ from audio.errors import AudioError
 from audio.festival import VOICES as FESTIVAL_VOICES
 from audio.festival import FestivalError, FestivalVoice, spell_out_russian, voice_installed
 from audio.speech_text import chunk_text
+from errors import Phrase
 
 log = logging.getLogger("audio.tts")
 
@@ -48,7 +49,7 @@ of audio in one input (measured: 80 chars -> ~235 MB peak, 200 chars -> ~350-600
 class SpeechFailed(AudioError):
     """No configured engine could speak the text."""
 
-    default_user_message = "Sorry, I can't speak right now."
+    default_user_message = Phrase("Sorry, I can't speak right now.")
 
 
 class EngineFailed(Exception):
