@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 import discord
 
 from config import Settings
-from errors import UserError
+from errors import Phrase, UserError
 from storage.languages import LanguageSettings
 
 from .internals import ListeningVoiceClient, wait_until_connected
@@ -64,15 +64,15 @@ def join_problem(channel: VoiceChannel) -> str | None:
     """Why the bot can't connect and speak in `channel`, or None when it can."""
     me = channel.guild.me
     if me is None:
-        return "I can't see myself in this server yet; try again in a moment."
+        return Phrase("I can't see myself in this server yet; try again in a moment.")
     perms = channel.permissions_for(me)
     if not perms.connect:
-        return f"I don't have permission to connect to {bold(channel.name)}."
+        return Phrase("I don't have permission to connect to {channel}.", channel=bold(channel.name))
     if not perms.speak:
-        return f"I don't have permission to speak in {bold(channel.name)}."
+        return Phrase("I don't have permission to speak in {channel}.", channel=bold(channel.name))
     limit = getattr(channel, "user_limit", 0)
     if limit and len(channel.members) >= limit and not perms.move_members and me not in channel.members:
-        return f"{bold(channel.name)} is full."
+        return Phrase("{channel} is full.", channel=bold(channel.name))
     return None
 
 
@@ -121,7 +121,7 @@ class VoiceManager:
             name = client.channel.name if connected and client.channel else ""
             await self._disconnect(guild, "asked to leave")
         if not connected:
-            raise VoiceError("I'm not in a voice channel.")
+            raise VoiceError(Phrase("I'm not in a voice channel."))
         return name
 
     async def speak_reply(self, message: discord.Message, text: str, listener: discord.Member | None = None) -> None:
@@ -223,16 +223,16 @@ class VoiceManager:
                                            cls=self._voice_client)
         except asyncio.TimeoutError:
             await self._drop_stale(guild)
-            raise VoiceError(f"Discord didn't let me into {bold(channel.name)} in time; "
-                             "please try again.") from None
+            raise VoiceError(Phrase("Discord didn't let me into {channel} in time; please try again.",
+                                    channel=bold(channel.name))) from None
         except discord.ClientException as exc:
             await self._drop_stale(guild)
             log.warning("Could not join %s: %s", channel, exc)
-            raise VoiceError(f"I couldn't join {bold(channel.name)}; please try again.") from None
+            raise VoiceError(Phrase("I couldn't join {channel}; please try again.", channel=bold(channel.name))) from None
         except discord.DiscordException as exc:
             await self._drop_stale(guild)
             log.warning("Could not join %s: %s", channel, exc)
-            raise VoiceError(f"I couldn't join {bold(channel.name)}; please try again.") from None
+            raise VoiceError(Phrase("I couldn't join {channel}; please try again.", channel=bold(channel.name))) from None
         self.playback.start(guild)
         if self.settings.speak_replies:
             self.playback.warm_up(guild)
