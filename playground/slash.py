@@ -7,6 +7,8 @@ Discord's own client has a form per option; a text box is quicker to type and to
 - subcommands come first as words (`/model info`), as Discord shows them;
 - a file attached to the message fills the command's first attachment option.
 Values are converted by the option's type; users, roles and channels are given by name.
+A command's or option's localized name (what a Russian client shows: `/обучить метка:…`) is
+taken too, and sent under its own name, as Discord's client does.
 """
 from __future__ import annotations
 
@@ -40,16 +42,17 @@ def parse(text: str, commands: Iterable[dict], *, attachment: tuple[str, bytes, 
         raise SlashSyntaxError("a slash command starts with / and a name, e.g. /hi")
     head, _, rest = text[1:].partition(" ")
     name = head.lower()
-    command = next((c for c in commands if c.get("name") == name and c.get("type", 1) == ac.CHAT_INPUT), None)
+    command = next((c for c in commands if _named(c, name) and c.get("type", 1) == ac.CHAT_INPUT), None)
     if command is None:
         known = sorted(c["name"] for c in commands if c.get("type", 1) == ac.CHAT_INPUT)
         raise SlashSyntaxError(f"/{name} is not a registered command; try one of: {', '.join('/' + k for k in known)}")
+    name = command["name"]
     specs = command.get("options") or []
     path: list[str] = []
     rest = rest.strip()
     while any(o["type"] in (ac.SUBCOMMAND, ac.SUBCOMMAND_GROUP) for o in specs):
         word, _, remainder = rest.partition(" ")
-        spec = next((o for o in specs if o["name"] == word.lower()
+        spec = next((o for o in specs if _named(o, word.lower())
                      and o["type"] in (ac.SUBCOMMAND, ac.SUBCOMMAND_GROUP)), None)
         if spec is None:
             subs = [o["name"] for o in specs if o["type"] in (ac.SUBCOMMAND, ac.SUBCOMMAND_GROUP)]
@@ -74,12 +77,22 @@ def parse(text: str, commands: Iterable[dict], *, attachment: tuple[str, bytes, 
     return SlashUse(name, options, " ".join(path) or None)
 
 
+def _named(item: dict, typed: str) -> bool:
+    """Whether `typed` is the command's (or option's) name, or one of its localized names."""
+    return item.get("name") == typed or typed in (item.get("name_localizations") or {}).values()
+
+
 def _split(rest: str, specs: list[dict]) -> dict[str, str]:
-    """`a:1 b:two words` -> {"a": "1", "b": "two words"}, for the options in `specs` only."""
+    """`a:1 b:two words` -> {"a": "1", "b": "two words"}, for the options in `specs` only (by any of their names)."""
     names = [o["name"] for o in specs if o["type"] != ac.ATTACHMENT]
     if not rest:
         return {}
-    pattern = re.compile(r"(?:^|\s)(" + "|".join(re.escape(n) for n in names) + r"):") if names else None
+    canonical = {n: n for n in names}
+    for o in specs:
+        if o["type"] != ac.ATTACHMENT:
+            canonical.update({local: o["name"] for local in (o.get("name_localizations") or {}).values() if local})
+    spelled = sorted(canonical, key=len, reverse=True)  # the longest first: "name" before "na"
+    pattern = re.compile(r"(?:^|\s)(" + "|".join(re.escape(n) for n in spelled) + r"):") if names else None
     marks = list(pattern.finditer(rest)) if pattern else []
     if not marks or marks[0].start() > 0 and rest[:marks[0].start()].strip():
         text_options = [o["name"] for o in specs if o["type"] == ac.STRING]
@@ -90,7 +103,7 @@ def _split(rest: str, specs: list[dict]) -> dict[str, str]:
     values = {}
     for mark, following in zip(marks, marks[1:] + [None]):
         end = following.start() if following else len(rest)
-        values[mark.group(1)] = rest[mark.end():end].strip()
+        values[canonical[mark.group(1)]] = rest[mark.end():end].strip()
     return values
 
 

@@ -15,7 +15,9 @@ import {
   autocompleteContext, closeMenu, complete, currentSuggestions, hideSuggestions, pickChoice, renderChoices,
   updateChoices, updateSuggestions,
 } from "./commands.js";
-import { autosize, cancelReply, chooseFile, clearFile, send, toggleRecording, trainOnSample } from "./composer.js";
+import {
+  autosize, cancelReply, chooseFile, chooseLanguage, clearFile, send, toggleRecording, trainOnSample,
+} from "./composer.js";
 import { addNotice, remove, renderAll, scrolled, setupWorld, showTyping, upsert } from "./messages.js";
 import { $, hook, isDm, myDm, state } from "./state.js";
 import { play, toggleVoice, updateVoice } from "./voice.js";
@@ -125,6 +127,7 @@ function init() {
   $("voice-button").onclick = toggleVoice;
   $("record").onclick = toggleRecording;
   $("train-sample").onclick = trainOnSample;
+  $("language").onchange = chooseLanguage;
   $("person").addEventListener("change", () => {
     const inDm = isDm(state.channel);
     state.user = $("person").value;

@@ -1,9 +1,9 @@
 // The message box: what the person sends (text, a reply, a file, a slash command, a voice
-// message recorded here) and the header's "Train on the sample" button.
+// message recorded here) and the header's "Train on the sample" button and language choice.
 
 import { post, showError } from "./api.js";
 import { hideSuggestions } from "./commands.js";
-import { $, note, state } from "./state.js";
+import { $, isDm, note, state } from "./state.js";
 import { formatSize } from "./text.js";
 
 export function startReply(m) {
@@ -53,6 +53,20 @@ export async function trainOnSample() {
   form.append("user", state.user);
   form.append("channel", state.channel);
   form.append("content", "!train sample");
+  try { await post("/api/send", form); showError(""); } catch (e) { showError(e.message); }
+}
+
+// The header's language choice: `!language CODE`, the server's setting, typed as the person (an admin
+// may set it; a member is told no) in this channel, or in the first server channel when a DM is open.
+export async function chooseLanguage() {
+  const code = $("language").value;
+  if (!code) return;
+  note("sent", null);
+  state.stuck = true;
+  const form = new FormData();
+  form.append("user", state.user);
+  form.append("channel", isDm(state.channel) ? state.world.channels.find((c) => c.kind === "text").id : state.channel);
+  form.append("content", `!language ${code}`);
   try { await post("/api/send", form); showError(""); } catch (e) { showError(e.message); }
 }
 
