@@ -19,6 +19,7 @@ from errors import UserError
 from .kit.answers import NOT_TRAINED, model_answer
 from .kit.checks import scope_of
 from .kit.error_handler import user_message_of
+from .kit.i18n import Words, words_for, words_in
 from .kit.replies import send_reply
 
 if TYPE_CHECKING:
@@ -78,17 +79,21 @@ class Chat(commands.Cog):
         audio = [a for a in message.attachments if looks_like_audio(a.filename, a.content_type)]
         if audio and not self.settings.auto_transcribe:
             audio = []  # on demand only: the Transcribe menu
+        text = "" if audio else self._text_of(message)
+        if not audio and not text:
+            return
+        _ = await words_in(self.bot, message.guild, message.author.id)  # the reader's language
         try:
             if audio:
-                await self._answer_audio(message, audio)
-            elif text := self._text_of(message):
-                await self._answer_text(message, text)
+                await self._answer_audio(message, audio, _)
+            else:
+                await self._answer_text(message, text, _)
         except Exception as exc:  # noqa: BLE001 - one bad message must never stop the bot
             friendly = user_message_of(exc)
             if friendly is None:
                 log.exception("Failed to answer message %s", message.id)
-                friendly = "Sorry, something went wrong while answering that. It has been logged."
-            await self._safe_reply(message, friendly)
+                friendly = _("Sorry, something went wrong while answering that. It has been logged.")
+            await self._safe_reply(message, _(friendly))
 
     async def _safe_reply(self, message: discord.Message, text: str) -> None:
         try:
@@ -97,9 +102,9 @@ class Chat(commands.Cog):
             log.exception("Could not reply to message %s", message.id)
 
     # -- answers ------------------------------------------------------------------------------
-    async def _model_answer(self, message: discord.Message, text: str) -> str | None:
+    async def _model_answer(self, message: discord.Message, text: str, _: Words) -> str | None:
         """The model's answer to `text` (NOT_SURE when it is not sure), or None when this scope has no model."""
-        answer, _ = await model_answer(self.bot.model, scope_of(message), text, self.settings.command_prefix)
+        answer, _sure = await model_answer(self.bot.model, scope_of(message), text, self.settings.command_prefix, _)
         return answer
 
     def _speaks_to_me(self, message: discord.Message) -> bool:
@@ -112,20 +117,20 @@ class Chat(commands.Cog):
         ref = message.reference
         return isinstance(ref.resolved, discord.Message) and ref.resolved.author.id == me.id if ref else False
 
-    async def _answer_text(self, message: discord.Message, text: str) -> None:
-        answer = await self._model_answer(message, text)
+    async def _answer_text(self, message: discord.Message, text: str, _: Words) -> None:
+        answer = await self._model_answer(message, text, _)
         if answer is None:
             if self._speaks_to_me(message):  # unaddressed chat stays quiet
-                await self._safe_reply(message, NOT_TRAINED.format(prefix=self.settings.command_prefix))
+                await self._safe_reply(message, _(NOT_TRAINED, prefix=self.settings.command_prefix))
             return
         await self._deliver(message, text, answer, spoken=answer)
 
-    async def _answer_audio(self, message: discord.Message, attachments: list[discord.Attachment]) -> None:
+    async def _answer_audio(self, message: discord.Message, attachments: list[discord.Attachment], _: Words) -> None:
         for attachment in attachments:
             if attachment.size > self.settings.max_attachment_bytes:
                 limit_mb = self.settings.max_attachment_bytes / 2**20
-                await self._safe_reply(message, f"`{attachment.filename}` is too big to transcribe "
-                                                f"(the limit is {limit_mb:.0f} MB).")
+                await self._safe_reply(message, _("`{file}` is too big to transcribe (the limit is {mb:.0f} MB).",
+                                                  file=attachment.filename, mb=limit_mb))
                 continue
             try:
                 async with message.channel.typing():
@@ -134,10 +139,10 @@ class Chat(commands.Cog):
                 friendly = user_message_of(exc)
                 if friendly is None:
                     raise
-                await self._safe_reply(message, f"`{attachment.filename}`: {friendly}")
+                await self._safe_reply(message, f"`{attachment.filename}`: {_(friendly)}")
                 continue
-            answer = await self._model_answer(message, transcript.text)
-            text = f"🎙️ {message.author.display_name} said:\n{_quote(transcript.text)}"
+            answer = await self._model_answer(message, transcript.text, _)
+            text = _("🎙️ {name} said:", name=message.author.display_name) + f"\n{_quote(transcript.text)}"
             if answer is not None:
                 text += f"\n{answer}"
             await self._deliver(message, transcript.text, text, spoken=answer)
@@ -150,23 +155,24 @@ class Chat(commands.Cog):
     async def transcribe_from_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Context menu: transcribe a message's audio on demand (for servers with AUTO_TRANSCRIBE off)."""
         audio = [a for a in message.attachments if looks_like_audio(a.filename, a.content_type)]
+        _ = await words_for(interaction)
         if not audio:
-            await interaction.response.send_message("That message has no audio or voice message.", ephemeral=True)
+            await interaction.response.send_message(_("That message has no audio or voice message."), ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         scope = scope_of(interaction)
         parts = []
         for attachment in audio:
             if attachment.size > self.settings.max_attachment_bytes:
-                parts.append(f"`{attachment.filename}` is too big to transcribe.")
+                parts.append(_("`{file}` is too big to transcribe.", file=attachment.filename))
                 continue
             try:
                 transcript = await self._transcribe(attachment, scope)
             except UserError as exc:
-                parts.append(f"`{attachment.filename}`: {exc.user_message}")
+                parts.append(f"`{attachment.filename}`: {_(exc.user_message)}")
                 continue
-            parts.append(f"🎙️ {discord.utils.escape_markdown(message.author.display_name)} said:\n"
-                         f"{_quote(transcript.text)}")
+            parts.append(_("🎙️ {name} said:", name=discord.utils.escape_markdown(message.author.display_name))
+                         + f"\n{_quote(transcript.text)}")
         await interaction.followup.send("\n".join(parts)[:2000], ephemeral=True)
 
     async def _deliver(self, message: discord.Message, user_text: str, reply_text: str,
