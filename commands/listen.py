@@ -17,7 +17,7 @@ from errors import Phrase, UserError
 from voice.listening import ListenManager
 
 from .kit.checks import is_server_admin
-from .kit.i18n import Words, words_for
+from .kit.i18n import Words, words_for, words_in
 from .kit.joining import join_author
 from .kit.replies import respond
 
@@ -31,6 +31,8 @@ class Listen(commands.Cog):
     def __init__(self, bot: ChatBot, listening: ListenManager):
         self.bot = bot
         self.listening = listening
+        # The service's notices ("I'm listening", "NAME said: …") in the place's language, from the catalog.
+        listening.words = lambda guild, user_id: words_in(bot, guild, user_id)
 
     @commands.hybrid_command(usage="[on|off|me on|me off|me forget]")
     @commands.guild_only()

@@ -11,7 +11,9 @@ audio never leaves memory. The receiving itself is voice/receiver.py; the comman
 commands/listen.py.
 
 The answer's wording is the cogs' (chat and voice answer alike): the service is given an
-`answer` function, so nothing here imports `commands/`.
+`answer` function, so nothing here imports `commands/`. Its own notices are worded through
+`words` (the Listen cog gives it the message catalog: the server's language, or the speaker's);
+until then, English.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from audio.errors import AudioError
 from audio.transcription import TranscriptionService
 from audio.voice_receive import BusyNotice, after_wake_word
 from config import Settings
-from errors import Busy
+from errors import Busy, Phrase
 from storage.database import Database
 from storage.scopes import server_scope
 
@@ -39,12 +41,24 @@ from .tasks import BackgroundTasks
 
 log = logging.getLogger("voice.listen")
 
-# (scope, what a member said) -> (the answer, whether to say it aloud): the cogs' wording.
-Answer = Callable[[str, str], Awaitable[tuple[str, bool]]]
+# (scope, what a member said, the words of the place) -> (the answer, whether to say it aloud): the cogs' wording.
+Answer = Callable[..., Awaitable[tuple[str, bool]]]
+# (server, member or None for everyone there) -> a translate function: _("English {x}", x=...) in their language.
+Translate = Callable[..., str]
+Wording = Callable[[discord.Guild, "int | None"], Awaitable[Translate]]
 
 ENABLED_KEY = "listen"
 OPTOUTS_KEY = "listen_optouts"  # comma-separated user ids
-SPOKEN_NOTICE = "I'm listening. Talk to me and I'll answer."
+SPOKEN_NOTICE = Phrase("I'm listening. Talk to me and I'll answer.")
+
+
+def _english(message: str, /, **params) -> str:
+    return message.format(**params) if params else str(message)
+
+
+async def english(guild: discord.Guild, user_id: int | None) -> Translate:
+    """The wording before the cogs give theirs: English, the messages as written."""
+    return _english
 
 
 @dataclass
@@ -84,7 +98,8 @@ class ArrivalNotices:
         now = time.monotonic()
         if now - self._last_spoken.get(guild.id, -self.SPOKEN_EVERY) >= self.SPOKEN_EVERY:
             self._last_spoken[guild.id] = now
-            await self.manager.voice.playback.say(guild, SPOKEN_NOTICE)
+            _ = await self.manager.words(guild, None)
+            await self.manager.voice.playback.say(guild, _(SPOKEN_NOTICE))
         waiting = self._waiting.setdefault(guild.id, [])
         waiting.append(discord.utils.escape_markdown(member.display_name))
         if len(waiting) == 1:  # the first since the last message: send now, or when the rate allows
@@ -100,10 +115,13 @@ class ArrivalNotices:
             return
         self._last_text[guild.id] = time.monotonic()
         prefix = self.manager.settings.command_prefix
-        who = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        await channel.send(f"🎙️ {who}: I'm listening in this voice channel and answer what you say. Only the "
-                           f"transcript is kept, never audio. `{prefix}listen me off` if you'd rather I didn't "
-                           f"hear you (`{prefix}listen me forget` also deletes what I kept).",
+        _ = await self.manager.words(guild, None)
+        who = ", ".join(names[:10])
+        if len(names) > 10:
+            who = _("{names} and {count} more", names=who, count=len(names) - 10)
+        await channel.send(_("🎙️ {who}: I'm listening in this voice channel and answer what you say. Only the "
+                             "transcript is kept, never audio. `{prefix}listen me off` if you'd rather I didn't "
+                             "hear you (`{prefix}listen me forget` also deletes what I kept).", who=who, prefix=prefix),
                            allowed_mentions=discord.AllowedMentions.none())
 
 
@@ -121,6 +139,7 @@ class ListenManager:
         self.stt = stt
         self.voice = voice
         self.answer = answer
+        self.words: Wording = english  # the notices' wording: the Listen cog gives the catalog's
         self._state: dict[int, _GuildListen] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self.receivers: dict[int, VoiceReceiver] = {}  # guild id -> receiver of its connection
@@ -256,8 +275,9 @@ class ListenManager:
             transcript = await self.stt.transcribe(wav, scope=server_scope(guild_id), live=True)
         except Busy as exc:
             if self.busy.busy(guild_id):
-                await channel.send(f"🎙️ Too many people talking for me to keep up; I'm skipping some. "
-                                   f"({exc.user_message})", allowed_mentions=discord.AllowedMentions.none())
+                _ = await self.words(guild, None)
+                await channel.send(_("🎙️ Too many people talking for me to keep up; I'm skipping some. ({reason})",
+                                     reason=_(exc.user_message)), allowed_mentions=discord.AllowedMentions.none())
             return
         except AudioError as exc:  # silence, noise: nothing to answer
             log.debug("Nothing transcribed from %.1f s of user %s: %s", seconds, user_id, exc)
@@ -268,9 +288,11 @@ class ListenManager:
         if not asked or not self.hears(guild_id, user_id):
             return
         member = guild.get_member(user_id)
-        name = member.display_name if member is not None else self._names.get(user_id, f"user {user_id}")
-        answer, sure = await self.answer(server_scope(guild_id), asked)  # not sure or not trained: text only
-        text = f"🎙️ {discord.utils.escape_markdown(name)} said: {said} → {answer}"
+        name = member.display_name if member is not None else self._names.get(user_id, str(user_id))
+        _ = await self.words(guild, user_id)  # the speaker's language: theirs, else the server's
+        answer, sure = await self.answer(server_scope(guild_id), asked, _)  # not sure or not trained: text only
+        text = _("🎙️ {name} said: {said} → {answer}", name=discord.utils.escape_markdown(name), said=said,
+                 answer=answer)
         sent = await channel.send(text[:2000], allowed_mentions=discord.AllowedMentions.none())
         receiver = self.receivers.get(guild_id)
         log.info("Answered %.1f s of speech from user %s in %.2f s after its last packet (transcribed in %.2f s); "
@@ -299,12 +321,16 @@ class ListenManager:
         """Text added to the join message while listening (and the spoken line queued)."""
         if not await self.enabled(guild.id):
             return ""
-        await self.voice.playback.say(guild, SPOKEN_NOTICE)  # queued first: before any answer
+        _ = await self.words(guild, None)
+        await self.voice.playback.say(guild, _(SPOKEN_NOTICE))  # queued first: before any answer
         prefix = self.settings.command_prefix
         wake = self.settings.listen_wake_word
-        how = f"start with “{wake}” and " if wake else ""
-        return (f"\n🎙️ I'm listening in this channel: {how}I'll answer what you say here. Only the transcript is "
-                f"kept, never audio; `{prefix}listen me off` if you'd rather I didn't hear you.")
+        if wake:
+            return "\n" + _("🎙️ I'm listening in this channel: start with “{wake}” and I'll answer what you say here. "
+                            "Only the transcript is kept, never audio; `{prefix}listen me off` if you'd rather I "
+                            "didn't hear you.", wake=wake, prefix=prefix)
+        return "\n" + _("🎙️ I'm listening in this channel: I'll answer what you say here. Only the transcript is "
+                        "kept, never audio; `{prefix}listen me off` if you'd rather I didn't hear you.", prefix=prefix)
 
     async def close(self) -> None:
         for receiver in self.receivers.values():

@@ -125,11 +125,11 @@ def words(language: str) -> Words:
     return Words(language, gettext.GNUTranslations(compiled))
 
 
-async def words_in(bot: ChatBot, guild: discord.Guild | None, user_id: int) -> Words:
-    """The words for answering `user_id` in `guild` (None: a DM)."""
+async def words_in(bot: ChatBot, guild: discord.Guild | None, user_id: int | None) -> Words:
+    """The words for answering `user_id` in `guild` (a DM: None); `user_id` None: everyone there (the server's)."""
     locale = str(guild.preferred_locale) if guild is not None and guild.preferred_locale else None
-    try:
-        choice = await bot.languages.choose(guild.id if guild is not None else None, user_id, locale)
+    try:  # user 0 is nobody: no member's own setting, so the server's
+        choice = await bot.languages.choose(guild.id if guild is not None else None, user_id or 0, locale)
     except Exception:  # noqa: BLE001 - the database failing must not silence the answer (or its error reply)
         log.exception("Could not read the language settings; answering in English")
         return words(ENGLISH)
