@@ -21,6 +21,7 @@ import numpy as np
 
 from audio.decode import DecodedAudio
 from audio.errors import AudioError, EngineUnavailable, NoSpeech, TranscriptionFailed
+from errors import Phrase
 
 __all__ = [
     "SpeechEngine",
@@ -364,7 +365,8 @@ def transcribe_with_fallback(engines: Sequence[SpeechEngine], audio: DecodedAudi
     if not usable:
         raise TranscriptionFailed(
             f"no configured engine supports language {language!r}",
-            user_message=f"Sorry, I can't transcribe speech in language '{language}' with my current setup.",
+            user_message=Phrase("Sorry, I can't transcribe speech in language '{language}' with my current setup.",
+                                language=language),
         )
     failures = []
     for i, engine in enumerate(usable):

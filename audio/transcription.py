@@ -24,17 +24,20 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Hashable, Iterable
 
-from audio.decode import DecodedAudio, check_upload, decode_audio
+from audio.decode import DecodedAudio, check_upload, decode_audio, too_big
 from audio.errors import AudioError, AudioTooLarge, Busy, NoSpeech
 from audio.fair_queue import FairQueue
 from audio.playback import release_freed_memory
 from audio.stt import SpeechEngine, build_engines, split_on_silence, transcribe_with_fallback
+from errors import Phrase
 
 __all__ = ["TranscriptionService", "Transcript", "Busy", "Fetch"]
 
 Fetch = Callable[[], Awaitable[bytes]]  # downloads the upload (e.g. ``discord.Attachment.read``)
 
 log = logging.getLogger("audio.stt")
+
+_SHUTTING_DOWN = Phrase("Transcription is shutting down, please try again later.")
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ class TranscriptionService:
             )
         self._queue = FairQueue(
             slots=workers, per_scope=scope_queue_size, max_waiting=queue_size, job_seconds=10.0,
-            busy_message="I'm busy with other recordings right now; please try again in {wait}.")
+            busy_message=Phrase("I'm busy with other recordings right now; please try again in {wait}."))
         self._closed = False
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stt")
 
@@ -179,12 +182,12 @@ class TranscriptionService:
         if (data is None) == (fetch is None):
             raise TypeError("give either data or fetch")
         if self._closed:
-            raise AudioError("service closed", user_message="Transcription is shutting down, please try again later.")
+            raise AudioError("service closed", user_message=_SHUTTING_DOWN)
         if data is not None:
             check_upload(data, self.max_bytes)  # empty / too big: no need to take a place
         elif size is not None and size > self.max_bytes:
             raise AudioTooLarge(f"declared {size} bytes > {self.max_bytes}",
-                                user_message=f"That file is too big: the limit is {self.max_bytes / 1_000_000:g} MB.")
+                                user_message=too_big(self.max_bytes))
         ticket = self._queue.admit(scope)  # Busy here: nothing downloaded
         if fetch is not None:
             try:
@@ -201,7 +204,7 @@ class TranscriptionService:
                 working[:] = [self._executor.submit(fn, *args)]
             except RuntimeError as exc:  # executor shut down concurrently
                 raise AudioError("service closed",
-                                 user_message="Transcription is shutting down, please try again later.") from exc
+                                 user_message=_SHUTTING_DOWN) from exc
             return asyncio.wrap_future(working[0])
 
         def release_when_idle(future: concurrent.futures.Future) -> None:
@@ -246,7 +249,7 @@ class TranscriptionService:
         except Exception as exc:  # the platform's own errors (deleted message, network): not ours to import
             log.warning("could not download an upload to transcribe: %s: %s", type(exc).__name__, exc)
             raise AudioError(f"download failed: {type(exc).__name__}: {exc}",
-                             user_message="I couldn't download that file; please try again.") from exc
+                             user_message=Phrase("I couldn't download that file; please try again.")) from exc
         check_upload(data, self.max_bytes)  # empty, or bigger than it said
         return data
 
@@ -254,7 +257,7 @@ class TranscriptionService:
         """Stop accepting work, drop queued jobs and wait for running ones."""
         self._closed = True
         self._queue.close(AudioError("service closed",
-                                     user_message="Transcription is shutting down, please try again later."))
+                                     user_message=_SHUTTING_DOWN))
         self._executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
 
