@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from errors import Phrase, UserError
+from storage.languages import ENGLISH
 
 from .kit import help as help_text
 from .kit.i18n import words_for
@@ -38,6 +39,10 @@ class Meta(commands.Cog):
     async def instruction(self, ctx: commands.Context) -> None:
         """Send the bot's instructions (every command, with examples)."""
         path = self.bot.settings.instructions_file
+        _ = await words_for(ctx)
+        translated = path.with_name(f"{path.stem}.{_.language}{path.suffix}")  # instructions.ru.md beside it
+        if _.language != ENGLISH and await asyncio.to_thread(translated.is_file):
+            path = translated
         try:
             text = await asyncio.to_thread(path.read_text, encoding="utf-8")
         except FileNotFoundError:

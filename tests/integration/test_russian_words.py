@@ -84,3 +84,9 @@ async def test_slash_commands_are_registered_with_russian_names_and_answer_in_ru
     interaction = await fake.slash(fake.bob, "help", {"command": "train"})
     text = (await interaction.wait_original()).text
     assert "Использование: `!train" in text and "`/обучить" in text, text
+
+
+async def test_the_instructions_come_in_russian(fake, bot, russian):
+    text = await said(fake, fake.bob, "!instruction")
+    assert text.startswith("# Как пользоваться ботом") and "`!train`" in text and "{prefix}" not in text, text
+    assert "# How to use the bot" in await said(fake, fake.bob, "!instruction", channel=fake.general2)
