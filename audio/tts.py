@@ -6,8 +6,8 @@ the cache writes the result atomically. All functions here block: call them
 from a worker thread (``audio.synthesis`` does).
 
 Native sample rates: piper uses the voice's rate (22 050 Hz for en_US joe),
-espeak-ng 22 050 Hz, gTTS 24 000 Hz (its MP3 is decoded with ffmpeg), festival
-48 kHz (it resamples its 16 kHz Russian voice). ``audio.playback`` resamples to 48 kHz.
+espeak-ng 22 050 Hz, gTTS 24 000 Hz (its MP3 is decoded with ffmpeg), festival's
+Russian voice 16 kHz. ``audio.playback`` resamples to 48 kHz.
 
 Each engine speaks only the languages it has a voice for and is skipped for the
 others, so one ordered list (TTS_ENGINES) gives every language its own order:

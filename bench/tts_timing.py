@@ -4,7 +4,7 @@
   * SpeechSynthesizer.synthesize on a cached phrase, median of 20 target < 20 ms
   * speak_clips: time to the first clip vs the whole 3-sentence reply (piper)  target first < half
   * Russian (festival + festvox-ru): starting festival with its voice; then, warm, one sentence
-    from text to the PCM Discord plays (ru-normalizr, festival, resampling: what the first voice
+    from text to the PCM Discord plays (ru-normalizr, festival, resampling to 48 kHz: what the first voice
     packet waits for), median of 8 bot sentences                          target < 0.3 s
 
 Run: .venv/bin/python bench/tts_timing.py

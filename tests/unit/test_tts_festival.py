@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(not festival.voice_installed(VOICE), reason="fes
 
 def seconds(wav: bytes) -> float:
     with wave.open(io.BytesIO(wav), "rb") as reader:
-        assert (reader.getframerate(), reader.getnchannels(), reader.getsampwidth()) == (48_000, 1, 2)
+        assert (reader.getframerate(), reader.getnchannels(), reader.getsampwidth()) == (16_000, 1, 2)
         return reader.getnframes() / reader.getframerate()
 
 
@@ -36,7 +36,7 @@ def voice():
     warm.close()
 
 
-def test_russian_text_becomes_48_khz_speech_from_one_warm_process(voice):
+def test_russian_text_becomes_speech_from_one_warm_process(voice):
     starts = voice.starts
     short = seconds(voice.say("Привет, как дела?"))
     longer = seconds(voice.say("Модель обучена: точность девяносто три процента, это заняло двенадцать секунд."))
@@ -81,7 +81,6 @@ def test_characters_the_voice_cannot_read_never_fail_a_reply(voice):
     assert seconds(wav) > 1.0
 
 
-@pytest.mark.slow  # a minute of speech: ~2.5 s
 def test_very_long_text_is_spoken_in_pieces_and_too_long_is_refused(voice):
     sentence = "Это довольно длинное предложение, которое повторяется много раз. "
     wav = voice.say(sentence * 6)  # ~400 characters: two requests of at most 300

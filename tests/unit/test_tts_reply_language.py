@@ -73,7 +73,7 @@ async def test_a_russian_reply_is_spoken_by_festival_and_cached_under_its_langua
     synth = SpeechSynthesizer(engines=("piper", "festival", "gtts", "espeak"), cache_dir=tmp_path / "c", gtts_timeout=2)
     try:
         clips = [clip async for clip in synth.speak_clips("Привет! Модель обучена за 12 секунд.")]
-        assert [(c.engine, c.language, c.sample_rate) for c in clips] == [("festival", "ru", 48_000)] * 2
+        assert [(c.engine, c.language, c.sample_rate) for c in clips] == [("festival", "ru", 16_000)] * 2
         assert clips[1].seconds > 2.0  # "двенадцать секунд" spoken, not skipped
         # The same words in another language are another cache entry (here: espeak's Ukrainian voice).
         assert synth.cached_clip("Привет!", "ru") is not None
@@ -100,7 +100,7 @@ async def test_warm_up_starts_festival_for_russian(tmp_path):
         assert engine._voices[festival.VOICES["ru"]].starts == 1
         assert list((tmp_path / "c").iterdir()) == []  # the warm-up phrase is not cached
         with wave.open(io.BytesIO(engine.synthesize("Да.", "ru"))) as reader:
-            assert reader.getframerate() == 48_000
+            assert reader.getframerate() == 16_000
         assert engine._voices[festival.VOICES["ru"]].starts == 1
     finally:
         synth.close()
