@@ -1,6 +1,7 @@
 """festival with its Russian voice (Debian's festvox-ru, msu_ru_nsh_clunits): the offline Russian engine.
 
-Loading festival and the voice costs ~0.3-0.5 s and ~190 MB; after that a sentence takes ~0.03 s
+Loading festival and the voice costs ~0.3-0.5 s and ~180 MB (~270 MB once it has spoken a while:
+it reads the voice's units as it needs them); after that a sentence takes ~0.03 s
 (~0.01 real time). So one festival interpreter is kept running (``festival --pipe``) and every
 request is one line of Scheme on its stdin, answered on its stdout as::
 
@@ -47,12 +48,12 @@ from audio.speech_text import chunk_text
 log = logging.getLogger("audio.tts")
 
 VOICES = {"ru": "msu_ru_nsh_clunits"}  # language -> festival voice (festvox-ru)
-HEAP_CELLS = 1_500_000  # Lisp heap: the default 10 M cells alone cost ~300 MB; the voice needs ~0.6 M
+HEAP_CELLS = 1_200_000  # Lisp heap: the default 10 M cells cost ~300 MB; loading the voice needs 0.7-1 M
 START_TIMEOUT = 15.0  # seconds to start festival and load the voice (~0.5 s here)
 REQUEST_TIMEOUT = 10.0  # seconds for one piece of text (300 characters take ~0.1 s)
 MAX_PIECE_CHARS = 300  # text per request; longer text is cut at sentences, clauses, words
 MAX_TEXT_CHARS = 5_000  # more than this is refused (the synthesiser caps replies at TTS_MAX_CHARS)
-IDLE_SECONDS = 600.0  # a process unused this long is stopped (it holds ~190 MB); the next reply starts one
+IDLE_SECONDS = 600.0  # a process unused this long is stopped (it holds ~270 MB); the next reply starts one
 _MAX_WAV_BYTES = 64 * 1024 * 1024
 _MAX_NOISE_BYTES = 1024 * 1024  # what festival may print (warnings, error echoes) before an answer
 _VOICE_ROOTS = ("/usr/share/festival/voices", "/usr/local/share/festival/voices", "/usr/lib/festival/voices")

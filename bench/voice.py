@@ -363,13 +363,17 @@ async def russian(rounds: int) -> int:
             replies = REPLIES_RU[:rounds]
             first = {"uncached": [], "cached": []}
             errors = words = 0
+            misheard: list[str] = []
             for kind in ("uncached", "cached"):
                 for message, reply in replies:
                     latency, heard, _cpu = await speak(fake, message, False)
                     first[kind].append(latency)
                     if kind == "uncached":
-                        wrong, count = word_errors(spoken(reply), spoken(await heard.transcribe("base", "ru")))
+                        transcript = await heard.transcribe("base", "ru")
+                        wrong, count = word_errors(spoken(reply), spoken(transcript))
                         errors, words = errors + wrong, words + count
+                        if wrong:
+                            misheard.append(f"{wrong}/{count} {reply} -> {transcript}")
             bot_mb, festival = rss_mb(bot.proc.pid), festival_mb(bot.proc.pid)
         finally:
             await bot.stop()
@@ -382,6 +386,8 @@ async def russian(rounds: int) -> int:
           f"max {max(first['cached']):.3f} s")
     print(f"round-trip WER (festival -> opus -> whisper base, ru)  {errors / words:.3f}  "
           f"(target <= {TARGET_RU_WER}) {'OK' if errors / words <= TARGET_RU_WER else 'OVER'}")
+    for line in misheard:
+        print(f"  {line}")
     print(f"resident memory (current / peak MB): bot {bot_mb[0]:.0f} / {bot_mb[1]:.0f}, "
           f"festival {festival[0]:.0f} / {festival[1]:.0f}")
     return 0

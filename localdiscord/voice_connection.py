@@ -99,18 +99,19 @@ class Utterance:
         usable = samples[: samples.size - samples.size % 3]
         return usable.reshape(-1, 3).mean(axis=1).astype(np.float32)
 
-    def transcribe_blocking(self, model: str = "tiny.en") -> str:
-        """What local speech-to-text (faster-whisper, packaged tiny.en) hears; blocks ~0.3 s."""
+    def transcribe_blocking(self, model: str = "tiny.en", language: str = "en") -> str:
+        """What local speech-to-text (faster-whisper, packaged tiny.en; "base", the packaged
+        multilingual model, for other languages) hears in `language`; blocks ~0.3 s."""
         from audio.stt import load_whisper_model
 
         whisper = load_whisper_model(model)
-        segments, _info = whisper.transcribe(self.samples_16k(), language="en", beam_size=5,
+        segments, _info = whisper.transcribe(self.samples_16k(), language=language, beam_size=5,
                                              condition_on_previous_text=False)
         return " ".join(s.text.strip() for s in segments).strip()
 
-    async def transcribe(self, model: str = "tiny.en") -> str:
+    async def transcribe(self, model: str = "tiny.en", language: str = "en") -> str:
         """``transcribe_blocking`` in a worker thread, so the loop keeps receiving packets."""
-        return await asyncio.to_thread(self.transcribe_blocking, model)
+        return await asyncio.to_thread(self.transcribe_blocking, model, language)
 
 
 class VoiceConnection:
