@@ -80,11 +80,11 @@ async def handle_command_error(ctx: commands.Context, error: commands.CommandErr
     """Reply to a failed `!command` or `/command`; slash replies are ephemeral."""
     if isinstance(error, commands.HybridCommandError):  # raised by the slash side (option conversion...)
         error = _from_app_error(error.original)
+    if isinstance(error, commands.CommandNotFound):
+        return
     _ = await words_for(ctx)
     text = describe(ctx, error, _)
     if text is None:
-        if isinstance(error, commands.CommandNotFound):
-            return
         original = getattr(error, "original", error)
         log.error("Command %r failed for message %s", ctx.message.content[:100] or ctx.invoked_with, ctx.message.id,
                   exc_info=(type(original), original, original.__traceback__))
