@@ -156,6 +156,7 @@ class VoiceManager:
             return
         # Spoken in the language it is written in; the member's or server's setting names it.
         language = synth.language_for(cleaned, await self.playback.language_setting(guild.id, author.id))
+        self.playback.warm_up(guild, language)  # its voice loads while the bot joins (festival: ~0.5 s)
         async with self._state(guild.id).lock:
             await self._settle(guild.voice_client)
             client = guild.voice_client

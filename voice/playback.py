@@ -184,15 +184,17 @@ class Playback:
                     max_chars=s.tts_max_chars, gtts_timeout=s.gtts_timeout)
         return self._synth
 
-    def warm_up(self, guild: discord.Guild | None = None) -> None:
-        """Load the voice for the server's language in the background (after joining)."""
-        self._tasks.spawn(self._warm_up(guild), name="voice-warm-up")
+    def warm_up(self, guild: discord.Guild | None = None, language: str | None = None) -> None:
+        """Load the voice for `language` (default: the server's) in the background: after
+        joining, or while joining to speak a reply in it."""
+        self._tasks.spawn(self._warm_up(guild, language), name="voice-warm-up")
 
-    async def _warm_up(self, guild: discord.Guild | None) -> None:
+    async def _warm_up(self, guild: discord.Guild | None, language: str | None) -> None:
         try:
             synth = await self.synthesizer()
-            setting = await self.language_setting(guild.id) if guild is not None else None
-            language = synth.language_for("", setting)
+            if language is None:
+                setting = await self.language_setting(guild.id) if guild is not None else None
+                language = synth.language_for("", setting)
             if language not in self._warmed_up:
                 self._warmed_up.add(language)
                 # Returns at once; a thread loads the model and logs failures.
