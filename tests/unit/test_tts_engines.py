@@ -331,7 +331,7 @@ def test_no_engine_for_the_language_raises_audio_error(piper):
 
 def test_build_engines_rejects_unknown_names_and_blank_text():
     with pytest.raises(ValueError):
-        build_engines(["piper", "festival"])
+        build_engines(["piper", "mbrola"])
     with pytest.raises(ValueError):
         build_engines([])
     with pytest.raises(ValueError):
