@@ -40,6 +40,7 @@ INITIAL_EXTENSIONS = (
     "commands.listen",
     "commands.chat",
     "commands.maintenance",
+    "commands.language",
 )
 
 
@@ -93,6 +94,7 @@ class ChatBot(commands.Bot):
         keep_large_buffers_out_of_heap()  # speech models' per-call buffers go back to the OS when freed
         self.stt = TranscriptionService(
             engines=settings.stt_engines, language=settings.stt_language, whisper_model=settings.whisper_model,
+            whisper_english_model=settings.whisper_english_model,
             max_bytes=settings.max_attachment_bytes, max_seconds=settings.max_audio_seconds,
             decode_timeout=settings.decode_timeout, google_timeout=settings.google_timeout,
             workers=settings.stt_workers, queue_size=settings.stt_queue_size,
@@ -101,7 +103,8 @@ class ChatBot(commands.Bot):
         self.listening = None
         if check_discord_version():  # otherwise logged: listening relies on that version's internals
             self.listening = ListenManager(self, settings, db=self.db, stt=self.stt, voice=self.voice,
-                                           answer=voice_answers(self.model, settings.command_prefix))
+                                           answer=voice_answers(self.model, settings.command_prefix),
+                                           languages=self.languages)
         self.voice.listener = self.listening
         self.add_listener(self.voice.on_voice_state_update)
         if self.listening is not None:

@@ -134,7 +134,7 @@ class Chat(commands.Cog):
                 continue
             try:
                 async with message.channel.typing():
-                    transcript = await self._transcribe(attachment, scope_of(message))
+                    transcript = await self._transcribe(attachment, scope_of(message), message.guild, message.author.id)
             except Exception as exc:  # noqa: BLE001
                 friendly = user_message_of(exc)
                 if friendly is None:
@@ -147,10 +147,14 @@ class Chat(commands.Cog):
                 text += f"\n{answer}"
             await self._deliver(message, transcript.text, text, spoken=answer)
 
-    async def _transcribe(self, attachment: discord.Attachment, scope: str):
+    async def _transcribe(self, attachment: discord.Attachment, scope: str, guild: discord.Guild | None, speaker: int):
         # Fair per server; admitted to the queue before the download, so a refused upload
         # (busy) is never downloaded and a flood of large files never sits in memory.
-        return await self.bot.stt.transcribe(fetch=attachment.read, size=attachment.size, scope=scope)
+        # Heard in the speaker's language: their own setting, else the server's, else detected.
+        locale = str(guild.preferred_locale) if guild is not None else None
+        choice = await self.bot.languages.choose(guild.id if guild is not None else None, speaker, locale)
+        return await self.bot.stt.transcribe(fetch=attachment.read, size=attachment.size, scope=scope,
+                                             language=choice.speech)
 
     async def transcribe_from_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Context menu: transcribe a message's audio on demand (for servers with AUTO_TRANSCRIBE off)."""
@@ -167,7 +171,7 @@ class Chat(commands.Cog):
                 parts.append(_("`{file}` is too big to transcribe.", file=attachment.filename))
                 continue
             try:
-                transcript = await self._transcribe(attachment, scope)
+                transcript = await self._transcribe(attachment, scope, interaction.guild, message.author.id)
             except UserError as exc:
                 parts.append(f"`{attachment.filename}`: {_(exc.user_message)}")
                 continue

@@ -32,6 +32,7 @@ from audio.voice_receive import BusyNotice, after_wake_word
 from config import Settings
 from errors import Busy, Phrase
 from storage.database import Database
+from storage.languages import LanguageSettings
 from storage.scopes import server_scope
 
 from .connection import VoiceManager
@@ -132,8 +133,9 @@ class ListenManager:
     (storage/scopes.py, the rule commands/kit/checks.py scope_of follows too)."""
 
     def __init__(self, client: discord.Client, settings: Settings, *, db: Database, stt: TranscriptionService,
-                 voice: VoiceManager, answer: Answer):
+                 voice: VoiceManager, answer: Answer, languages: LanguageSettings | None = None):
         self.client = client
+        self.languages = languages or LanguageSettings(db, default=settings.stt_language)
         self.settings = settings
         self.db = db
         self.stt = stt
@@ -272,7 +274,9 @@ class ListenManager:
             return
         try:
             # Fair per server; live voice uses VOICE_STT_ENGINES only (local by default: it never leaves the machine).
-            transcript = await self.stt.transcribe(wav, scope=server_scope(guild_id), live=True)
+            heard_in = await self.languages.choose(guild_id, user_id, str(guild.preferred_locale))
+            transcript = await self.stt.transcribe(wav, scope=server_scope(guild_id), live=True,
+                                                   language=heard_in.speech)
         except Busy as exc:
             if self.busy.busy(guild_id):
                 _ = await self.words(guild, None)
