@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Iterable, Protocol
 
 # Measured (bench/stt.py --guard): noise of every colour, hum, clicks and silence never reach these
-# rules (the VAD keeps none of them); what does: speech-like noise (reversed speech, -0.86 to -1.14),
-# speech in another language than the one asked (-0.70 to -1.34: audio.spoken_language rechecks it),
-# and real speech (-0.15 to -0.59); robotic synthetic speech Whisper can't follow came out below -1.2.
+# rules (the VAD keeps none of them). What does: real speech (-0.15 to -0.59 mean log-probability;
+# short synthetic phrases down to -0.96), speech in another language than the one asked (-0.70 to
+# -1.34: audio.spoken_language rechecks those), speech-like noise (reversed speech, -0.86 to -1.14:
+# it still comes out as words), and synthetic speech Whisper could not follow (-1.25 to -2.3).
 MIN_SPEECH_SECONDS = 0.3  # less voice than this after the VAD: a click, a breath
 NO_SPEECH = 0.5  # with UNSURE: Whisper's own rule, a little stricter (its defaults are .6 and -1.0)
 UNSURE = -0.8
-VERY_UNSURE = -1.0  # Whisper's own retry limit, still missed after its retries: not speech it follows
+VERY_UNSURE = -1.2  # below every real phrase heard here (short synthetic ones too): words Whisper could not follow
 MAX_COMPRESSION = 2.4  # Whisper's own limit for a repetition loop
 STOCK_UNSURE = -0.5  # a stock subtitle line is kept only when written at least this surely
 

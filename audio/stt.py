@@ -11,11 +11,12 @@ inference, HTTP): run it in a worker thread.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -160,25 +161,34 @@ class WhisperEngine(SpeechEngine):
         samples = audio.samples()
         multilingual = not self._english_only()
         expected = "en" if not multilingual else usual if lang == AUTO else lang
-        if expected is None:  # auto, and nothing known of the scope yet: detect, then hear
-            segments, info = self._model().transcribe(samples, language=None, **self.options)
-            detected = info.language
-            log.debug("detected %s (%.2f)", detected, info.language_probability)
-            if not (detected == "en" and self.english_model) or info.duration_after_vad < MIN_SPEECH_SECONDS:
-                heard = self._judged(segments, info.duration_after_vad, detected)
-                return Heard(heard.text, detected, info.language_probability >= CONFIDENT)
-            heard = self._pass(samples, detected)
-            return Heard(heard.text, detected, info.language_probability >= CONFIDENT)
-        first = self._pass(samples, expected)
-        if first.sure or first.logprob is None or not multilingual:
-            return first
-        detected, probability, _ = self._model().detect_language(samples, vad_filter=True)
+        first = None
+        if expected is not None:
+            first = self._pass(samples, expected)
+            if first.sure or first.logprob is None or not multilingual:
+                return first
+        # Detection: the multilingual model's own pass, whose words are decoded only if they are used.
+        segments, info = self._model().transcribe(samples, language=None, **self.options)
+        detected, probability = info.language, info.language_probability
+        in_detected = functools.partial(self._judged, segments, info.duration_after_vad, detected)
+        if first is None:  # nothing known of the scope yet
+            log.debug("detected %s (%.2f)", detected, probability)
+            return replace(self._hear_detected(samples, detected, in_detected), sure=probability >= CONFIDENT)
         log.debug("unsure in %s (%.2f): detected %s (%.2f)", expected, first.logprob, detected, probability)
         if detected == expected or probability < OVERRIDE:
+            if detected == expected == "en" and self.english_model:
+                return _surer(first, in_detected())  # the English model was unsure: the other one's words too
             return first
         log.info("heard %s, not %s: the words were unsure (%.2f) and the detection sure (%.2f)", detected,
                  expected, first.logprob, probability)
-        return replace(self._pass(samples, detected), sure=True)
+        return replace(self._hear_detected(samples, detected, in_detected), sure=True)
+
+    def _hear_detected(self, samples, detected: str, in_detected: Callable[[], Heard]) -> Heard:
+        """Heard in the detected language: the English model's pass for English (the multilingual
+        model's words too when it is unsure), else the multilingual model's own words."""
+        if detected != "en" or not self.english_model:
+            return in_detected()
+        heard = self._pass(samples, detected)
+        return heard if heard.sure or heard.logprob is None else _surer(heard, in_detected())
 
     def _pass(self, samples, language: str) -> Heard:
         segments, info = self._model_for(language).transcribe(samples, language=language, **self.options)
@@ -192,6 +202,13 @@ class WhisperEngine(SpeechEngine):
                 log.info("dropped what whisper wrote without hearing speech: %r (%s)", verdict.text, verdict.reason)
         sure = logprob is not None and logprob >= RECHECK and fits_script(text, language)
         return Heard(text, language, sure, logprob)
+
+
+def _surer(first: Heard, other: Heard, margin: float = 0.2) -> Heard:
+    """``first``, unless it has no words and ``other`` has, or ``other``'s are clearly surer."""
+    if other.text and (not first.text or (other.logprob or -99.0) > (first.logprob or -99.0) + margin):
+        return other
+    return first
 
 
 # --------------------------------------------------------------------------- google

@@ -40,7 +40,7 @@ def test_confident_speech_is_kept():
 @pytest.mark.parametrize("segment, reason", [
     (Seg("Thank you for watching!", avg_logprob=-0.7), "stock line"),
     (Seg("Продолжение следует...", avg_logprob=-0.6), "stock line"),
-    (Seg("I'm going to go to the store.", avg_logprob=-1.1), "very unsure"),
+    (Seg("I'm going to go to the store.", avg_logprob=-1.3), "very unsure"),
     (Seg("Okay.", avg_logprob=-0.9, no_speech_prob=0.7), "no speech"),
     (Seg("the the the the the the the the the the the the the the", compression_ratio=3.1), "a loop"),
     (Seg(" ... "), "empty"),
