@@ -100,9 +100,10 @@ class Settings:
     stt_language: str = "auto"
     # Every language, and detecting it: the multilingual base model ships in two packages, joined once
     # into MODEL_COPIES_DIR. English (given or detected) is heard by WHISPER_ENGLISH_MODEL instead,
-    # when set (bench/stt.py --languages measures both).
+    # when set: tiny.en is faster on English, base more accurate and ~80 MB lighter alone
+    # (bench/stt.py --languages, bench/memory.py).
     whisper_model: str = "base"
-    whisper_english_model: str = "tiny.en"
+    whisper_english_model: str = ""
     google_timeout: float = 15.0
 
     # Text to speech

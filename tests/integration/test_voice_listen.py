@@ -25,8 +25,10 @@ from tests.integration.test_voice_speech import TOPICS, ask, assert_heard, reply
 
 pytestmark = pytest.mark.slow  # real speech through DAVE voice, whisper
 
+# English heard by tiny.en, as these WER bounds were measured with (the default, base, read the lossy
+# synthetic sentence below at .53; it hears the real recordings as well or better).
 BOT_ENV = {"VOICE_IDLE_SECONDS": "300", "TTS_ENGINES": "piper,espeak",
-           "STT_ENGINES": "whisper"}
+           "STT_ENGINES": "whisper", "WHISPER_ENGLISH_MODEL": "tiny.en"}
 SAID = "🎙️"
 
 
