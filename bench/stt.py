@@ -19,7 +19,7 @@ synthesised for Russian (festival,
 msu_ru_nsh_clunits) and German, Spanish, French (espeak-ng): synthetic voices, so their WER
 says how well the path works, not how well real speakers are heard.  Targets (issue 21): Russian
 read speech <= .30, de/es/fr <= .20, English no worse than tiny.en alone (.036, RTF <= .15).
-Russian is scored with ё read as е (Whisper writes either).
+Russian is scored with ё read as е (Whisper writes either) and numbers spelled out, as the references are.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import atexit
 import csv
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -43,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from audio.decode import SAMPLE_RATE, decode_audio  # noqa: E402
+from audio.festival import spell_out_russian  # noqa: E402
 from audio.speech_guard import judge  # noqa: E402
 from audio.stt import (  # noqa: E402
     WhisperEngine, build_engines, int8_copy, load_whisper_model, recognise, resolve_whisper_model,
@@ -97,7 +99,12 @@ def read_transcripts(data: Path) -> list[tuple[str, str]]:
 
 
 def scored(reference: str, text: str) -> tuple[int, int]:
-    return word_errors(reference.replace("ё", "е").replace("Ё", "Е"), text.replace("ё", "е").replace("Ё", "Е"))
+    """Word errors; in Cyrillic text ё is read as е and numbers Whisper wrote as digits are spelled out
+    (ru-normalizr, as the references are: "2013" -> "две тысячи тринадцать")."""
+    if re.search("[а-яё]", reference.lower()):
+        reference, text = (t.replace("ё", "е").replace("Ё", "Е") for t in (reference, text))
+        text = re.sub(r"\d+(?:[ \u00a0]\d{3})*", lambda m: spell_out_russian(m.group()), text)
+    return word_errors(reference, text)
 
 
 # --------------------------------------------------------------------------- one run
