@@ -27,6 +27,7 @@ NO_SPEECH = 0.5  # with UNSURE: Whisper's own rule, a little stricter (its defau
 UNSURE = -0.8
 VERY_UNSURE = -1.2  # below every real phrase heard here (short synthetic ones too): words Whisper could not follow
 MAX_COMPRESSION = 2.4  # Whisper's own limit for a repetition loop
+LOOP_REPEATS = 4  # the same words this many times in a row within one segment: a loop
 STOCK_UNSURE = -0.5  # a stock subtitle line is kept only when written at least this surely
 
 # Lines Whisper writes from its subtitle training data when it hears no speech (lower case,
@@ -70,11 +71,24 @@ def plain(text: str) -> str:
 _STOCK = frozenset(plain(line) for line in STOCK_LINES)
 
 
+def repeats_itself(text: str, times: int = LOOP_REPEATS) -> bool:
+    """Whether some run of one to four words comes ``times`` times in a row ("the the the the")."""
+    words = plain(text).split()
+    for size in range(1, 5):
+        for start in range(len(words) - size * times + 1):
+            gram = words[start:start + size]
+            if all(words[start + k * size:start + (k + 1) * size] == gram for k in range(1, times)):
+                return True
+    return False
+
+
 def judge(segment: Segment) -> Verdict:
     text = segment.text.strip()
     if not plain(text):
         return Verdict(text, False, "empty")
-    if segment.compression_ratio > MAX_COMPRESSION:
+    # Whisper computes the ratio over its whole 30 s window: a member who really says one sentence
+    # three times gets it too, so a loop must also repeat within the segment or be written unsurely.
+    if segment.compression_ratio > MAX_COMPRESSION and (repeats_itself(text) or segment.avg_logprob < UNSURE):
         return Verdict(text, False, f"a loop (compression {segment.compression_ratio:.1f})")
     if segment.no_speech_prob > NO_SPEECH and segment.avg_logprob < UNSURE:
         return Verdict(text, False, f"no speech ({segment.no_speech_prob:.2f}, {segment.avg_logprob:.2f})")

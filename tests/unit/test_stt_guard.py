@@ -134,3 +134,12 @@ def test_english_in_a_server_that_usually_speaks_russian_is_heard_as_english(whi
     audio = decode_audio(espeak(sentence, tmp_path / "en.wav").read_bytes())
     heard, _ = recognise([whisper], audio, "auto", usual="ru")
     assert heard.language == "en" and wer(sentence, heard.text) <= 0.3, heard
+
+
+def test_a_sentence_really_said_three_times_is_kept():
+    """Whisper's window-wide compression ratio is high when a member repeats themselves; the words
+    were heard surely and do not loop within the segment, so they stay."""
+    said = Seg("The quick brown fox jumps over the lazy dog", compression_ratio=2.45, avg_logprob=-0.3)
+    assert judge(said).kept
+    assert not judge(Seg("no no no no no no no no", compression_ratio=2.6, avg_logprob=-0.3)).kept
+    assert not judge(Seg("The quick brown fox", compression_ratio=2.6, avg_logprob=-0.9)).kept  # unsure: a loop
