@@ -31,6 +31,7 @@ async def trained(fake, bot):
     return status
 
 
+@pytest.mark.slow
 async def test_train_replies_at_once_then_reports_the_result(fake, bot, trained):
     status = trained
     assert FINISHED in status.text, status.text
@@ -41,6 +42,7 @@ async def test_train_replies_at_once_then_reports_the_result(fake, bot, trained)
         assert not re.search(r"finished|done|complete", earlier, re.I), earlier
 
 
+@pytest.mark.slow
 async def test_chat_message_is_answered_with_the_predicted_label(fake, bot, trained):
     msg = await fake.send(fake.bob, "will it be sunny tomorrow in paris")
     reply = await fake.reply_to(msg)
@@ -48,6 +50,7 @@ async def test_chat_message_is_answered_with_the_predicted_label(fake, bot, trai
     assert reply.reference_id == msg.id
 
 
+@pytest.mark.slow
 async def test_test_with_labelled_file_reports_accuracy_and_a_confusion_matrix(fake, bot, trained):
     data = csv_bytes(rows(seed=1, per_class=10))
     msg = await fake.send(fake.bob, "!test", attachments=[("holdout.csv", data, "text/csv")])
@@ -107,6 +110,7 @@ async def test_train_adds_one_example(fake, bot, trained):
     assert "Added an example" in reply.text and "91 rows" in reply.text
 
 
+@pytest.mark.slow
 async def test_a_correction_changes_the_next_models_answer(fake, bot, trained, data_dir):
     question = await fake.send(fake.bob, "zorblax quuxing flibber")
     answer = await fake.reply_to(question)

@@ -44,6 +44,7 @@ class Recorder:
         return [s.state for s in self.statuses]
 
 
+@pytest.mark.slow
 async def test_successful_job_reports_in_order_and_only_after_the_model_exists(tmp_path):
     jobs = JobManager(tmp_path, prestart_worker=False)
 
@@ -190,6 +191,7 @@ async def test_close_kills_running_workers(tmp_path):
         jobs.submit("9", "x", data(), None)
 
 
+@pytest.mark.slow
 async def test_prestarted_worker_is_used_for_the_next_job(tmp_path):
     jobs = JobManager(tmp_path)
     try:

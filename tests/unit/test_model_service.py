@@ -154,6 +154,7 @@ async def test_shared_dataset_usable_by_any_scope(svc, tmp_path):
     assert (await svc.predict("dm-55", "do you take cash")).reply == "Cards are fine."
 
 
+@pytest.mark.slow
 async def test_event_loop_stays_free_while_training(svc):
     """Training runs in a worker process: the loop keeps turning until the job ends.
 

@@ -68,6 +68,7 @@ def speech(tmp_path_factory) -> dict:
 
 
 @pytest.mark.parametrize("ext", list(FORMATS))
+@pytest.mark.slow
 def test_each_format_decodes_to_16k_mono_with_right_duration(speech, ext):
     data = speech["files"][ext].read_bytes()
     audio = decode_audio(data)

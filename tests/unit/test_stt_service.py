@@ -222,6 +222,7 @@ class Upload:
         return self.data
 
 
+@pytest.mark.slow
 async def test_an_upload_is_admitted_before_it_is_downloaded(voice):
     async with make(workers=1, queue_size=2) as svc:  # one running + one waiting for scope "A"
         admitted = [Upload(voice["ogg"], held=True) for _ in range(2)]
