@@ -10,7 +10,6 @@ frames, with its frame timing, loudness and a local transcript for tests.
 from __future__ import annotations
 
 import asyncio
-import ctypes.util
 import json
 import struct
 import time
@@ -22,6 +21,8 @@ import nacl.bindings
 import nacl.exceptions
 from aiohttp import web
 
+from voice.internals import load_opus  # noqa: F401 - the bot's own loader (public discord.py API), re-exported
+
 from .dave import DaveGroup
 
 if TYPE_CHECKING:
@@ -31,18 +32,6 @@ OPUS_SILENCE = b"\xf8\xff\xfe"  # what discord.py sends (5 times) after speech
 FRAME_SECONDS = 0.02
 SAMPLE_RATE = 48_000
 CHANNELS = 2
-
-
-def load_opus() -> None:
-    """Load libopus for discord.py's Encoder and Decoder through its public ``load_opus``, found
-    as discord.py finds it off Windows (``ctypes.util.find_library``).  Missing or broken, it
-    stays unloaded without an error here, as with discord.py's own (private) default loader."""
-    name = None if discord.opus.is_loaded() else ctypes.util.find_library("opus")
-    if name is not None:
-        try:
-            discord.opus.load_opus(name)
-        except (OSError, AttributeError):  # not loadable, or not libopus
-            pass
 
 
 @dataclass
